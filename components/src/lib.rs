@@ -1,0 +1,5 @@
+//! The systems under test: one module per seed system, each with its "before" and "after" variants
+//! behind one trait, named for their mechanism. No I/O clock: time comes in through [`clock::Clock`].
+
+pub mod clock;
+pub mod flowcache;
