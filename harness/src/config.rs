@@ -1,0 +1,243 @@
+//! `perfgate.toml`: the gate's thresholds. A default soft limit (worse by more than 50 % fails) and
+//! per-metric overrides with a soft (relative) and a hard (absolute) limit, first match wins.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// The whole file.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    /// Defaults for every metric.
+    #[serde(default)]
+    pub gate: Defaults,
+    /// Overrides, tried in order; the first whose `scenario` and `metric` patterns match applies.
+    #[serde(default, rename = "override")]
+    pub overrides: Vec<Override>,
+}
+
+/// `[gate]`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Soft limit: a metric worse than baseline by more than this fraction regresses (0.5 = 50 %).
+    #[serde(default = "default_threshold")]
+    pub threshold: f64,
+    /// Confidence level for the significance of noisy metrics (wall times, in-run ratios).
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
+}
+
+fn default_threshold() -> f64 {
+    0.5
+}
+fn default_confidence() -> f64 {
+    0.95
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            threshold: default_threshold(),
+            confidence: default_confidence(),
+        }
+    }
+}
+
+/// `[[override]]`: limits for the metrics whose scenario id and metric name match.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Override {
+    /// Glob over scenario ids (`*` matches anything, `/` included), e.g. `flowcache/size/*`.
+    #[serde(default = "any")]
+    pub scenario: String,
+    /// Glob over metric names, e.g. `wall_time`.
+    #[serde(default = "any")]
+    pub metric: String,
+    /// Soft limit replacing the default.
+    pub threshold: Option<f64>,
+    /// Hard limit: an absolute value in the metric's unit that fails the gate when crossed,
+    /// whatever the baseline says (above it for lower-is-better, below for higher-is-better).
+    pub hard: Option<f64>,
+    /// `false` shows the metric but never fails the gate on it.
+    #[serde(default = "yes")]
+    pub gate: bool,
+}
+
+fn any() -> String {
+    "*".to_owned()
+}
+fn yes() -> bool {
+    true
+}
+
+/// The limits that apply to one metric of one scenario.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// Soft limit (fraction).
+    pub threshold: f64,
+    /// Hard limit (absolute), if any.
+    pub hard: Option<f64>,
+    /// Whether the metric can fail the gate.
+    pub gate: bool,
+    /// Confidence level for significance.
+    pub confidence: f64,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        Self {
+            gate: Defaults::default(),
+            overrides: Vec::new(),
+        }
+    }
+}
+
+impl GateConfig {
+    /// Reads and validates `path`; a missing file means the defaults.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => {
+                return Err(Error::Io {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates the text of `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, Error> {
+        let bad = |what: String| Error::Config {
+            path: PathBuf::from(path),
+            what,
+        };
+        let config: GateConfig = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        check_fraction("gate.threshold", config.gate.threshold).map_err(bad)?;
+        if !(0.5..1.0).contains(&config.gate.confidence) {
+            return Err(bad(format!(
+                "gate.confidence = {} is outside [0.5, 1): use e.g. 0.95",
+                config.gate.confidence
+            )));
+        }
+        for (i, o) in config.overrides.iter().enumerate() {
+            for (field, pattern) in [("scenario", &o.scenario), ("metric", &o.metric)] {
+                glob::Pattern::new(pattern).map_err(|e| {
+                    bad(format!(
+                        "override #{} {field} = {pattern:?} is not a valid glob: {e}",
+                        i + 1
+                    ))
+                })?;
+            }
+            if let Some(t) = o.threshold {
+                check_fraction(&format!("override #{} threshold", i + 1), t).map_err(bad)?;
+            }
+            if let Some(h) = o.hard
+                && !h.is_finite()
+            {
+                return Err(bad(format!(
+                    "override #{} hard = {h} must be finite",
+                    i + 1
+                )));
+            }
+        }
+        Ok(config)
+    }
+
+    /// The limits for `metric` of `scenario`: the first matching override, else the defaults.
+    pub fn limits(&self, scenario: &str, metric: &str) -> Limits {
+        let mut limits = Limits {
+            threshold: self.gate.threshold,
+            hard: None,
+            gate: true,
+            confidence: self.gate.confidence,
+        };
+        let matches =
+            |pattern: &str, text: &str| glob::Pattern::new(pattern).is_ok_and(|p| p.matches(text));
+        if let Some(o) = self
+            .overrides
+            .iter()
+            .find(|o| matches(&o.scenario, scenario) && matches(&o.metric, metric))
+        {
+            limits.threshold = o.threshold.unwrap_or(limits.threshold);
+            limits.hard = o.hard;
+            limits.gate = o.gate;
+        }
+        limits
+    }
+}
+
+fn check_fraction(field: &str, value: f64) -> Result<(), String> {
+    if value.is_finite() && value > 0.0 && value <= 100.0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} = {value} must be a positive fraction (0.5 means \"worse by more than 50 % fails\")"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<GateConfig, Error> {
+        GateConfig::parse(text, Path::new("perfgate.toml"))
+    }
+
+    #[test]
+    fn defaults_when_empty() {
+        let c = parse("").expect("empty is fine");
+        let l = c.limits("a/b/c", "wall_time");
+        assert_eq!(l.threshold, 0.5);
+        assert_eq!(l.confidence, 0.95);
+        assert!(l.gate && l.hard.is_none());
+    }
+
+    #[test]
+    fn first_matching_override_wins() {
+        let c = parse(
+            r#"
+            [gate]
+            threshold = 0.25
+            [[override]]
+            scenario = "flowcache/size/*"
+            metric = "wall_time"
+            threshold = 1.0
+            hard = 5e6
+            [[override]]
+            scenario = "flowcache/*"
+            gate = false
+            "#,
+        )
+        .expect("valid");
+        let l = c.limits("flowcache/size/walk/files=1000", "wall_time");
+        assert_eq!((l.threshold, l.hard, l.gate), (1.0, Some(5e6), true));
+        let l = c.limits("flowcache/size/walk/files=1000", "entries_visited");
+        assert_eq!((l.threshold, l.gate), (0.25, false));
+        let l = c.limits("timesync/x/y", "wall_time");
+        assert_eq!((l.threshold, l.gate), (0.25, true));
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_field() {
+        let e = parse("[gate]\nthreshhold = 0.5\n").expect_err("typo");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("perfgate.toml") && msg.contains("threshhold"),
+            "{msg}"
+        );
+        let e = parse("[gate]\nthreshold = -1\n").expect_err("negative");
+        assert!(e.to_string().contains("gate.threshold"), "{e}");
+        let e = parse("[[override]]\nscenario = \"[\"\n").expect_err("bad glob");
+        assert!(e.to_string().contains("override #1 scenario"), "{e}");
+        let e = parse("not toml at all = = =").expect_err("syntax");
+        assert!(e.to_string().contains("perfgate.toml"), "{e}");
+    }
+}

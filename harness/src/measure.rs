@@ -1,0 +1,245 @@
+//! Wall-time measurement: warm up, then take samples (each a batch of iterations long enough to time)
+//! until the plan's budget or sample cap is reached. Time comes through [`Timer`], so tests script it.
+
+use std::time::{Duration, Instant};
+
+use crate::model::{Direction, Metric, MetricKind, Value};
+use crate::stats;
+
+/// Where the sampler reads time; [`RealTimer`] in runs, a scripted mock in tests.
+#[cfg_attr(test, mockall::automock)]
+pub trait Timer {
+    /// Time elapsed since some fixed origin.
+    fn elapsed(&self) -> Duration;
+}
+
+/// The process's monotonic clock.
+#[derive(Debug)]
+pub struct RealTimer(Instant);
+
+impl RealTimer {
+    /// A timer whose origin is now.
+    pub fn new() -> Self {
+        Self(Instant::now())
+    }
+}
+
+impl Default for RealTimer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Timer for RealTimer {
+    fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
+/// How long and how often to sample one routine.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SamplingPlan {
+    /// Run the routine (untimed) for at least this long first: caches, page cache, branch predictors.
+    pub warm_up: Duration,
+    /// Stop sampling once this much time went into samples (after `min_samples`).
+    pub budget: Duration,
+    /// Never fewer samples than this, whatever the budget: a confidence interval needs them.
+    pub min_samples: usize,
+    /// Never more samples than this.
+    pub max_samples: usize,
+    /// A sample repeats the routine until it lasts at least this long, so fast routines are timed
+    /// well above the clock's resolution and overhead.
+    pub min_sample_time: Duration,
+    /// Confidence level of the median's interval.
+    pub confidence: f64,
+}
+
+impl SamplingPlan {
+    /// The smoke suite: quick, still at least 10 samples.
+    pub const SMOKE: SamplingPlan = SamplingPlan {
+        warm_up: Duration::from_millis(50),
+        budget: Duration::from_millis(300),
+        min_samples: 10,
+        max_samples: 30,
+        min_sample_time: Duration::from_micros(500),
+        confidence: 0.95,
+    };
+
+    /// The full suite: more samples, tighter intervals.
+    pub const FULL: SamplingPlan = SamplingPlan {
+        warm_up: Duration::from_millis(300),
+        budget: Duration::from_secs(3),
+        min_samples: 30,
+        max_samples: 100,
+        min_sample_time: Duration::from_millis(2),
+        confidence: 0.95,
+    };
+}
+
+/// Hard cap on iterations in one batch, so a routine that takes no measurable time cannot spin forever.
+pub const MAX_BATCH: u64 = 1 << 20;
+/// Hard cap on warm-up batches, for a timer that does not advance.
+pub const MAX_WARM_UP_ROUNDS: usize = 10_000;
+
+/// Per-iteration times in nanoseconds, one per sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Samples {
+    /// Nanoseconds per iteration, one entry per sample.
+    pub ns_per_iter: Vec<f64>,
+    /// Iterations per sample.
+    pub batch: u64,
+}
+
+impl Samples {
+    /// The samples as a wall-time metric (median as value, full summary, raw samples kept).
+    pub fn into_metric(self, confidence: f64) -> Metric {
+        let summary = stats::summarize(&self.ns_per_iter, confidence);
+        Metric {
+            kind: MetricKind::WallTime,
+            unit: "ns".to_owned(),
+            direction: Direction::LowerIsBetter,
+            value: Value::Float(summary.median),
+            summary: Some(summary),
+            samples: self.ns_per_iter,
+        }
+    }
+}
+
+/// Measures `routine` under `plan`: warm-up, batch sizing, then samples.
+///
+/// Every loop here is bounded: the warm-up by [`MAX_WARM_UP_ROUNDS`] and [`MAX_BATCH`], sampling by
+/// `max_samples`.
+/// An error from the routine stops measuring and is returned.
+pub fn sample<T, E>(
+    timer: &T,
+    plan: &SamplingPlan,
+    mut routine: impl FnMut() -> Result<(), E>,
+) -> Result<Samples, E>
+where
+    T: Timer + ?Sized,
+{
+    // Warm-up, doubling the batch until one batch lasts min_sample_time: that is the batch size.
+    let warm_start = timer.elapsed();
+    let mut batch: u64 = 1;
+    for _round in 0..MAX_WARM_UP_ROUNDS {
+        let t0 = timer.elapsed();
+        for _ in 0..batch {
+            routine()?;
+        }
+        let took = timer.elapsed().saturating_sub(t0);
+        let long_enough = took >= plan.min_sample_time || batch >= MAX_BATCH;
+        if long_enough && timer.elapsed().saturating_sub(warm_start) >= plan.warm_up {
+            break;
+        }
+        if !long_enough {
+            batch = (batch * 2).min(MAX_BATCH);
+        }
+    }
+
+    let mut ns_per_iter = Vec::with_capacity(plan.max_samples);
+    let mut spent = Duration::ZERO;
+    while ns_per_iter.len() < plan.max_samples
+        && (ns_per_iter.len() < plan.min_samples || spent < plan.budget)
+    {
+        let t0 = timer.elapsed();
+        for _ in 0..batch {
+            routine()?;
+        }
+        let took = timer.elapsed().saturating_sub(t0);
+        spent += took;
+        ns_per_iter.push(took.as_nanos() as f64 / batch as f64);
+    }
+    Ok(Samples { ns_per_iter, batch })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::convert::Infallible;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A mock timer that reads a shared virtual clock: only the routines below advance it.
+    fn scripted() -> (MockTimer, Arc<AtomicU64>) {
+        let now = Arc::new(AtomicU64::new(0));
+        let mut timer = MockTimer::new();
+        let seen = Arc::clone(&now);
+        timer
+            .expect_elapsed()
+            .returning(move || Duration::from_nanos(seen.load(Ordering::SeqCst)));
+        (timer, now)
+    }
+
+    fn tick(now: &AtomicU64, by: Duration) {
+        now.fetch_add(by.as_nanos() as u64, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn fast_routines_are_batched_and_timed_exactly() {
+        let (timer, now) = scripted();
+        let plan = SamplingPlan::SMOKE;
+        let calls = Cell::new(0u64);
+        let s = sample(&timer, &plan, || {
+            calls.set(calls.get() + 1);
+            tick(&now, Duration::from_nanos(1000));
+            Ok::<_, Infallible>(())
+        })
+        .expect("infallible");
+        // 1 µs per call: a batch must last >= 500 µs, so 512 iterations (powers of two).
+        assert_eq!(s.batch, 512);
+        assert!(s.ns_per_iter.iter().all(|&x| x == 1000.0), "{s:?}");
+        assert!(s.ns_per_iter.len() >= plan.min_samples && s.ns_per_iter.len() <= plan.max_samples);
+        assert!(calls.get() > 512 * plan.min_samples as u64);
+    }
+
+    #[test]
+    fn slow_routines_stop_at_min_samples_once_over_budget() {
+        let (timer, now) = scripted();
+        let plan = SamplingPlan::SMOKE;
+        let s = sample(&timer, &plan, || {
+            tick(&now, Duration::from_millis(100));
+            Ok::<_, Infallible>(())
+        })
+        .expect("infallible");
+        assert_eq!(s.batch, 1);
+        // 10 x 100 ms is past the 300 ms budget, but a CI needs the minimum of 10.
+        assert_eq!(s.ns_per_iter.len(), plan.min_samples);
+    }
+
+    #[test]
+    fn a_routine_that_takes_no_time_still_terminates() {
+        let (timer, _now) = scripted();
+        let plan = SamplingPlan {
+            warm_up: Duration::ZERO,
+            ..SamplingPlan::SMOKE
+        };
+        let s = sample(&timer, &plan, || Ok::<_, Infallible>(())).expect("infallible");
+        assert_eq!(s.batch, MAX_BATCH);
+        assert_eq!(s.ns_per_iter.len(), plan.max_samples);
+    }
+
+    #[test]
+    fn routine_errors_stop_measurement() {
+        let (timer, now) = scripted();
+        let mut left = 5;
+        let r = sample(&timer, &SamplingPlan::SMOKE, || {
+            tick(&now, Duration::from_millis(1));
+            left -= 1;
+            if left == 0 { Err("disk full") } else { Ok(()) }
+        });
+        assert_eq!(r, Err("disk full"));
+    }
+
+    #[test]
+    fn samples_become_a_wall_time_metric() {
+        let m = Samples {
+            ns_per_iter: vec![3.0, 1.0, 2.0],
+            batch: 1,
+        }
+        .into_metric(0.95);
+        assert_eq!(m.kind, MetricKind::WallTime);
+        assert_eq!(m.value, Value::Float(2.0));
+        assert_eq!(m.summary.as_ref().map(|s| s.n), Some(3));
+    }
+}

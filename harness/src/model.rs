@@ -1,0 +1,405 @@
+//! The metric model and the versioned run record: what a run measured, kept apart from how it was
+//! measured or judged, so records from anywhere (our scenarios, criterion, gungraun) gate the same way.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The record format's name, stored in every record so a foreign JSON file is recognised as such.
+pub const SCHEMA_NAME: &str = "perfgate.run";
+/// Bumped whenever a field changes meaning or a required field is added; readers refuse other versions.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A metric's value: exact integers stay integers (counts never round-trip through floats).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// A count: requests, entries visited, instructions.
+    Int(u64),
+    /// A measured or derived quantity: nanoseconds, a ratio.
+    Float(f64),
+}
+
+impl Value {
+    /// The value as a float, for ratios and charts.
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Value::Int(v) => v as f64,
+            Value::Float(v) => v,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Int(v) => write!(f, "{v}"),
+            Value::Float(v) => write!(f, "{}", format_sig(*v)),
+        }
+    }
+}
+
+/// Four significant digits, without exponent for the usual ranges.
+pub fn format_sig(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let digits = 4 - 1 - v.abs().log10().floor() as i32;
+    if (0..=9).contains(&digits) {
+        format!("{v:.*}", digits as usize)
+    } else if digits < 0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+/// A value with its unit, in the unit a person reads best (ns become µs, ms or s).
+pub fn human(value: f64, unit: &str) -> String {
+    if unit == "ns" {
+        let (v, u) = match value.abs() {
+            x if x >= 1e9 => (value / 1e9, "s"),
+            x if x >= 1e6 => (value / 1e6, "ms"),
+            x if x >= 1e3 => (value / 1e3, "µs"),
+            _ => (value, "ns"),
+        };
+        return format!("{} {u}", format_sig(v));
+    }
+    if unit == "ratio" {
+        return format!("{}×", format_sig(value));
+    }
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        return format!("{value:.0} {unit}");
+    }
+    format!("{} {unit}", format_sig(value))
+}
+
+/// What kind of measurement a metric is; this decides how it gates (see `compare`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    /// A deterministic count from counters in fixtures or components: gates on the ratio, no noise.
+    Exact,
+    /// Time under a mock clock or paused tokio: deterministic, gates like `Exact`.
+    VirtualTime,
+    /// Instruction counts (callgrind): near-exact.
+    Instructions,
+    /// Sampled wall time: gates only on the same machine, and only when the change is significant.
+    WallTime,
+    /// A ratio of two wall times measured in the same run (after / before): gates on any machine,
+    /// when significant.
+    InRunRatio,
+}
+
+impl MetricKind {
+    /// Whether the metric is noisy and needs a significance test before it can fail the gate.
+    pub fn is_noisy(self) -> bool {
+        matches!(self, MetricKind::WallTime | MetricKind::InRunRatio)
+    }
+}
+
+/// Which way is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Time, counts, bytes.
+    LowerIsBetter,
+    /// Throughput.
+    HigherIsBetter,
+}
+
+/// Robust summary of a sample set (all in the metric's unit).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Number of samples.
+    pub n: usize,
+    /// Median.
+    pub median: f64,
+    /// Median absolute deviation (raw, not scaled to a normal sigma).
+    pub mad: f64,
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Smallest sample.
+    pub min: f64,
+    /// Largest sample.
+    pub max: f64,
+    /// Confidence interval of the median, distribution-free (order statistics).
+    pub ci: Interval,
+}
+
+/// A confidence interval.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Confidence level, e.g. 0.95.
+    pub level: f64,
+    /// Lower bound.
+    pub lower: f64,
+    /// Upper bound.
+    pub upper: f64,
+}
+
+/// One measured quantity of a scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    /// What is measured: the gate's, the summary's and the chart's meaning.
+    pub kind: MetricKind,
+    /// Unit of `value`, `summary` and `samples`: "ns", "entries", "ratio", …
+    pub unit: String,
+    /// Which way is better.
+    pub direction: Direction,
+    /// The headline figure (the median for sampled metrics).
+    pub value: Value,
+    /// For sampled metrics: their summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Summary>,
+    /// For sampled metrics: the raw samples, so a later comparison can test significance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<f64>,
+}
+
+impl Metric {
+    /// An exact count, lower is better.
+    pub fn count(value: u64, unit: &str) -> Self {
+        Self {
+            kind: MetricKind::Exact,
+            unit: unit.to_owned(),
+            direction: Direction::LowerIsBetter,
+            value: Value::Int(value),
+            summary: None,
+            samples: Vec::new(),
+        }
+    }
+}
+
+/// The results of one scenario in one run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioRecord {
+    /// `component/situation/variant/scale`, e.g. `flowcache/size/indexed/files=10000`.
+    pub id: String,
+    /// The "before" scenario this one is the "after" of, at the same scale (for in-run ratios).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    /// Metrics by name (sorted, so records diff cleanly).
+    pub metrics: BTreeMap<String, Metric>,
+    /// Seconds this scenario took to set up and measure.
+    pub duration_s: f64,
+}
+
+/// Where a run happened; two records gate absolute wall times only when their `fingerprint`s match.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MachineInfo {
+    /// What identifies the machine class for wall-time comparisons (`PERFGATE_MACHINE` overrides).
+    pub fingerprint: String,
+    /// Host name, for people.
+    pub hostname: String,
+    /// `std::env::consts::OS`.
+    pub os: String,
+    /// `std::env::consts::ARCH`.
+    pub arch: String,
+    /// CPU model name.
+    pub cpu: String,
+    /// Logical CPUs available to the process.
+    pub cpus: usize,
+    /// Total memory in bytes (0 if unknown).
+    pub memory_bytes: u64,
+}
+
+/// The build that ran.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Toolchain {
+    /// `rustc -V` of the compiler that built the harness.
+    pub rustc: String,
+    /// "release" or "debug".
+    pub profile: String,
+}
+
+/// The source that ran.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GitInfo {
+    /// Commit hash, or "unknown" outside a git checkout.
+    pub commit: String,
+    /// Whether the work tree had uncommitted changes.
+    pub dirty: bool,
+}
+
+/// A seed's claim: a statement (file, line, text) turned into a check on two scenarios.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    /// Seed file name, e.g. `cache-optimizations.md`.
+    pub seed: String,
+    /// Line of the statement in that file.
+    pub line: u32,
+    /// The statement, quoted.
+    pub text: String,
+    /// What is checked.
+    pub check: ClaimCheck,
+}
+
+/// How a claim is checked against a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClaimCheck {
+    /// `after / before` of `metric` is at most `max` (0.2 = "80 % faster").
+    RatioAtMost {
+        /// The "before" scenario.
+        before: String,
+        /// The "after" scenario.
+        after: String,
+        /// The metric compared.
+        metric: String,
+        /// Largest ratio for which the claim holds.
+        max: f64,
+    },
+    /// The scenario's `metric` is at most `max` (in the metric's unit).
+    AtMost {
+        /// The scenario.
+        scenario: String,
+        /// The metric.
+        metric: String,
+        /// Largest value for which the claim holds.
+        max: f64,
+    },
+    /// The fitted growth exponent of `metric` over the family's scales lies in `[min, max]`
+    /// (0 = flat, 1 = linear).
+    Exponent {
+        /// The family: a scenario id without its scale, e.g. `flowcache/size/indexed`.
+        family: String,
+        /// The metric.
+        metric: String,
+        /// Smallest exponent for which the claim holds.
+        min: f64,
+        /// Largest exponent for which the claim holds.
+        max: f64,
+    },
+}
+
+/// A claim and what this run measured for it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClaimResult {
+    /// The claim.
+    pub claim: Claim,
+    /// The measured ratio, value or exponent; `None` when its scenarios were not run.
+    pub measured: Option<f64>,
+    /// Whether it holds; `None` when not measured.
+    pub holds: Option<bool>,
+    /// The figures behind the verdict, in words.
+    pub detail: String,
+}
+
+/// Cost against scale: the slope of log(cost) over log(size) across a family's scales.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GrowthFit {
+    /// Scenario id without the scale, e.g. `flowcache/size/walk`.
+    pub family: String,
+    /// The scale parameter that varies, e.g. `files`.
+    pub param: String,
+    /// The metric fitted.
+    pub metric: String,
+    /// `(size, value)` points, sorted by size.
+    pub points: Vec<(f64, f64)>,
+    /// The fitted exponent: 0 = flat, 1 = linear, 2 = quadratic; `None` if a value is zero.
+    pub exponent: Option<f64>,
+}
+
+/// Everything one run measured, as written to `reports/run.json` and blessed into `baselines/`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Always [`SCHEMA_NAME`].
+    pub schema: String,
+    /// [`SCHEMA_VERSION`] of the writer.
+    pub schema_version: u32,
+    /// The suite that ran (`smoke`, `full`, or `ingested`).
+    pub suite: String,
+    /// RFC 3339 time the run started.
+    pub started: String,
+    /// Seconds the whole run took.
+    pub duration_s: f64,
+    /// Where it ran.
+    pub machine: MachineInfo,
+    /// What built it.
+    pub toolchain: Toolchain,
+    /// What source it ran.
+    pub git: GitInfo,
+    /// Per scenario results, in run order.
+    pub scenarios: Vec<ScenarioRecord>,
+    /// Growth exponents fitted over the scenarios' scales.
+    #[serde(default)]
+    pub growth: Vec<GrowthFit>,
+    /// The seeds' claims and what this run says of them.
+    #[serde(default)]
+    pub claims: Vec<ClaimResult>,
+}
+
+impl RunRecord {
+    /// The scenario with this id, if it ran.
+    pub fn scenario(&self, id: &str) -> Option<&ScenarioRecord> {
+        self.scenarios.iter().find(|s| s.id == id)
+    }
+
+    /// The metric `name` of scenario `id`, if both exist.
+    pub fn metric(&self, id: &str, name: &str) -> Option<&Metric> {
+        self.scenario(id).and_then(|s| s.metrics.get(name))
+    }
+}
+
+/// A scenario id split into its parts: `component/situation/variant/scale`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioId<'a> {
+    /// `component/situation/variant` (everything before the scale).
+    pub family: &'a str,
+    /// Scale parameters in order, e.g. `[("files", "10000")]`.
+    pub scale: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> ScenarioId<'a> {
+    /// Splits an id; the last segment is the scale when it contains `=`.
+    pub fn parse(id: &'a str) -> Self {
+        match id.rsplit_once('/') {
+            Some((family, last)) if last.contains('=') => ScenarioId {
+                family,
+                scale: last
+                    .split(',')
+                    .filter_map(|kv| kv.split_once('='))
+                    .collect(),
+            },
+            _ => ScenarioId {
+                family: id,
+                scale: Vec::new(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_split_into_family_and_scale() {
+        let id = ScenarioId::parse("timesync/query/parallel/hosts=6,attempts=2");
+        assert_eq!(id.family, "timesync/query/parallel");
+        assert_eq!(id.scale, vec![("hosts", "6"), ("attempts", "2")]);
+        let plain = ScenarioId::parse("flowcache/size/walk");
+        assert_eq!(plain.family, "flowcache/size/walk");
+        assert!(plain.scale.is_empty());
+    }
+
+    #[test]
+    fn values_keep_integers_exact() {
+        let big = Value::Int(u64::MAX - 1);
+        let json = serde_json::to_string(&big).expect("serialize");
+        let back: Value = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back, big);
+        let f: Value = serde_json::from_str("1.5").expect("float");
+        assert_eq!(f, Value::Float(1.5));
+    }
+
+    #[test]
+    fn significant_digits() {
+        assert_eq!(format_sig(1234.5678), "1235");
+        assert_eq!(format_sig(0.012345), "0.01235");
+        assert_eq!(format_sig(1.5), "1.500");
+        assert_eq!(format_sig(123456.0), "123456");
+    }
+}

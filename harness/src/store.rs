@@ -1,0 +1,94 @@
+//! Reading and writing run records and reports: strict on read (schema name and version checked, the
+//! file named in every error), atomic on write (temp file in the same directory, then rename).
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::Error;
+use crate::model::{RunRecord, SCHEMA_NAME, SCHEMA_VERSION};
+
+/// Reads a run record or baseline; `fix` tells the user how to produce a good one.
+pub fn load_record(path: &Path, fix: &str) -> Result<RunRecord, Error> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::Missing {
+                path: path.to_owned(),
+                fix: fix.to_owned(),
+            });
+        }
+        Err(source) => {
+            return Err(Error::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let bad = |what: String| Error::BadRecord {
+        path: path.to_owned(),
+        what,
+        fix: fix.to_owned(),
+    };
+    // Check the envelope first, so a record from another version gets that message, not a field error.
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        if e.is_eof() {
+            bad(format!("truncated JSON ({e})"))
+        } else {
+            bad(format!("not JSON ({e})"))
+        }
+    })?;
+    match value.get("schema").and_then(|s| s.as_str()) {
+        Some(SCHEMA_NAME) => {}
+        Some(other) => return Err(bad(format!("schema is {other:?}, not {SCHEMA_NAME:?}"))),
+        None => {
+            return Err(bad(format!(
+                "not a perfgate run record (no \"schema\": {SCHEMA_NAME:?})"
+            )));
+        }
+    }
+    match value.get("schema_version").and_then(|v| v.as_u64()) {
+        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+        Some(v) => {
+            return Err(bad(format!(
+                "schema_version {v}, this perfgate reads version {SCHEMA_VERSION}"
+            )));
+        }
+        None => return Err(bad("no schema_version".to_owned())),
+    }
+    serde_json::from_value(value)
+        .map_err(|e| bad(format!("does not match schema v{SCHEMA_VERSION}: {e}")))
+}
+
+/// Writes a record as pretty JSON, atomically.
+pub fn save_record(path: &Path, record: &RunRecord) -> Result<(), Error> {
+    let mut json = serde_json::to_vec_pretty(record).map_err(|e| Error::BadRecord {
+        path: path.to_owned(),
+        what: format!("cannot serialize: {e}"),
+        fix: "report this as a bug".to_owned(),
+    })?;
+    json.push(b'\n');
+    write_atomic(path, &json)
+}
+
+/// Writes `bytes` to `path` through a temp file in the same directory and a rename, so readers see the
+/// old content or the new, never half of it. Creates the parent directory if needed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".perfgate-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}

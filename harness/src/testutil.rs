@@ -1,0 +1,61 @@
+//! Small builders for records in unit tests.
+
+use std::collections::BTreeMap;
+
+use crate::measure::Samples;
+use crate::model::{
+    GitInfo, MachineInfo, Metric, RunRecord, SCHEMA_NAME, SCHEMA_VERSION, ScenarioRecord, Toolchain,
+};
+
+/// A record from machine `machine` holding `(scenario, metric name, metric)` rows.
+pub fn record(machine: &str, rows: Vec<(&str, &str, Metric)>) -> RunRecord {
+    let mut scenarios: Vec<ScenarioRecord> = Vec::new();
+    for (id, name, metric) in rows {
+        if let Some(s) = scenarios.iter_mut().find(|s| s.id == id) {
+            s.metrics.insert(name.to_owned(), metric);
+        } else {
+            scenarios.push(ScenarioRecord {
+                id: id.to_owned(),
+                before: None,
+                metrics: BTreeMap::from([(name.to_owned(), metric)]),
+                duration_s: 0.1,
+            });
+        }
+    }
+    RunRecord {
+        schema: SCHEMA_NAME.to_owned(),
+        schema_version: SCHEMA_VERSION,
+        suite: "smoke".to_owned(),
+        started: "2026-11-22T00:00:00Z".to_owned(),
+        duration_s: 1.0,
+        machine: MachineInfo {
+            fingerprint: machine.to_owned(),
+            hostname: "host".to_owned(),
+            os: "linux".to_owned(),
+            arch: "x86_64".to_owned(),
+            cpu: "cpu".to_owned(),
+            cpus: 2,
+            memory_bytes: 1 << 30,
+        },
+        toolchain: Toolchain {
+            rustc: "rustc".to_owned(),
+            profile: "release".to_owned(),
+        },
+        git: GitInfo {
+            commit: "abc".to_owned(),
+            dirty: false,
+        },
+        scenarios,
+        growth: Vec::new(),
+        claims: Vec::new(),
+    }
+}
+
+/// A wall-time metric from raw nanosecond samples.
+pub fn wall(samples: &[f64]) -> Metric {
+    Samples {
+        ns_per_iter: samples.to_vec(),
+        batch: 1,
+    }
+    .into_metric(0.95)
+}
