@@ -1,0 +1,508 @@
+//! Comparing a run with a baseline: match scenarios and metrics, apply the limits from `perfgate.toml`
+//! by metric kind, and give each a verdict and the rule that decided it. Works on records only.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::config::{GateConfig, Limits};
+use crate::model::{Direction, Interval, Metric, MetricKind, RunRecord};
+use crate::stats;
+
+/// The outcome for one metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Worse beyond the limit (and significant, for noisy metrics).
+    Regressed,
+    /// In the baseline, not in this run: an error, never a silent pass.
+    Missing,
+    /// Better beyond the limit (and significant, for noisy metrics).
+    Improved,
+    /// Within the limit, or not significant.
+    Same,
+    /// In this run, not in the baseline: shown, not gated until blessed.
+    New,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Regressed => "regressed",
+            Verdict::Missing => "missing",
+            Verdict::Improved => "improved",
+            Verdict::Same => "same",
+            Verdict::New => "new",
+        })
+    }
+}
+
+/// Which rule decided a verdict, so the summary can say why a figure did or did not gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// Deterministic metric (exact count, virtual time, instructions): the ratio alone decides.
+    Ratio,
+    /// Noisy metric on the same machine: the ratio, and a bootstrap test that the change is real.
+    RatioAndSignificance,
+    /// Absolute wall time from another machine: shown, not gated.
+    OtherMachine,
+    /// The absolute hard limit from `perfgate.toml` was crossed.
+    HardLimit,
+    /// `gate = false` in `perfgate.toml`.
+    NotGated,
+    /// Nothing to compare with (new or missing).
+    Presence,
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Rule::Ratio => "ratio (deterministic)",
+            Rule::RatioAndSignificance => "ratio + significance",
+            Rule::OtherMachine => "other machine: shown, not gated",
+            Rule::HardLimit => "hard limit",
+            Rule::NotGated => "not gated (perfgate.toml)",
+            Rule::Presence => "presence",
+        })
+    }
+}
+
+/// One metric of one scenario, compared.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Row {
+    /// Scenario id.
+    pub scenario: String,
+    /// Metric name.
+    pub metric: String,
+    /// Metric kind (from the current run, else the baseline).
+    pub kind: MetricKind,
+    /// Unit.
+    pub unit: String,
+    /// Baseline value, if any.
+    pub baseline: Option<f64>,
+    /// Current value, if any.
+    pub current: Option<f64>,
+    /// `current / baseline` (infinite when the baseline is zero and the current is not).
+    pub ratio: Option<f64>,
+    /// Confidence interval of the ratio, for noisy metrics.
+    pub ratio_ci: Option<Interval>,
+    /// The soft limit applied.
+    pub threshold: f64,
+    /// The hard limit applied, if any.
+    pub hard: Option<f64>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Whether this row can fail the gate.
+    pub gated: bool,
+    /// The rule that decided.
+    pub rule: Rule,
+}
+
+impl Row {
+    /// Whether this row fails the gate.
+    pub fn fails(&self) -> bool {
+        self.gated && matches!(self.verdict, Verdict::Regressed | Verdict::Missing)
+    }
+}
+
+/// A whole comparison.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Comparison {
+    /// Whether both records come from the same machine (absolute wall times gate only then).
+    pub same_machine: bool,
+    /// The baseline's machine fingerprint.
+    pub baseline_machine: String,
+    /// The current run's machine fingerprint.
+    pub current_machine: String,
+    /// Confidence level of the significance tests.
+    pub confidence: f64,
+    /// Every compared metric, failures first, then by scenario and metric.
+    pub rows: Vec<Row>,
+}
+
+impl Comparison {
+    /// Whether any row fails the gate.
+    pub fn failed(&self) -> bool {
+        self.rows.iter().any(Row::fails)
+    }
+
+    /// How many rows have each verdict.
+    pub fn count(&self, verdict: Verdict) -> usize {
+        self.rows.iter().filter(|r| r.verdict == verdict).count()
+    }
+}
+
+/// Compares `current` with `baseline` for the baseline scenarios `in_scope` accepts (a filtered run
+/// must not report the scenarios it did not select as missing).
+pub fn compare(
+    baseline: &RunRecord,
+    current: &RunRecord,
+    config: &GateConfig,
+    in_scope: &dyn Fn(&str) -> bool,
+) -> Comparison {
+    let same_machine = baseline.machine.fingerprint == current.machine.fingerprint;
+    let mut rows = Vec::new();
+    for base in baseline.scenarios.iter().filter(|s| in_scope(&s.id)) {
+        let cur = current.scenario(&base.id);
+        for (name, bm) in &base.metrics {
+            let limits = config.limits(&base.id, name);
+            let row = match cur.and_then(|c| c.metrics.get(name)) {
+                Some(cm) => judge(&base.id, name, Some(bm), cm, limits, same_machine),
+                None => presence_row(&base.id, name, bm, Verdict::Missing, limits),
+            };
+            rows.push(row);
+        }
+    }
+    for cur in &current.scenarios {
+        let base = baseline.scenario(&cur.id);
+        for (name, cm) in &cur.metrics {
+            if base.is_none_or(|b| !b.metrics.contains_key(name)) {
+                let limits = config.limits(&cur.id, name);
+                rows.push(judge(&cur.id, name, None, cm, limits, same_machine));
+            }
+        }
+    }
+    rows.sort_by(|a, b| {
+        (!a.fails(), a.verdict, &a.scenario, &a.metric).cmp(&(
+            !b.fails(),
+            b.verdict,
+            &b.scenario,
+            &b.metric,
+        ))
+    });
+    Comparison {
+        same_machine,
+        baseline_machine: baseline.machine.fingerprint.clone(),
+        current_machine: current.machine.fingerprint.clone(),
+        confidence: config.gate.confidence,
+        rows,
+    }
+}
+
+fn presence_row(scenario: &str, name: &str, m: &Metric, verdict: Verdict, limits: Limits) -> Row {
+    let value = Some(m.value.as_f64());
+    let (baseline, current) = match verdict {
+        Verdict::Missing => (value, None),
+        _ => (None, value),
+    };
+    Row {
+        scenario: scenario.to_owned(),
+        metric: name.to_owned(),
+        kind: m.kind,
+        unit: m.unit.clone(),
+        baseline,
+        current,
+        ratio: None,
+        ratio_ci: None,
+        threshold: limits.threshold,
+        hard: limits.hard,
+        verdict,
+        gated: limits.gate,
+        rule: Rule::Presence,
+    }
+}
+
+/// `worse` as a factor > 1 when the change is for the worse, whatever the metric's direction.
+fn worse_factor(direction: Direction, ratio: f64) -> f64 {
+    match direction {
+        Direction::LowerIsBetter => ratio,
+        Direction::HigherIsBetter => 1.0 / ratio,
+    }
+}
+
+fn judge(
+    scenario: &str,
+    name: &str,
+    base: Option<&Metric>,
+    cur: &Metric,
+    limits: Limits,
+    same_machine: bool,
+) -> Row {
+    let Some(base) = base else {
+        return presence_row(scenario, name, cur, Verdict::New, limits);
+    };
+    let (b, c) = (base.value.as_f64(), cur.value.as_f64());
+    let ratio = if b == 0.0 {
+        if c == 0.0 { 1.0 } else { f64::INFINITY }
+    } else {
+        c / b
+    };
+    let worse = worse_factor(cur.direction, ratio);
+    let t = limits.threshold;
+    let mut verdict = if worse > 1.0 + t {
+        Verdict::Regressed
+    } else if worse < 1.0 / (1.0 + t) {
+        Verdict::Improved
+    } else {
+        Verdict::Same
+    };
+
+    let mut ratio_ci = None;
+    let mut rule = Rule::Ratio;
+    if cur.kind.is_noisy() {
+        rule = Rule::RatioAndSignificance;
+        ratio_ci = noisy_ratio_ci(base, cur, limits.confidence);
+        let significant = match (verdict, ratio_ci) {
+            // Worse means the whole interval lies on the worse side of "no change".
+            (Verdict::Regressed, Some(ci)) => {
+                worse_factor(cur.direction, ci_bound(cur.direction, ci, true)) > 1.0
+            }
+            (Verdict::Improved, Some(ci)) => {
+                worse_factor(cur.direction, ci_bound(cur.direction, ci, false)) < 1.0
+            }
+            (_, _) => false,
+        };
+        if !significant {
+            verdict = Verdict::Same;
+        }
+        if cur.kind == MetricKind::WallTime && !same_machine {
+            rule = Rule::OtherMachine;
+        }
+    }
+    let mut gated = limits.gate && rule != Rule::OtherMachine;
+    if let Some(hard) = limits.hard {
+        let crossed = match cur.direction {
+            Direction::LowerIsBetter => c > hard,
+            Direction::HigherIsBetter => c < hard,
+        };
+        if crossed {
+            verdict = Verdict::Regressed;
+            rule = Rule::HardLimit;
+            gated = limits.gate;
+        }
+    }
+    if !limits.gate {
+        rule = Rule::NotGated;
+    }
+    Row {
+        scenario: scenario.to_owned(),
+        metric: name.to_owned(),
+        kind: cur.kind,
+        unit: cur.unit.clone(),
+        baseline: Some(b),
+        current: Some(c),
+        ratio: Some(ratio),
+        ratio_ci,
+        threshold: t,
+        hard: limits.hard,
+        verdict,
+        gated,
+        rule,
+    }
+}
+
+/// The bound of a ratio interval nearest to "no change" on the side of the verdict: for a regression
+/// the least-bad bound (`toward_worse`), for an improvement the least-good one.
+fn ci_bound(direction: Direction, ci: Interval, toward_worse: bool) -> f64 {
+    match (direction, toward_worse) {
+        (Direction::LowerIsBetter, true) | (Direction::HigherIsBetter, false) => ci.lower,
+        (Direction::LowerIsBetter, false) | (Direction::HigherIsBetter, true) => ci.upper,
+    }
+}
+
+/// Interval of `current / baseline` for a noisy metric: bootstrap over both sample sets when both
+/// kept samples; otherwise from the current run's own interval against the baseline's point value.
+fn noisy_ratio_ci(base: &Metric, cur: &Metric, level: f64) -> Option<Interval> {
+    if !base.samples.is_empty() && !cur.samples.is_empty() {
+        return stats::ratio_of_medians_ci(&cur.samples, &base.samples, level);
+    }
+    let b = base.value.as_f64();
+    let ci = cur.summary.as_ref()?.ci;
+    (b > 0.0).then(|| Interval {
+        level: ci.level,
+        lower: ci.lower / b,
+        upper: ci.upper / b,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Value;
+    use crate::testutil::{record, wall};
+
+    fn cmp(base: &RunRecord, cur: &RunRecord) -> Comparison {
+        compare(base, cur, &GateConfig::default(), &|_| true)
+    }
+
+    fn only(c: &Comparison, metric: &str) -> Row {
+        c.rows
+            .iter()
+            .find(|r| r.metric == metric)
+            .cloned()
+            .expect("row present")
+    }
+
+    #[test]
+    fn exact_counts_gate_on_the_ratio_alone() {
+        let base = record(
+            "m",
+            vec![("a/b/c", "visits", Metric::count(100, "entries"))],
+        );
+        for (value, verdict) in [
+            (150, Verdict::Same),
+            (151, Verdict::Regressed),
+            (66, Verdict::Improved),
+            (67, Verdict::Same),
+        ] {
+            let cur = record(
+                "m",
+                vec![("a/b/c", "visits", Metric::count(value, "entries"))],
+            );
+            let row = only(&cmp(&base, &cur), "visits");
+            assert_eq!(row.verdict, verdict, "value {value}");
+            assert_eq!(row.rule, Rule::Ratio);
+        }
+    }
+
+    #[test]
+    fn a_zero_baseline_regresses_on_any_increase() {
+        let base = record("m", vec![("a/b/c", "visits", Metric::count(0, "entries"))]);
+        let cur = record("m", vec![("a/b/c", "visits", Metric::count(1, "entries"))]);
+        let c = cmp(&base, &cur);
+        assert!(c.failed());
+        assert_eq!(only(&c, "visits").ratio, Some(f64::INFINITY));
+        let same = cmp(&base, &base);
+        assert!(!same.failed());
+        assert_eq!(only(&same, "visits").verdict, Verdict::Same);
+    }
+
+    #[test]
+    fn direction_is_respected() {
+        let mut m = Metric::count(100, "ops/s");
+        m.direction = Direction::HigherIsBetter;
+        let base = record("m", vec![("a/b/c", "tput", m.clone())]);
+        m.value = Value::Int(60);
+        let cur = record("m", vec![("a/b/c", "tput", m.clone())]);
+        assert_eq!(only(&cmp(&base, &cur), "tput").verdict, Verdict::Regressed);
+        m.value = Value::Int(200);
+        let cur = record("m", vec![("a/b/c", "tput", m)]);
+        assert_eq!(only(&cmp(&base, &cur), "tput").verdict, Verdict::Improved);
+    }
+
+    #[test]
+    fn wall_time_needs_significance() {
+        let base = record(
+            "m",
+            vec![(
+                "a/b/c",
+                "wall_time",
+                wall(&[
+                    100.0, 101.0, 99.0, 100.5, 99.5, 100.0, 100.2, 99.8, 100.1, 99.9,
+                ]),
+            )],
+        );
+        // A clean 2x slowdown: regressed.
+        let slow = record(
+            "m",
+            vec![(
+                "a/b/c",
+                "wall_time",
+                wall(&[
+                    200.0, 202.0, 198.0, 201.0, 199.0, 200.0, 200.4, 199.6, 200.2, 199.8,
+                ]),
+            )],
+        );
+        let row = only(&cmp(&base, &slow), "wall_time");
+        assert_eq!(
+            (row.verdict, row.rule),
+            (Verdict::Regressed, Rule::RatioAndSignificance)
+        );
+        // Median 2x, but the samples are all over the place: not significant, so not a regression.
+        let noisy = record(
+            "m",
+            vec![(
+                "a/b/c",
+                "wall_time",
+                wall(&[
+                    200.0, 20.0, 400.0, 50.0, 300.0, 90.0, 250.0, 30.0, 500.0, 60.0,
+                ]),
+            )],
+        );
+        let row = only(&cmp(&base, &noisy), "wall_time");
+        assert_eq!(row.verdict, Verdict::Same, "{row:?}");
+    }
+
+    #[test]
+    fn absolute_wall_times_from_another_machine_do_not_gate() {
+        let base = record("laptop", vec![("a/b/c", "wall_time", wall(&[100.0; 10]))]);
+        let cur = record(
+            "ci",
+            vec![(
+                "a/b/c",
+                "wall_time",
+                wall(&[
+                    300.0, 301.0, 299.0, 300.0, 300.5, 299.5, 300.0, 300.0, 300.1, 299.9,
+                ]),
+            )],
+        );
+        let c = cmp(&base, &cur);
+        let row = only(&c, "wall_time");
+        assert_eq!(row.rule, Rule::OtherMachine);
+        assert!(!row.gated && !c.failed() && !c.same_machine);
+    }
+
+    #[test]
+    fn in_run_ratios_gate_on_any_machine() {
+        let mut r = wall(&[0.5, 0.51, 0.49, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]);
+        r.kind = MetricKind::InRunRatio;
+        let base = record("laptop", vec![("a/b/c", "ratio", r.clone())]);
+        let mut worse = wall(&[1.0, 1.01, 0.99, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+        worse.kind = MetricKind::InRunRatio;
+        let cur = record("ci", vec![("a/b/c", "ratio", worse)]);
+        let c = cmp(&base, &cur);
+        assert!(c.failed(), "{c:?}");
+    }
+
+    #[test]
+    fn missing_fails_new_does_not() {
+        let base = record("m", vec![("a/b/c", "visits", Metric::count(1, "e"))]);
+        let cur = record("m", vec![("x/y/z", "visits", Metric::count(1, "e"))]);
+        let c = cmp(&base, &cur);
+        assert!(c.failed());
+        assert_eq!(c.count(Verdict::Missing), 1);
+        assert_eq!(c.count(Verdict::New), 1);
+        assert_eq!(c.rows[0].verdict, Verdict::Missing, "failures sort first");
+        // Out of scope: the baseline scenario is not expected.
+        let scoped = compare(&base, &cur, &GateConfig::default(), &|id| {
+            id.starts_with("x/")
+        });
+        assert!(!scoped.failed());
+    }
+
+    #[test]
+    fn hard_limits_and_ungated_metrics() {
+        let config = GateConfig::parse(
+            "[[override]]\nmetric = \"visits\"\nhard = 10\n[[override]]\nmetric = \"info\"\ngate = false\n",
+            std::path::Path::new("perfgate.toml"),
+        )
+        .expect("valid");
+        let base = record(
+            "m",
+            vec![
+                ("a/b/c", "visits", Metric::count(11, "e")),
+                ("a/b/c", "info", Metric::count(1, "e")),
+            ],
+        );
+        let cur = record(
+            "m",
+            vec![
+                ("a/b/c", "visits", Metric::count(11, "e")),
+                ("a/b/c", "info", Metric::count(100, "e")),
+            ],
+        );
+        let c = compare(&base, &cur, &config, &|_| true);
+        let visits = only(&c, "visits");
+        assert_eq!(
+            (visits.verdict, visits.rule),
+            (Verdict::Regressed, Rule::HardLimit)
+        );
+        let info = only(&c, "info");
+        assert_eq!(
+            (info.verdict, info.rule, info.gated),
+            (Verdict::Regressed, Rule::NotGated, false)
+        );
+        assert!(c.rows.iter().filter(|r| r.fails()).count() == 1);
+    }
+}

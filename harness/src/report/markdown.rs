@@ -1,0 +1,338 @@
+//! `summary.md`: short enough for a pull-request comment or `$GITHUB_STEP_SUMMARY`: the verdict and the
+//! rule that applied, regressions, claims, growth exponents; every metric folded away below.
+
+use std::fmt::Write as _;
+
+use super::{Exporter, ReportInput, human};
+use crate::compare::{Row, Rule, Verdict};
+use crate::model::{RunRecord, format_sig};
+
+/// Writes `summary.md`.
+pub struct Summary;
+
+impl Exporter for Summary {
+    fn file_name(&self) -> &'static str {
+        "summary.md"
+    }
+
+    fn render(&self, input: &ReportInput<'_>) -> Result<Vec<u8>, super::Error> {
+        Ok(render(input).into_bytes())
+    }
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+fn ratio_text(row: &Row) -> String {
+    match row.ratio {
+        Some(r) if r.is_infinite() => "∞ (baseline 0)".to_owned(),
+        Some(r) => match row.ratio_ci {
+            Some(ci) => format!(
+                "{}× [{}, {}]",
+                format_sig(r),
+                format_sig(ci.lower),
+                format_sig(ci.upper)
+            ),
+            None => format!("{}×", format_sig(r)),
+        },
+        None => "–".to_owned(),
+    }
+}
+
+fn limit_text(row: &Row) -> String {
+    let soft = format!("+{}%", format_sig(row.threshold * 100.0));
+    match row.hard {
+        Some(h) => format!("{soft}, hard {}", human(h, &row.unit)),
+        None => soft,
+    }
+}
+
+fn opt(v: Option<f64>, unit: &str) -> String {
+    v.map_or_else(|| "–".to_owned(), |v| human(v, unit))
+}
+
+fn row_line(row: &Row) -> String {
+    format!(
+        "| `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
+        row.scenario,
+        row.metric,
+        opt(row.baseline, &row.unit),
+        opt(row.current, &row.unit),
+        ratio_text(row),
+        limit_text(row),
+        verdict_text(row),
+        row.rule
+    )
+}
+
+fn verdict_text(row: &Row) -> String {
+    let mark = match (row.verdict, row.fails()) {
+        (_, true) => "❌ ",
+        (Verdict::Improved, _) => "🟢 ",
+        (Verdict::Regressed, false) => "⚠️ ",
+        _ => "",
+    };
+    format!("{mark}{}", row.verdict)
+}
+
+const TABLE_HEAD: &str = "| scenario | metric | baseline | current | ratio [CI] | limit | verdict | rule |\n|---|---|---|---|---|---|---|---|\n";
+
+/// The Markdown text.
+pub fn render(input: &ReportInput<'_>) -> String {
+    let r = input.record;
+    let mut out = String::new();
+    match input.comparison {
+        Some(c) => {
+            let failed = c.failed();
+            let _ = writeln!(
+                out,
+                "# perfgate {}: {}\n",
+                r.suite,
+                if failed { "❌ regression" } else { "✅ pass" }
+            );
+            let gated = c.rows.iter().filter(|row| row.gated).count();
+            let _ = writeln!(
+                out,
+                "{} regressed, {} missing, {} improved, {} same, {} new; {} of {} metrics gated.\n",
+                c.count(Verdict::Regressed),
+                c.count(Verdict::Missing),
+                c.count(Verdict::Improved),
+                c.count(Verdict::Same),
+                c.count(Verdict::New),
+                gated,
+                c.rows.len()
+            );
+            let baseline = input.baseline_path.map_or_else(
+                || "the baseline".to_owned(),
+                |p| format!("`{}`", p.display()),
+            );
+            if c.same_machine {
+                let _ = writeln!(
+                    out,
+                    "**Rule:** same machine as {baseline} (`{}`): every metric gates; wall times only when the change is also significant (bootstrap, {}% confidence).\n",
+                    c.current_machine,
+                    format_sig(c.confidence * 100.0)
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "**Rule:** {baseline} comes from another machine (`{}`, this is `{}`): absolute wall times are shown but do not gate; exact counts, virtual times and in-run ratios (after/before in this run) still do.\n",
+                    c.baseline_machine, c.current_machine
+                );
+            }
+            let failing: Vec<&Row> = c.rows.iter().filter(|row| row.fails()).collect();
+            if failing.is_empty() {
+                out.push_str("## Regressions\n\nNone.\n\n");
+            } else {
+                out.push_str("## Regressions\n\n");
+                out.push_str(TABLE_HEAD);
+                for row in &failing {
+                    out.push_str(&row_line(row));
+                }
+                out.push_str(
+                    "\nIf a change is intended, run `cargo perfgate bless` and commit `baselines/`; a missing scenario also needs a bless once removed on purpose.\n\n",
+                );
+            }
+            let shown_only: Vec<&Row> = c
+                .rows
+                .iter()
+                .filter(|row| {
+                    !row.gated
+                        && row.verdict == Verdict::Regressed
+                        && row.rule == Rule::OtherMachine
+                })
+                .collect();
+            if !shown_only.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "{} absolute wall time(s) are slower than the baseline from the other machine (not gated).\n",
+                    shown_only.len()
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "# perfgate {}: {} scenarios measured (no baseline compared)\n",
+                r.suite,
+                r.scenarios.len()
+            );
+        }
+    }
+
+    claims(&mut out, r);
+    growth(&mut out, r);
+
+    if let Some(c) = input.comparison {
+        let _ = writeln!(
+            out,
+            "<details><summary>All {} compared metrics</summary>\n",
+            c.rows.len()
+        );
+        out.push_str(TABLE_HEAD);
+        for row in &c.rows {
+            out.push_str(&row_line(row));
+        }
+        out.push_str("\n</details>\n\n");
+    } else {
+        out.push_str("## Metrics\n\n| scenario | metric | value | 95% CI |\n|---|---|---|---|\n");
+        for s in &r.scenarios {
+            for (name, m) in &s.metrics {
+                let ci = m.summary.as_ref().map_or_else(
+                    || "–".to_owned(),
+                    |s| {
+                        format!(
+                            "{} – {}",
+                            human(s.ci.lower, &m.unit),
+                            human(s.ci.upper, &m.unit)
+                        )
+                    },
+                );
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {name} | {} | {ci} |",
+                    s.id,
+                    human(m.value.as_f64(), &m.unit)
+                );
+            }
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "<sub>{} · commit {}{} · {} · {} · {} · {:.1} s</sub>",
+        r.started,
+        short(&r.git.commit),
+        if r.git.dirty { " (dirty)" } else { "" },
+        r.machine.fingerprint,
+        r.toolchain.rustc,
+        r.toolchain.profile,
+        r.duration_s
+    );
+    out
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+fn claims(out: &mut String, r: &RunRecord) {
+    if r.claims.is_empty() {
+        return;
+    }
+    out.push_str("## Claims\n\n| seed | claim | measured | holds |\n|---|---|---|---|\n");
+    for c in &r.claims {
+        let holds = match c.holds {
+            Some(true) => "✅ holds",
+            Some(false) => "❌ does not hold",
+            None => "– not measured",
+        };
+        let _ = writeln!(
+            out,
+            "| {}:{} | “{}” | {} | {holds} |",
+            c.claim.seed,
+            c.claim.line,
+            cell(&c.claim.text),
+            cell(&c.detail)
+        );
+    }
+    out.push('\n');
+}
+
+fn growth(out: &mut String, r: &RunRecord) {
+    let fits: Vec<_> = r
+        .growth
+        .iter()
+        .filter(|g| g.metric != crate::scenario::WALL_RATIO)
+        .collect();
+    if fits.is_empty() {
+        return;
+    }
+    out.push_str("## Growth (cost ∝ size^exponent)\n\n| family | metric | exponent | points |\n|---|---|---|---|\n");
+    for g in fits {
+        let unit = r
+            .scenarios
+            .iter()
+            .find_map(|s| {
+                s.id.starts_with(&g.family)
+                    .then(|| s.metrics.get(&g.metric))
+                    .flatten()
+            })
+            .map_or("", |m| m.unit.as_str());
+        let points: Vec<String> = g
+            .points
+            .iter()
+            .map(|(x, y)| format!("{}={}: {}", g.param, x, human(*y, unit)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} |",
+            g.family,
+            g.metric,
+            g.exponent
+                .map_or_else(|| "n/a (zero values)".to_owned(), format_sig),
+            points.join("; ")
+        );
+    }
+    out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::compare;
+    use crate::config::GateConfig;
+    use crate::model::Metric;
+    use crate::testutil::record;
+
+    #[test]
+    fn summary_leads_with_the_verdict_and_lists_regressions() {
+        let base = record("m", vec![("a/b/c", "visits", Metric::count(10, "entries"))]);
+        let cur = record("m", vec![("a/b/c", "visits", Metric::count(30, "entries"))]);
+        let c = compare(&base, &cur, &GateConfig::default(), &|_| true);
+        let md = render(&ReportInput {
+            record: &cur,
+            comparison: Some(&c),
+            baseline_path: None,
+        });
+        assert!(md.starts_with("# perfgate smoke: ❌ regression"), "{md}");
+        assert!(
+            md.contains("| `a/b/c` | visits | 10 entries | 30 entries | 3.000×"),
+            "{md}"
+        );
+        assert!(md.contains("cargo perfgate bless"));
+        let ok = compare(&base, &base, &GateConfig::default(), &|_| true);
+        let md = render(&ReportInput {
+            record: &base,
+            comparison: Some(&ok),
+            baseline_path: None,
+        });
+        assert!(
+            md.starts_with("# perfgate smoke: ✅ pass") && md.contains("None."),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn summary_says_which_rule_applied() {
+        let base = record(
+            "laptop",
+            vec![("a/b/c", "visits", Metric::count(10, "entries"))],
+        );
+        let cur = record(
+            "ci",
+            vec![("a/b/c", "visits", Metric::count(10, "entries"))],
+        );
+        let c = compare(&base, &cur, &GateConfig::default(), &|_| true);
+        let md = render(&ReportInput {
+            record: &cur,
+            comparison: Some(&c),
+            baseline_path: None,
+        });
+        assert!(
+            md.contains("another machine") && md.contains("do not gate"),
+            "{md}"
+        );
+    }
+}

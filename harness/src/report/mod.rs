@@ -1,0 +1,64 @@
+//! Reports: every output format is an [`Exporter`] in its own module, rendering the same
+//! [`ReportInput`]; [`write_all`] writes each one atomically into the reports directory.
+
+pub mod json;
+pub mod markdown;
+
+use std::path::{Path, PathBuf};
+
+use crate::compare::Comparison;
+use crate::error::Error;
+use crate::model::RunRecord;
+pub use crate::model::human;
+use crate::store;
+
+/// What every report renders.
+pub struct ReportInput<'a> {
+    /// The run.
+    pub record: &'a RunRecord,
+    /// Its comparison with the baseline, when there was one.
+    pub comparison: Option<&'a Comparison>,
+    /// Where the baseline came from, for the reader.
+    pub baseline_path: Option<&'a Path>,
+}
+
+/// One output format.
+pub trait Exporter {
+    /// File name inside the reports directory.
+    fn file_name(&self) -> &'static str;
+    /// The file's content.
+    fn render(&self, input: &ReportInput<'_>) -> Result<Vec<u8>, Error>;
+}
+
+/// The exporters `check` and `run` write.
+pub fn default_exporters() -> Vec<Box<dyn Exporter>> {
+    vec![Box::new(json::RunJson), Box::new(markdown::Summary)]
+}
+
+/// Renders every exporter into `dir`, atomically; returns the paths written.
+pub fn write_all(
+    dir: &Path,
+    exporters: &[Box<dyn Exporter>],
+    input: &ReportInput<'_>,
+) -> Result<Vec<PathBuf>, Error> {
+    let mut written = Vec::new();
+    for e in exporters {
+        let path = dir.join(e.file_name());
+        store::write_atomic(&path, &e.render(input)?)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::human;
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human(1500.0, "ns"), "1.500 µs");
+        assert_eq!(human(2.5e7, "ns"), "25.00 ms");
+        assert_eq!(human(3.0, "entries"), "3 entries");
+        assert_eq!(human(0.25, "ratio"), "0.2500×");
+    }
+}

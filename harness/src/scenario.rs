@@ -1,0 +1,391 @@
+//! The scenario contract and the runner: a registry of scenarios (component × situation × variant ×
+//! scale) and claims, selection by suite and filter, and a run that turns them into a [`RunRecord`].
+//! Generic: the concrete scenarios live in `scenarios` and plug in through [`Scenario`].
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::analysis;
+use crate::error::Error;
+use crate::machine;
+use crate::measure::{SamplingPlan, Timer};
+use crate::model::{
+    Claim, Direction, Interval, Metric, MetricKind, RunRecord, SCHEMA_NAME, SCHEMA_VERSION,
+    ScenarioRecord, Summary, Value,
+};
+use crate::stats;
+
+/// Name of the wall-time metric every timed scenario reports, and of the derived in-run ratio.
+pub const WALL_TIME: &str = "wall_time";
+/// The in-run ratio `after wall_time / before wall_time`, attached to "after" scenarios.
+pub const WALL_RATIO: &str = "wall_ratio_to_before";
+
+/// A named set of scenarios.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Suite {
+    /// What `check` runs in CI: fast, deterministic metrics first.
+    Smoke,
+    /// Everything, with the longer sampling plan.
+    Full,
+}
+
+impl Suite {
+    /// The suite's name as written in records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::Smoke => "smoke",
+            Suite::Full => "full",
+        }
+    }
+
+    /// The sampling plan for the suite.
+    pub fn plan(self) -> SamplingPlan {
+        match self {
+            Suite::Smoke => SamplingPlan::SMOKE,
+            Suite::Full => SamplingPlan::FULL,
+        }
+    }
+}
+
+/// A scenario's place in a before/after pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The original mechanism.
+    Before,
+    /// The improved mechanism; `before` is the id of the same situation and scale with the original.
+    After {
+        /// Id of the matching "before" scenario.
+        before: String,
+    },
+    /// No pair.
+    Alone,
+}
+
+/// What a scenario gets when it runs.
+pub struct RunContext<'a> {
+    /// How to sample wall times.
+    pub plan: SamplingPlan,
+    /// The timer to sample with.
+    pub timer: &'a dyn Timer,
+    /// Selftest: an "after" scenario runs the "before" implementation under its own id, so the gate
+    /// can show that it would catch the regression.
+    pub swap_in_before: bool,
+}
+
+/// One measurable situation. Implementations hold their setup lazily and share it across variants.
+pub trait Scenario: Send + Sync {
+    /// `component/situation/variant/scale`.
+    fn id(&self) -> &str;
+    /// Its place in a before/after pair.
+    fn role(&self) -> Role;
+    /// Whether the smoke suite includes it (the full suite includes everything).
+    fn in_smoke(&self) -> bool {
+        true
+    }
+    /// Runs it and returns its metrics by name.
+    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String>;
+}
+
+impl dyn Scenario + '_ {
+    /// The component: the id's first segment.
+    pub fn component(&self) -> &str {
+        self.id().split('/').next().unwrap_or_default()
+    }
+}
+
+/// Every scenario and claim perfgate knows.
+#[derive(Default)]
+pub struct Registry {
+    scenarios: Vec<Box<dyn Scenario>>,
+    claims: Vec<Claim>,
+}
+
+impl Registry {
+    /// Adds a scenario.
+    pub fn add(&mut self, scenario: impl Scenario + 'static) {
+        self.scenarios.push(Box::new(scenario));
+    }
+
+    /// Adds a claim.
+    pub fn claim(&mut self, claim: Claim) {
+        self.claims.push(claim);
+    }
+
+    /// All scenarios, in registration order.
+    pub fn scenarios(&self) -> impl Iterator<Item = &dyn Scenario> {
+        self.scenarios.iter().map(|s| s.as_ref())
+    }
+
+    /// All claims.
+    pub fn claims(&self) -> &[Claim] {
+        &self.claims
+    }
+
+    /// The scenarios of `suite` matching `filter` (a glob when it has `*`, `?` or `[`, else a
+    /// substring). A filter that matches nothing is a usage error.
+    pub fn select(&self, suite: Suite, filter: Option<&str>) -> Result<Vec<&dyn Scenario>, Error> {
+        let matcher = Filter::new(filter)?;
+        let chosen: Vec<&dyn Scenario> = self
+            .scenarios()
+            .filter(|s| suite == Suite::Full || s.in_smoke())
+            .filter(|s| matcher.matches(s.id()))
+            .collect();
+        if chosen.is_empty() {
+            return Err(Error::Usage(format!(
+                "no {} scenario matches filter {:?}; `cargo perfgate list` shows the ids",
+                suite.name(),
+                filter.unwrap_or_default()
+            )));
+        }
+        Ok(chosen)
+    }
+}
+
+/// A scenario filter: glob or substring.
+pub struct Filter(Option<FilterKind>);
+
+enum FilterKind {
+    Glob(glob::Pattern),
+    Substring(String),
+}
+
+impl Filter {
+    /// Parses a filter; `None` matches everything.
+    pub fn new(filter: Option<&str>) -> Result<Self, Error> {
+        Ok(Filter(match filter {
+            None => None,
+            Some(f) if f.contains(['*', '?', '[']) => {
+                Some(FilterKind::Glob(glob::Pattern::new(f).map_err(|e| {
+                    Error::Usage(format!("filter {f:?} is not a valid glob: {e}"))
+                })?))
+            }
+            Some(f) => Some(FilterKind::Substring(f.to_owned())),
+        }))
+    }
+
+    /// Whether `id` passes.
+    pub fn matches(&self, id: &str) -> bool {
+        match &self.0 {
+            None => true,
+            Some(FilterKind::Glob(p)) => p.matches(id),
+            Some(FilterKind::Substring(s)) => id.contains(s.as_str()),
+        }
+    }
+}
+
+/// Told about each scenario as it runs (the progress line).
+pub trait Progress {
+    /// Scenario `index` (0-based) of `total` starts.
+    fn start(&mut self, index: usize, total: usize, id: &str);
+    /// It finished after `seconds`.
+    fn finish(&mut self, id: &str, seconds: f64);
+}
+
+/// No progress output.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn start(&mut self, _: usize, _: usize, _: &str) {}
+    fn finish(&mut self, _: &str, _: f64) {}
+}
+
+/// Runs `selected` and builds the record: metrics, in-run ratios, growth fits and claims.
+pub fn run(
+    selected: &[&dyn Scenario],
+    claims: &[Claim],
+    suite: Suite,
+    ctx: &RunContext<'_>,
+    progress: &mut dyn Progress,
+) -> Result<RunRecord, Error> {
+    let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let t0 = Instant::now();
+    let mut scenarios = Vec::with_capacity(selected.len());
+    for (i, s) in selected.iter().enumerate() {
+        progress.start(i, selected.len(), s.id());
+        let st = Instant::now();
+        let metrics = s.run(ctx).map_err(|what| Error::Scenario {
+            id: s.id().to_owned(),
+            what,
+        })?;
+        let duration_s = st.elapsed().as_secs_f64();
+        progress.finish(s.id(), duration_s);
+        scenarios.push(ScenarioRecord {
+            id: s.id().to_owned(),
+            before: match s.role() {
+                Role::After { before } => Some(before),
+                _ => None,
+            },
+            metrics,
+            duration_s,
+        });
+    }
+    add_in_run_ratios(&mut scenarios, ctx.plan.confidence);
+    let mut record = RunRecord {
+        schema: SCHEMA_NAME.to_owned(),
+        schema_version: SCHEMA_VERSION,
+        suite: suite.name().to_owned(),
+        started,
+        duration_s: t0.elapsed().as_secs_f64(),
+        machine: machine::detect(),
+        toolchain: machine::toolchain(),
+        git: machine::git(),
+        scenarios,
+        growth: Vec::new(),
+        claims: Vec::new(),
+    };
+    record.growth = analysis::growth(&record);
+    record.claims = analysis::check_claims(claims, &record, &record.growth);
+    Ok(record)
+}
+
+/// For every "after" scenario whose "before" ran in the same run, `after / before` of the wall-time
+/// medians with a bootstrap interval: the measure that gates on any machine.
+pub fn add_in_run_ratios(scenarios: &mut [ScenarioRecord], confidence: f64) {
+    let walls: BTreeMap<String, Metric> = scenarios
+        .iter()
+        .filter_map(|s| s.metrics.get(WALL_TIME).map(|m| (s.id.clone(), m.clone())))
+        .collect();
+    for s in scenarios.iter_mut() {
+        let (Some(before), Some(after)) = (
+            s.before.as_ref().and_then(|b| walls.get(b)),
+            walls.get(&s.id),
+        ) else {
+            continue;
+        };
+        let b = before.value.as_f64();
+        if b <= 0.0 {
+            continue;
+        }
+        let ratio = after.value.as_f64() / b;
+        let ci = stats::ratio_of_medians_ci(&after.samples, &before.samples, confidence).unwrap_or(
+            Interval {
+                level: confidence,
+                lower: ratio,
+                upper: ratio,
+            },
+        );
+        s.metrics.insert(
+            WALL_RATIO.to_owned(),
+            Metric {
+                kind: MetricKind::InRunRatio,
+                unit: "ratio".to_owned(),
+                direction: Direction::LowerIsBetter,
+                value: Value::Float(ratio),
+                summary: Some(Summary {
+                    n: after.samples.len().min(before.samples.len()),
+                    median: ratio,
+                    mad: 0.0,
+                    mean: ratio,
+                    min: ci.lower,
+                    max: ci.upper,
+                    ci,
+                }),
+                samples: Vec::new(),
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::RealTimer;
+    use crate::testutil::wall;
+
+    struct Fixed {
+        id: &'static str,
+        role: Role,
+        smoke: bool,
+        wall: f64,
+    }
+
+    impl Scenario for Fixed {
+        fn id(&self) -> &str {
+            self.id
+        }
+        fn role(&self) -> Role {
+            self.role.clone()
+        }
+        fn in_smoke(&self) -> bool {
+            self.smoke
+        }
+        fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
+            let w = if ctx.swap_in_before {
+                self.wall * 10.0
+            } else {
+                self.wall
+            };
+            Ok(BTreeMap::from([(
+                WALL_TIME.to_owned(),
+                wall(&[w, w * 1.01, w * 0.99]),
+            )]))
+        }
+    }
+
+    fn registry() -> Registry {
+        let mut r = Registry::default();
+        for (n, smoke) in [(10, true), (100, false)] {
+            let before: &'static str = Box::leak(format!("c/s/before/n={n}").into_boxed_str());
+            let after: &'static str = Box::leak(format!("c/s/after/n={n}").into_boxed_str());
+            r.add(Fixed {
+                id: before,
+                role: Role::Before,
+                smoke,
+                wall: 100.0 * f64::from(n),
+            });
+            r.add(Fixed {
+                id: after,
+                role: Role::After {
+                    before: before.to_owned(),
+                },
+                smoke,
+                wall: 10.0,
+            });
+        }
+        r
+    }
+
+    #[test]
+    fn selection_by_suite_and_filter() {
+        let r = registry();
+        assert_eq!(r.select(Suite::Smoke, None).expect("some").len(), 2);
+        assert_eq!(r.select(Suite::Full, None).expect("some").len(), 4);
+        assert_eq!(r.select(Suite::Full, Some("after")).expect("some").len(), 2);
+        assert_eq!(
+            r.select(Suite::Full, Some("c/s/*/n=100"))
+                .expect("some")
+                .len(),
+            2
+        );
+        let e = r
+            .select(Suite::Smoke, Some("nothing-like-this"))
+            .err()
+            .expect("usage error");
+        assert!(e.to_string().contains("cargo perfgate list"), "{e}");
+    }
+
+    #[test]
+    fn run_adds_in_run_ratios_and_growth() {
+        let r = registry();
+        let timer = RealTimer::new();
+        let ctx = RunContext {
+            plan: SamplingPlan::SMOKE,
+            timer: &timer,
+            swap_in_before: false,
+        };
+        let chosen = r.select(Suite::Full, None).expect("all");
+        let rec = run(&chosen, r.claims(), Suite::Full, &ctx, &mut Quiet).expect("runs");
+        let ratio = rec
+            .metric("c/s/after/n=10", WALL_RATIO)
+            .expect("ratio attached");
+        assert!((ratio.value.as_f64() - 10.0 / 1000.0).abs() < 1e-12);
+        assert!(rec.metric("c/s/before/n=10", WALL_RATIO).is_none());
+        let fit = rec
+            .growth
+            .iter()
+            .find(|g| g.family == "c/s/before" && g.metric == WALL_TIME)
+            .expect("fit");
+        assert!((fit.exponent.expect("exponent") - 1.0).abs() < 1e-9);
+        assert_eq!(rec.scenarios[1].before.as_deref(), Some("c/s/before/n=10"));
+    }
+}
