@@ -8,11 +8,13 @@ use crate::model::{
 };
 use crate::stats;
 
+/// (family, varying parameter, the other parameters, metric).
+type GroupKey = (String, String, String, String);
+
 /// Fits a growth exponent for every metric of every family with at least two numeric scales that
 /// differ in one parameter only (the others equal).
 pub fn growth(record: &RunRecord) -> Vec<GrowthFit> {
-    // (family, param, other params, metric) -> points
-    let mut groups: BTreeMap<(String, String, String, String), Vec<(f64, f64)>> = BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, Vec<(f64, f64)>> = BTreeMap::new();
     for s in &record.scenarios {
         let id = ScenarioId::parse(&s.id);
         for (i, (param, value)) in id.scale.iter().enumerate() {

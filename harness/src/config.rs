@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::error::Error;
 
 /// The whole file.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GateConfig {
     /// Defaults for every metric.
@@ -85,15 +85,6 @@ pub struct Limits {
     pub gate: bool,
     /// Confidence level for significance.
     pub confidence: f64,
-}
-
-impl Default for GateConfig {
-    fn default() -> Self {
-        Self {
-            gate: Defaults::default(),
-            overrides: Vec::new(),
-        }
-    }
 }
 
 impl GateConfig {
