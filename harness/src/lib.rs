@@ -1,0 +1,19 @@
+//! perfgate's harness: the engine (`model`, `stats`, `measure`, `compare`, `analysis`, `report`,
+//! `store`) that works on run records only, and the `scenarios` that drive the components.
+
+pub mod analysis;
+pub mod compare;
+pub mod config;
+pub mod error;
+pub mod machine;
+pub mod measure;
+pub mod model;
+pub mod report;
+pub mod scenario;
+pub mod scenarios;
+pub mod selftest;
+pub mod stats;
+pub mod store;
+
+#[cfg(test)]
+mod testutil;

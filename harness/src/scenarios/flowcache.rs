@@ -1,0 +1,222 @@
+//! Cache size (seed `cache-optimizations.md`, section 1): `du`-style walk versus the `.size-index`
+//! file, on generated cache trees of 1k / 10k / 50k files.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use components::flowcache::{CacheDir, IndexedSize, SizeStrategy, WalkSize};
+use fixtures::datagen::tree::{self, GeneratedTree, MtimeSpec, SizeDist, TreeSpec};
+
+use crate::measure;
+use crate::model::{Claim, ClaimCheck, Metric};
+use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
+
+/// Cache sizes (files) the size scenarios run at.
+pub const SIZE_SCALES: [usize; 3] = [1_000, 10_000, 50_000];
+/// Seed of the generated cache trees.
+pub const TREE_SEED: u64 = 0xF10C_AC4E;
+const SEED: &str = "cache-optimizations.md";
+
+/// The cache tree of one scale: generated once, shared by the walk and the indexed variant.
+pub fn cache_tree_spec(files: usize) -> TreeSpec {
+    TreeSpec {
+        files,
+        depth: 2,
+        fan_out: 16,
+        sizes: SizeDist::Uniform { min: 0, max: 1024 },
+        mtimes: MtimeSpec {
+            newest_unix_s: 1_767_225_600,
+            spread_s: 30 * 86_400,
+        },
+    }
+}
+
+/// A generated cache directory, made on first use.
+#[derive(Default)]
+pub struct LazyTree {
+    files: usize,
+    tree: Mutex<Option<Arc<GeneratedTree>>>,
+}
+
+impl LazyTree {
+    /// A tree of `files` files, not generated yet.
+    pub fn new(files: usize) -> Self {
+        Self {
+            files,
+            tree: Mutex::new(None),
+        }
+    }
+
+    /// The tree, generating it the first time.
+    pub fn get(&self) -> Result<Arc<GeneratedTree>, String> {
+        let mut slot = self
+            .tree
+            .lock()
+            .map_err(|_| "cache tree setup panicked earlier".to_owned())?;
+        if let Some(t) = slot.as_ref() {
+            return Ok(Arc::clone(t));
+        }
+        let t = Arc::new(
+            tree::generate(&cache_tree_spec(self.files), TREE_SEED).map_err(|e| e.to_string())?,
+        );
+        *slot = Some(Arc::clone(&t));
+        Ok(t)
+    }
+}
+
+/// Which size strategy a scenario measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeVariant {
+    /// `WalkSize`: the `du -sb` original.
+    Walk,
+    /// `IndexedSize`: the `.size-index` file.
+    Indexed,
+}
+
+impl SizeVariant {
+    fn name(self) -> &'static str {
+        match self {
+            SizeVariant::Walk => "walk",
+            SizeVariant::Indexed => "indexed",
+        }
+    }
+
+    fn strategy(self) -> Box<dyn SizeStrategy> {
+        match self {
+            SizeVariant::Walk => Box::new(WalkSize),
+            SizeVariant::Indexed => Box::new(IndexedSize),
+        }
+    }
+}
+
+/// `flowcache/size/{walk,indexed}/files=N`: one size query, timed, and the directory entries it visits.
+pub struct SizeQuery {
+    id: String,
+    variant: SizeVariant,
+    tree: Arc<LazyTree>,
+}
+
+/// The scenario id for a variant and scale.
+pub fn size_id(variant: SizeVariant, files: usize) -> String {
+    format!("flowcache/size/{}/files={files}", variant.name())
+}
+
+/// Opens the cache over `root` with `variant`'s strategy, ready to query (an index is built here,
+/// outside the measurement, as a long-lived cache would have it).
+pub fn open_cache(root: &Path, variant: SizeVariant) -> Result<CacheDir, String> {
+    let cache = CacheDir::open(root, variant.strategy()).map_err(|e| e.to_string())?;
+    cache.size().map_err(|e| e.to_string())?;
+    Ok(cache)
+}
+
+impl Scenario for SizeQuery {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn role(&self) -> Role {
+        match self.variant {
+            SizeVariant::Walk => Role::Before,
+            SizeVariant::Indexed => Role::After {
+                before: size_id(SizeVariant::Walk, self.tree.files),
+            },
+        }
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
+        let tree = self.tree.get()?;
+        let variant = if ctx.swap_in_before {
+            SizeVariant::Walk
+        } else {
+            self.variant
+        };
+        let cache = open_cache(tree.path(), variant)?;
+
+        // Correctness first: a fast wrong answer must not pass as an improvement.
+        cache.stats().reset();
+        let bytes = cache.size().map_err(|e| e.to_string())?;
+        let expected = tree.manifest().total_bytes;
+        if bytes != expected {
+            return Err(format!(
+                "{} reports {bytes} bytes, the tree holds {expected}",
+                cache.strategy_name()
+            ));
+        }
+        let visited = cache.stats().entries_visited();
+
+        let samples = measure::sample(ctx.timer, &ctx.plan, || {
+            cache.size().map(drop).map_err(|e| e.to_string())
+        })?;
+        Ok(BTreeMap::from([
+            (
+                "entries_visited".to_owned(),
+                Metric::count(visited, "entries"),
+            ),
+            (
+                WALL_TIME.to_owned(),
+                samples.into_metric(ctx.plan.confidence),
+            ),
+        ]))
+    }
+}
+
+/// Registers the cache-size scenarios and claims.
+pub fn register(r: &mut Registry) {
+    for files in SIZE_SCALES {
+        let tree = Arc::new(LazyTree::new(files));
+        for variant in [SizeVariant::Walk, SizeVariant::Indexed] {
+            r.add(SizeQuery {
+                id: size_id(variant, files),
+                variant,
+                tree: Arc::clone(&tree),
+            });
+        }
+    }
+    let largest = SIZE_SCALES[SIZE_SCALES.len() - 1];
+    let claim = |line, text: &str, check| Claim {
+        seed: SEED.to_owned(),
+        line,
+        text: text.to_owned(),
+        check,
+    };
+    r.claim(claim(
+        35,
+        "Cache size queries now complete in <10ms vs 50-200ms previously",
+        ClaimCheck::AtMost {
+            scenario: size_id(SizeVariant::Indexed, largest),
+            metric: WALL_TIME.to_owned(),
+            max: 10e6,
+        },
+    ));
+    r.claim(claim(
+        36,
+        "Scales linearly with cache directory size (read as: the du walk it replaces does)",
+        ClaimCheck::Exponent {
+            family: "flowcache/size/walk".to_owned(),
+            metric: WALL_TIME.to_owned(),
+            min: 0.8,
+            max: 1.2,
+        },
+    ));
+    r.claim(claim(
+        166,
+        "After: <10ms (consistent regardless of cache size)",
+        ClaimCheck::Exponent {
+            family: "flowcache/size/indexed".to_owned(),
+            metric: WALL_TIME.to_owned(),
+            min: -0.2,
+            max: 0.2,
+        },
+    ));
+    r.claim(claim(
+        167,
+        "Improvement: 80-95% faster",
+        ClaimCheck::RatioAtMost {
+            before: size_id(SizeVariant::Walk, largest),
+            after: size_id(SizeVariant::Indexed, largest),
+            metric: WALL_TIME.to_owned(),
+            max: 0.2,
+        },
+    ));
+}

@@ -1,0 +1,152 @@
+//! What a person sees in the terminal: a progress line while scenarios run, then the verdict,
+//! regressions, claims and growth exponents. The files in reports/ hold the full detail.
+
+use std::io::{IsTerminal, Write};
+
+use harness::compare::{Comparison, Verdict};
+use harness::model::{RunRecord, format_sig};
+use harness::report::human;
+use harness::scenario::{Progress, WALL_RATIO};
+use harness::selftest::ComponentResult;
+
+/// `[3/6] flowcache/size/walk/files=10000 …`, rewritten in place on a terminal, one line each in CI.
+pub struct ProgressLine {
+    tty: bool,
+}
+
+impl ProgressLine {
+    pub fn new() -> Self {
+        Self {
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+impl Progress for ProgressLine {
+    fn start(&mut self, index: usize, total: usize, id: &str) {
+        if self.tty {
+            eprint!("\r\x1b[2K[{}/{total}] {id} …", index + 1);
+            let _ = std::io::stderr().flush();
+        } else {
+            eprint!("[{}/{total}] {id} … ", index + 1);
+        }
+    }
+
+    fn finish(&mut self, id: &str, seconds: f64) {
+        if self.tty {
+            eprint!("\r\x1b[2K");
+        } else {
+            let _ = id;
+            eprintln!("{seconds:.2} s");
+        }
+    }
+}
+
+fn print_claims_and_growth(record: &RunRecord) {
+    if !record.claims.is_empty() {
+        println!("\nclaims:");
+        for c in &record.claims {
+            let mark = match c.holds {
+                Some(true) => "holds         ",
+                Some(false) => "DOES NOT HOLD ",
+                None => "not measured  ",
+            };
+            println!(
+                "  {mark} {}:{} “{}”\n                 {}",
+                c.claim.seed, c.claim.line, c.claim.text, c.detail
+            );
+        }
+    }
+    let fits: Vec<_> = record
+        .growth
+        .iter()
+        .filter(|g| g.metric != WALL_RATIO)
+        .collect();
+    if !fits.is_empty() {
+        println!("\ngrowth (cost ∝ size^exponent):");
+        for g in fits {
+            let e = g.exponent.map_or_else(|| "n/a".to_owned(), format_sig);
+            println!("  {:<36} {:<16} exponent {e}", g.family, g.metric);
+        }
+    }
+}
+
+/// After `run`: every metric.
+pub fn print_record(record: &RunRecord) {
+    for s in &record.scenarios {
+        for (name, m) in &s.metrics {
+            println!(
+                "{:<44} {:<22} {}",
+                s.id,
+                name,
+                human(m.value.as_f64(), &m.unit)
+            );
+        }
+    }
+    print_claims_and_growth(record);
+    println!(
+        "\n{} scenarios in {:.1} s",
+        record.scenarios.len(),
+        record.duration_s
+    );
+}
+
+/// After `check` / `compare`: the verdict first.
+pub fn print_comparison(record: &RunRecord, c: &Comparison) {
+    let failing: Vec<_> = c.rows.iter().filter(|r| r.fails()).collect();
+    for r in &failing {
+        let ratio = r
+            .ratio
+            .map_or_else(|| "–".to_owned(), |x| format!("{}×", format_sig(x)));
+        println!(
+            "{:<10} {:<44} {:<22} {} -> {} ({ratio}, limit +{}%, {})",
+            r.verdict.to_string().to_uppercase(),
+            r.scenario,
+            r.metric,
+            r.baseline
+                .map_or_else(|| "–".to_owned(), |v| human(v, &r.unit)),
+            r.current
+                .map_or_else(|| "–".to_owned(), |v| human(v, &r.unit)),
+            format_sig(r.threshold * 100.0),
+            r.rule
+        );
+    }
+    print_claims_and_growth(record);
+    println!(
+        "\n{}: {} regressed, {} missing, {} improved, {} same, {} new ({} scenarios, {:.1} s){}",
+        if c.failed() { "FAIL" } else { "PASS" },
+        c.count(Verdict::Regressed),
+        c.count(Verdict::Missing),
+        c.count(Verdict::Improved),
+        c.count(Verdict::Same),
+        c.count(Verdict::New),
+        record.scenarios.len(),
+        record.duration_s,
+        if c.same_machine {
+            ""
+        } else {
+            "; baseline from another machine: absolute wall times not gated"
+        }
+    );
+}
+
+/// After `selftest`: a row per component; returns whether every swap was caught.
+pub fn print_selftest(results: &[ComponentResult]) -> bool {
+    println!(
+        "{:<14} {:<8} {:<9} caught by",
+        "component", "result", "swaps"
+    );
+    for r in results {
+        println!(
+            "{:<14} {:<8} {:<9} {}",
+            r.component,
+            if r.all_caught() { "caught" } else { "MISSED" },
+            format!("{}/{}", r.caught.len(), r.swapped.len()),
+            r.caught_by.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+        for id in r.swapped.iter().filter(|id| !r.caught.contains(id)) {
+            println!("  missed: {id}");
+        }
+    }
+    results.iter().all(ComponentResult::all_caught)
+}
