@@ -109,6 +109,10 @@ pub struct BlessArgs {
     /// Re-bless only the matching scenarios, keeping the rest of the existing baseline.
     #[arg(long, short)]
     pub filter: Option<String>,
+    /// Run the suite this many times: each metric keeps its median round, and the spread between
+    /// rounds becomes its noise band (a noisy metric's soft limit is at least that band).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
 }
 
 #[derive(Debug, Args)]

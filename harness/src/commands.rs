@@ -12,7 +12,7 @@ use harness::measure::RealTimer;
 use harness::model::RunRecord;
 use harness::report::{self, ReportInput};
 use harness::scenario::{self, Filter, Registry, RunContext, Suite};
-use harness::{scenarios, selftest, store};
+use harness::{baseline, scenarios, selftest, store};
 
 use crate::cli::{
     BlessArgs, CheckArgs, CompareArgs, Global, ListArgs, RunArgs, SelftestArgs, SuiteArg,
@@ -224,7 +224,19 @@ pub fn bless(global: &Global, args: &BlessArgs) -> Result<Outcome> {
             &paths.at(from),
             "pass a run.json written by `cargo perfgate run`",
         )?,
-        None => measure(&scenarios::registry(), suite, args.filter.as_deref())?,
+        None => {
+            let registry = scenarios::registry();
+            let mut rounds = Vec::new();
+            for round in 1..=args.rounds {
+                if args.rounds > 1 {
+                    eprintln!("perfgate: bless round {round}/{}", args.rounds);
+                }
+                rounds.push(measure(&registry, suite, args.filter.as_deref())?);
+            }
+            baseline::merge_rounds(rounds).ok_or_else(|| {
+                anyhow::anyhow!("bless measured no rounds: pass --rounds 1 or more")
+            })?
+        }
     };
     let target = paths.baseline(suite, None);
     if let Some(f) = args.filter.as_deref() {

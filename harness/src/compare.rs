@@ -6,7 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::config::{GateConfig, Limits};
-use crate::model::{Direction, Interval, Metric, MetricKind, RunRecord};
+use crate::model::{Direction, Interval, Metric, MetricKind, RunRecord, format_sig, human};
 use crate::stats;
 
 /// The outcome for one metric.
@@ -87,8 +87,12 @@ pub struct Row {
     pub ratio: Option<f64>,
     /// Confidence interval of the ratio, for noisy metrics.
     pub ratio_ci: Option<Interval>,
-    /// The soft limit applied.
+    /// The soft limit applied: the configured one, widened for a noisy metric to the noise band its
+    /// baseline showed between bless rounds.
     pub threshold: f64,
+    /// The baseline's noise band (largest / smallest round value at bless), for noisy metrics blessed
+    /// over several rounds.
+    pub noise_band: Option<f64>,
     /// The hard limit applied, if any.
     pub hard: Option<f64>,
     /// The verdict.
@@ -100,6 +104,18 @@ pub struct Row {
 }
 
 impl Row {
+    /// The limits applied, as text: `+50%`, `+66.7% (noise band 1.667×)`, `+50%, hard 10 ms`.
+    pub fn limit_text(&self) -> String {
+        let mut text = format!("+{}%", format_sig(self.threshold * 100.0));
+        if let Some(band) = self.noise_band {
+            text.push_str(&format!(" (noise band {}×)", format_sig(band)));
+        }
+        if let Some(h) = self.hard {
+            text.push_str(&format!(", hard {}", human(h, &self.unit)));
+        }
+        text
+    }
+
     /// Whether this row fails the gate.
     pub fn fails(&self) -> bool {
         self.gated && matches!(self.verdict, Verdict::Regressed | Verdict::Missing)
@@ -196,6 +212,7 @@ fn presence_row(scenario: &str, name: &str, m: &Metric, verdict: Verdict, limits
         ratio: None,
         ratio_ci: None,
         threshold: limits.threshold,
+        noise_band: None,
         hard: limits.hard,
         verdict,
         gated: limits.gate,
@@ -229,7 +246,10 @@ fn judge(
         c / b
     };
     let worse = worse_factor(cur.direction, ratio);
-    let t = limits.threshold;
+    // A noisy metric that moved by X between the bless rounds of the same code can move by X again:
+    // such a move is not a regression, so the soft limit is at least the band.
+    let noise_band = base.noise_band().filter(|_| cur.kind.is_noisy());
+    let t = noise_band.map_or(limits.threshold, |band| limits.threshold.max(band - 1.0));
     let mut verdict = if worse > 1.0 + t {
         Verdict::Regressed
     } else if worse < 1.0 / (1.0 + t) {
@@ -285,6 +305,7 @@ fn judge(
         ratio: Some(ratio),
         ratio_ci,
         threshold: t,
+        noise_band,
         hard: limits.hard,
         verdict,
         gated,
@@ -422,6 +443,45 @@ mod tests {
         );
         let row = only(&cmp(&base, &noisy), "wall_time");
         assert_eq!(row.verdict, Verdict::Same, "{row:?}");
+    }
+
+    #[test]
+    fn a_noise_band_at_bless_widens_the_soft_limit_of_noisy_metrics_only() {
+        let steady = |v: f64| wall(&[v, v * 1.001, v * 0.999, v, v * 1.002, v * 0.998]);
+        // Blessed over rounds that moved between 9 and 15 (band 1.667): 1.6x is within it.
+        let mut blessed = steady(9.0);
+        blessed.rounds = vec![9.0, 15.0, 12.0];
+        let base = record("m", vec![("a/b/c", "wall_time", blessed.clone())]);
+        let cur = record("m", vec![("a/b/c", "wall_time", steady(14.4))]);
+        let row = only(&cmp(&base, &cur), "wall_time");
+        assert_eq!(row.verdict, Verdict::Same, "{row:?}");
+        assert!(
+            (row.threshold - 2.0 / 3.0).abs() < 1e-9,
+            "{}",
+            row.threshold
+        );
+        assert!(row.noise_band.is_some());
+        // 2x is outside the band: still a regression.
+        let cur = record("m", vec![("a/b/c", "wall_time", steady(18.0))]);
+        assert_eq!(
+            only(&cmp(&base, &cur), "wall_time").verdict,
+            Verdict::Regressed
+        );
+        // A band narrower than the configured limit changes nothing.
+        blessed.rounds = vec![9.0, 9.9];
+        let base = record("m", vec![("a/b/c", "wall_time", blessed)]);
+        let row = only(&cmp(&base, &cur), "wall_time");
+        assert_eq!((row.verdict, row.threshold), (Verdict::Regressed, 0.5));
+        // Exact counts never widen: rounds of a count agree, and if they did not, the count gates as is.
+        let mut count = Metric::count(100, "entries");
+        count.rounds = vec![100.0, 300.0];
+        let base = record("m", vec![("a/b/c", "visits", count)]);
+        let cur = record(
+            "m",
+            vec![("a/b/c", "visits", Metric::count(160, "entries"))],
+        );
+        let row = only(&cmp(&base, &cur), "visits");
+        assert_eq!((row.verdict, row.noise_band), (Verdict::Regressed, None));
     }
 
     #[test]

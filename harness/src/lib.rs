@@ -1,7 +1,8 @@
-//! perfgate's harness: the engine (`model`, `stats`, `measure`, `compare`, `analysis`, `report`,
-//! `store`) that works on run records only, and the `scenarios` that drive the components.
+//! perfgate's harness: the engine (`model`, `stats`, `measure`, `compare`, `analysis`, `baseline`,
+//! `report`, `store`) that works on run records only, and the `scenarios` that drive the components.
 
 pub mod analysis;
+pub mod baseline;
 pub mod compare;
 pub mod config;
 pub mod error;

@@ -101,6 +101,7 @@ impl Samples {
             value: Value::Float(summary.median),
             summary: Some(summary),
             samples: self.ns_per_iter,
+            rounds: Vec::new(),
         }
     }
 }

@@ -156,6 +156,10 @@ pub struct Metric {
     /// For sampled metrics: the raw samples, so a later comparison can test significance.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub samples: Vec<f64>,
+    /// For a baseline blessed over several rounds: each round's headline value, in run order. Their
+    /// spread is the metric's run-to-run noise band (see [`Metric::noise_band`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<f64>,
 }
 
 impl Metric {
@@ -168,7 +172,19 @@ impl Metric {
             value: Value::Int(value),
             summary: None,
             samples: Vec::new(),
+            rounds: Vec::new(),
         }
+    }
+
+    /// Largest over smallest of the per-round values (>= 1), when there are two or more positive
+    /// rounds: how far this metric moved between whole runs of the same code on the same machine.
+    pub fn noise_band(&self) -> Option<f64> {
+        if self.rounds.len() < 2 || self.rounds.iter().any(|r| !(*r > 0.0 && r.is_finite())) {
+            return None;
+        }
+        let max = self.rounds.iter().copied().fold(f64::MIN, f64::max);
+        let min = self.rounds.iter().copied().fold(f64::MAX, f64::min);
+        Some(max / min)
     }
 }
 

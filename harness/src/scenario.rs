@@ -281,6 +281,7 @@ pub fn add_in_run_ratios(scenarios: &mut [ScenarioRecord], confidence: f64) {
                     ci,
                 }),
                 samples: Vec::new(),
+                rounds: Vec::new(),
             },
         );
     }

@@ -99,7 +99,7 @@ pub fn print_comparison(record: &RunRecord, c: &Comparison) {
             .ratio
             .map_or_else(|| "–".to_owned(), |x| format!("{}×", format_sig(x)));
         println!(
-            "{:<10} {:<44} {:<22} {} -> {} ({ratio}, limit +{}%, {})",
+            "{:<10} {:<44} {:<22} {} -> {} ({ratio}, limit {}, {})",
             r.verdict.to_string().to_uppercase(),
             r.scenario,
             r.metric,
@@ -107,7 +107,7 @@ pub fn print_comparison(record: &RunRecord, c: &Comparison) {
                 .map_or_else(|| "–".to_owned(), |v| human(v, &r.unit)),
             r.current
                 .map_or_else(|| "–".to_owned(), |v| human(v, &r.unit)),
-            format_sig(r.threshold * 100.0),
+            r.limit_text(),
             r.rule
         );
     }

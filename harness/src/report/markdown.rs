@@ -40,14 +40,6 @@ fn ratio_text(row: &Row) -> String {
     }
 }
 
-fn limit_text(row: &Row) -> String {
-    let soft = format!("+{}%", format_sig(row.threshold * 100.0));
-    match row.hard {
-        Some(h) => format!("{soft}, hard {}", human(h, &row.unit)),
-        None => soft,
-    }
-}
-
 fn opt(v: Option<f64>, unit: &str) -> String {
     v.map_or_else(|| "–".to_owned(), |v| human(v, unit))
 }
@@ -60,7 +52,7 @@ fn row_line(row: &Row) -> String {
         opt(row.baseline, &row.unit),
         opt(row.current, &row.unit),
         ratio_text(row),
-        limit_text(row),
+        row.limit_text(),
         verdict_text(row),
         row.rule
     )
