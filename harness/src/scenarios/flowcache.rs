@@ -58,7 +58,12 @@ impl LazyTree {
             return Ok(Arc::clone(t));
         }
         let t = Arc::new(
-            tree::generate(&cache_tree_spec(self.files), TREE_SEED).map_err(|e| e.to_string())?,
+            tree::generate_under(
+                &super::scratch_dir(),
+                &cache_tree_spec(self.files),
+                TREE_SEED,
+            )
+            .map_err(|e| e.to_string())?,
         );
         *slot = Some(Arc::clone(&t));
         Ok(t)

@@ -12,3 +12,40 @@ pub fn registry() -> Registry {
     flowcache::register(&mut r);
     r
 }
+
+/// Where scenarios put generated data (file trees): `$PERFGATE_SCRATCH` when set, else `/dev/shm`
+/// when it is a directory (RAM: setting up 50,000 files costs no disk I/O and does not slow down as a
+/// cloud disk's burst credit runs out), else the system temp dir.
+pub fn scratch_dir() -> std::path::PathBuf {
+    pick_scratch(
+        std::env::var_os("PERFGATE_SCRATCH").map(Into::into),
+        std::path::Path::new("/dev/shm"),
+    )
+}
+
+fn pick_scratch(
+    configured: Option<std::path::PathBuf>,
+    shm: &std::path::Path,
+) -> std::path::PathBuf {
+    match configured {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ if shm.is_dir() => shm.to_path_buf(),
+        _ => std::env::temp_dir(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_prefers_the_configured_dir_then_shm_then_temp() {
+        let shm = tempfile::tempdir().expect("tempdir");
+        let set = std::path::PathBuf::from("/some/where");
+        assert_eq!(pick_scratch(Some(set.clone()), shm.path()), set);
+        assert_eq!(pick_scratch(Some("".into()), shm.path()), shm.path());
+        assert_eq!(pick_scratch(None, shm.path()), shm.path());
+        let gone = shm.path().join("missing");
+        assert_eq!(pick_scratch(None, &gone), std::env::temp_dir());
+    }
+}
