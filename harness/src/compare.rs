@@ -116,6 +116,23 @@ impl Row {
         text
     }
 
+    /// The ratio and its interval as text: `1.027× [1.008, 1.053]`, `∞ (baseline 0)`, `–`.
+    pub fn ratio_text(&self) -> String {
+        match self.ratio {
+            Some(r) if r.is_infinite() => "∞ (baseline 0)".to_owned(),
+            Some(r) => match self.ratio_ci {
+                Some(ci) => format!(
+                    "{}× [{}, {}]",
+                    format_sig(r),
+                    format_sig(ci.lower),
+                    format_sig(ci.upper)
+                ),
+                None => format!("{}×", format_sig(r)),
+            },
+            None => "–".to_owned(),
+        }
+    }
+
     /// Whether this row fails the gate.
     pub fn fails(&self) -> bool {
         self.gated && matches!(self.verdict, Verdict::Regressed | Verdict::Missing)
@@ -141,6 +158,25 @@ impl Comparison {
     /// Whether any row fails the gate.
     pub fn failed(&self) -> bool {
         self.rows.iter().any(Row::fails)
+    }
+
+    /// Which gating rule applied, in one sentence; `baseline` names the baseline for the reader.
+    pub fn rule_text(&self, baseline: &str) -> String {
+        if self.same_machine {
+            format!(
+                "same machine as {baseline} ({}): every metric gates; wall times only when the change \
+                 is also significant (bootstrap, {}% confidence) and beyond the noise band seen at bless.",
+                self.current_machine,
+                format_sig(self.confidence * 100.0)
+            )
+        } else {
+            format!(
+                "{baseline} comes from another machine ({}, this is {}): absolute wall times are shown \
+                 but do not gate; exact counts, virtual times and in-run ratios (after/before in this \
+                 run) still do.",
+                self.baseline_machine, self.current_machine
+            )
+        }
     }
 
     /// How many rows have each verdict.

@@ -43,6 +43,14 @@ pub enum Error {
     /// A command-line argument is invalid.
     #[error("{0}")]
     Usage(String),
+    /// A chart could not be drawn.
+    #[error("drawing the chart “{chart}” failed: {what}; this is a bug, please report it")]
+    Chart {
+        /// The chart's title.
+        chart: String,
+        /// What the plotting library said.
+        what: String,
+    },
     /// A scenario failed to run.
     #[error("scenario {id}: {what}")]
     Scenario {

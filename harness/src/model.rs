@@ -97,6 +97,17 @@ impl MetricKind {
     pub fn is_noisy(self) -> bool {
         matches!(self, MetricKind::WallTime | MetricKind::InRunRatio)
     }
+
+    /// The kind as written in records and shown in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricKind::Exact => "exact",
+            MetricKind::VirtualTime => "virtual time",
+            MetricKind::Instructions => "instructions",
+            MetricKind::WallTime => "wall time",
+            MetricKind::InRunRatio => "in-run ratio",
+        }
+    }
 }
 
 /// Which way is better.

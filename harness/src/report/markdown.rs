@@ -24,22 +24,6 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|")
 }
 
-fn ratio_text(row: &Row) -> String {
-    match row.ratio {
-        Some(r) if r.is_infinite() => "∞ (baseline 0)".to_owned(),
-        Some(r) => match row.ratio_ci {
-            Some(ci) => format!(
-                "{}× [{}, {}]",
-                format_sig(r),
-                format_sig(ci.lower),
-                format_sig(ci.upper)
-            ),
-            None => format!("{}×", format_sig(r)),
-        },
-        None => "–".to_owned(),
-    }
-}
-
 fn opt(v: Option<f64>, unit: &str) -> String {
     v.map_or_else(|| "–".to_owned(), |v| human(v, unit))
 }
@@ -51,7 +35,7 @@ fn row_line(row: &Row) -> String {
         row.metric,
         opt(row.baseline, &row.unit),
         opt(row.current, &row.unit),
-        ratio_text(row),
+        row.ratio_text(),
         row.limit_text(),
         verdict_text(row),
         row.rule
@@ -99,20 +83,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
                 || "the baseline".to_owned(),
                 |p| format!("`{}`", p.display()),
             );
-            if c.same_machine {
-                let _ = writeln!(
-                    out,
-                    "**Rule:** same machine as {baseline} (`{}`): every metric gates; wall times only when the change is also significant (bootstrap, {}% confidence).\n",
-                    c.current_machine,
-                    format_sig(c.confidence * 100.0)
-                );
-            } else {
-                let _ = writeln!(
-                    out,
-                    "**Rule:** {baseline} comes from another machine (`{}`, this is `{}`): absolute wall times are shown but do not gate; exact counts, virtual times and in-run ratios (after/before in this run) still do.\n",
-                    c.baseline_machine, c.current_machine
-                );
-            }
+            let _ = writeln!(out, "**Rule:** {}\n", c.rule_text(&baseline));
             let failing: Vec<&Row> = c.rows.iter().filter(|row| row.fails()).collect();
             if failing.is_empty() {
                 out.push_str("## Regressions\n\nNone.\n\n");
@@ -287,6 +258,8 @@ mod tests {
             record: &cur,
             comparison: Some(&c),
             baseline_path: None,
+            baseline: None,
+            history: &[],
         });
         assert!(md.starts_with("# perfgate smoke: ❌ regression"), "{md}");
         assert!(
@@ -299,6 +272,8 @@ mod tests {
             record: &base,
             comparison: Some(&ok),
             baseline_path: None,
+            baseline: None,
+            history: &[],
         });
         assert!(
             md.starts_with("# perfgate smoke: ✅ pass") && md.contains("None."),
@@ -321,6 +296,8 @@ mod tests {
             record: &cur,
             comparison: Some(&c),
             baseline_path: None,
+            baseline: None,
+            history: &[],
         });
         assert!(
             md.contains("another machine") && md.contains("do not gate"),

@@ -1,0 +1,860 @@
+//! `index.html`: one self-contained page (inline CSS and SVG, no script, no network) a reviewer opens
+//! after a run: verdicts, claims, baseline vs current, before vs after per component, cost against
+//! scale, trends over past runs, and the run's facts.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::charts::{self, Bar, BarChart, BarGroup, Line};
+use super::{Exporter, ReportInput, human};
+use crate::compare::{Comparison, Row, Verdict};
+use crate::error::Error;
+use crate::model::{Metric, RunRecord, ScenarioId, format_sig};
+
+/// The in-run ratio metric: shown in the verdict table, not charted as a cost.
+const IN_RUN_RATIO: &str = "wall_ratio_to_before";
+
+/// Writes `index.html`.
+pub struct HtmlReport;
+
+impl Exporter for HtmlReport {
+    fn file_name(&self) -> &'static str {
+        "index.html"
+    }
+
+    fn render(&self, input: &ReportInput<'_>) -> Result<Vec<u8>, Error> {
+        render(input).map(String::into_bytes)
+    }
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An id usable as an HTML anchor.
+fn anchor(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+const STYLE: &str = r#"
+:root { --fail:#b42318; --fail-bg:#fef3f2; --pass:#067647; --pass-bg:#ecfdf3; --info:#175cd3;
+  --info-bg:#eff8ff; --warn:#b54708; --warn-bg:#fffaeb; --line:#e4e7ec; --muted:#667085; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color:#101828;
+  margin:0; background:#f9fafb; }
+main { max-width: 1240px; margin: 0 auto; padding: 0 20px 40px; }
+header.banner { padding: 18px 20px; border-bottom: 1px solid var(--line); }
+header.banner h1 { margin: 0 0 4px; font-size: 22px; }
+header.banner p { margin: 2px 0; max-width: 1200px; }
+.pass { background: var(--pass-bg); color: var(--pass); }
+.fail { background: var(--fail-bg); color: var(--fail); }
+.info { background: var(--info-bg); color: var(--info); }
+header.banner p { color: #344054; }
+nav { position: sticky; top: 0; background: #fff; border-bottom: 1px solid var(--line);
+  padding: 8px 20px; z-index: 2; font-size: 13px; }
+nav a { margin-right: 14px; color: var(--info); text-decoration: none; }
+section { background: #fff; border: 1px solid var(--line); border-radius: 8px; margin: 18px 0;
+  padding: 8px 18px 16px; }
+h2 { font-size: 18px; margin: 12px 0 8px; }
+h3 { font-size: 15px; margin: 16px 0 6px; }
+p.note { color: var(--muted); margin: 4px 0 10px; }
+table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { position: sticky; top: 37px; background: #f2f4f7; font-weight: 600; z-index: 1; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tbody tr:nth-child(even) { background: #fcfcfd; }
+tr.v-regressed td, tr.v-missing td { background: var(--fail-bg); }
+tr.v-improved td { background: var(--pass-bg); }
+tr.shown td { color: var(--muted); }
+code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; }
+.badge { display: inline-block; padding: 0 6px; border-radius: 9px; font-size: 12px; font-weight: 600; }
+.b-regressed, .b-missing, .b-no { background: var(--fail-bg); color: var(--fail); }
+.b-improved, .b-yes { background: var(--pass-bg); color: var(--pass); }
+.b-same, .b-na { background: #f2f4f7; color: #344054; }
+.b-new { background: var(--info-bg); color: var(--info); }
+.b-step { background: var(--warn-bg); color: var(--warn); }
+.grid { display: flex; flex-wrap: wrap; gap: 12px; }
+figure { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 4px; background: #fff; }
+figure svg { display: block; max-width: 100%; height: auto; }
+figcaption { font-size: 12px; color: var(--muted); padding: 2px 4px; max-width: 480px; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 0; }
+dl.facts dt { color: var(--muted); }
+dl.facts dd { margin: 0; }
+details summary { cursor: pointer; color: var(--info); margin: 6px 0; }
+"#;
+
+/// The page.
+pub fn render(input: &ReportInput<'_>) -> Result<String, Error> {
+    let r = input.record;
+    let mut out = String::with_capacity(64 * 1024);
+    let (class, headline) = match input.comparison {
+        Some(c) if c.failed() => ("fail", "regression"),
+        Some(_) => ("pass", "pass"),
+        None => ("info", "measured, not compared"),
+    };
+    let _ = write!(
+        out,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>perfgate {}: {headline}</title><style>{STYLE}</style></head><body>\n",
+        esc(&r.suite)
+    );
+    banner(&mut out, input, class, headline);
+    out.push_str(
+        "<nav><a href=\"#verdicts\">Verdicts</a><a href=\"#claims\">Claims</a>\
+         <a href=\"#changes\">Baseline vs current</a><a href=\"#components\">Components</a>\
+         <a href=\"#history\">History</a><a href=\"#facts\">Run facts</a></nav>\n<main>\n",
+    );
+    verdicts(&mut out, input);
+    claims(&mut out, r);
+    changes(&mut out, input)?;
+    components(&mut out, r)?;
+    history(&mut out, input)?;
+    facts(&mut out, input);
+    out.push_str("</main></body></html>\n");
+    Ok(out)
+}
+
+fn banner(out: &mut String, input: &ReportInput<'_>, class: &str, headline: &str) {
+    let r = input.record;
+    let _ = write!(
+        out,
+        "<header class=\"banner {class}\"><h1>perfgate {}: {headline}</h1>",
+        esc(&r.suite)
+    );
+    match input.comparison {
+        Some(c) => {
+            let gated = c.rows.iter().filter(|row| row.gated).count();
+            let _ = write!(
+                out,
+                "<p><b>{} regressed, {} missing, {} improved, {} same, {} new</b>; {gated} of {} \
+                 metrics gated; {} scenarios.</p>",
+                c.count(Verdict::Regressed),
+                c.count(Verdict::Missing),
+                c.count(Verdict::Improved),
+                c.count(Verdict::Same),
+                c.count(Verdict::New),
+                c.rows.len(),
+                r.scenarios.len()
+            );
+            let baseline = input
+                .baseline_path
+                .map_or_else(|| "the baseline".to_owned(), |p| p.display().to_string());
+            let _ = write!(out, "<p>Rule: {}</p>", esc(&c.rule_text(&baseline)));
+        }
+        None => {
+            let _ = write!(
+                out,
+                "<p>{} scenarios measured; no baseline compared (run <code>cargo perfgate check</code> \
+                 to gate).</p>",
+                r.scenarios.len()
+            );
+        }
+    }
+    let held = r.claims.iter().filter(|c| c.holds == Some(true)).count();
+    let failed = r.claims.iter().filter(|c| c.holds == Some(false)).count();
+    let _ = writeln!(
+        out,
+        "<p>Claims: {held} hold, {failed} do not, {} not measured.</p></header>",
+        r.claims.len() - held - failed
+    );
+}
+
+fn verdict_badge(v: Verdict) -> String {
+    format!("<span class=\"badge b-{v}\">{v}</span>")
+}
+
+fn opt(v: Option<f64>, unit: &str) -> String {
+    v.map_or_else(|| "–".to_owned(), |v| human(v, unit))
+}
+
+fn verdicts(out: &mut String, input: &ReportInput<'_>) {
+    out.push_str("<section id=\"verdicts\"><h2>Verdicts</h2>");
+    match input.comparison {
+        Some(c) => {
+            out.push_str(
+                "<p class=\"note\">Every compared metric; what fails the gate first. Grey rows are \
+                 shown but not gated (see the rule column).</p><table><thead><tr><th>scenario</th>\
+                 <th>metric</th><th>kind</th><th>baseline</th><th>current</th><th>ratio [CI]</th>\
+                 <th>limit</th><th>verdict</th><th>rule</th></tr></thead><tbody>\n",
+            );
+            for row in &c.rows {
+                let class = if row.gated {
+                    format!("v-{}", row.verdict)
+                } else {
+                    "shown".to_owned()
+                };
+                let _ = writeln!(
+                    out,
+                    "<tr class=\"{class}\"><td><code>{}</code></td><td>{}</td><td>{}</td>\
+                     <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                     <td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&row.scenario),
+                    esc(&row.metric),
+                    row.kind.name(),
+                    esc(&opt(row.baseline, &row.unit)),
+                    esc(&opt(row.current, &row.unit)),
+                    esc(&row.ratio_text()),
+                    esc(&row.limit_text()),
+                    verdict_badge(row.verdict),
+                    esc(&row.rule.to_string())
+                );
+            }
+            out.push_str("</tbody></table>");
+        }
+        None => {
+            out.push_str(
+                "<table><thead><tr><th>scenario</th><th>metric</th><th>kind</th><th>value</th>\
+                 <th>95% CI</th></tr></thead><tbody>\n",
+            );
+            for s in &input.record.scenarios {
+                for (name, m) in &s.metrics {
+                    let ci = m.summary.as_ref().map_or_else(
+                        || "–".to_owned(),
+                        |s| {
+                            format!(
+                                "{} – {}",
+                                human(s.ci.lower, &m.unit),
+                                human(s.ci.upper, &m.unit)
+                            )
+                        },
+                    );
+                    let _ = writeln!(
+                        out,
+                        "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"num\">{}</td>\
+                         <td class=\"num\">{}</td></tr>",
+                        esc(&s.id),
+                        esc(name),
+                        m.kind.name(),
+                        esc(&human(m.value.as_f64(), &m.unit)),
+                        esc(&ci)
+                    );
+                }
+            }
+            out.push_str("</tbody></table>");
+        }
+    }
+    out.push_str("</section>\n");
+}
+
+fn claims(out: &mut String, r: &RunRecord) {
+    out.push_str(
+        "<section id=\"claims\"><h2>Claims</h2><p class=\"note\">Each statement of a seed write-up, \
+         what this run measured for it, and whether it holds as measured.</p>",
+    );
+    if r.claims.is_empty() {
+        out.push_str("<p>No claims for the scenarios that ran.</p></section>\n");
+        return;
+    }
+    out.push_str(
+        "<table><thead><tr><th>seed</th><th>claim</th><th>measured</th><th>holds</th></tr></thead>\
+         <tbody>\n",
+    );
+    for c in &r.claims {
+        let (class, word) = match c.holds {
+            Some(true) => ("yes", "holds"),
+            Some(false) => ("no", "does not hold"),
+            None => ("na", "not measured"),
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td><code>{}:{}</code></td><td>“{}”</td><td>{}</td>\
+             <td><span class=\"badge b-{class}\">{word}</span></td></tr>",
+            esc(&c.claim.seed),
+            c.claim.line,
+            esc(&c.claim.text),
+            esc(&c.detail)
+        );
+    }
+    out.push_str("</tbody></table></section>\n");
+}
+
+fn ci_of(m: &Metric) -> Option<(f64, f64)> {
+    m.summary.as_ref().map(|s| (s.ci.lower, s.ci.upper))
+}
+
+fn figure(out: &mut String, svg: &str, caption: &str) {
+    let _ = write!(
+        out,
+        "<figure>{svg}<figcaption>{}</figcaption></figure>",
+        esc(caption)
+    );
+}
+
+fn changes(out: &mut String, input: &ReportInput<'_>) -> Result<(), Error> {
+    out.push_str("<section id=\"changes\"><h2>Baseline vs current</h2>");
+    let Some(c) = input.comparison else {
+        out.push_str("<p>No baseline compared.</p></section>\n");
+        return Ok(());
+    };
+    let moved: Vec<&Row> = c
+        .rows
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::Regressed | Verdict::Improved))
+        .filter(|r| r.baseline.is_some() && r.current.is_some())
+        .collect();
+    if moved.is_empty() {
+        out.push_str("<p>Nothing regressed or improved beyond its limit.</p></section>\n");
+        return Ok(());
+    }
+    out.push_str(
+        "<p class=\"note\">Every regressed or improved metric: the baseline's and this run's value, \
+         with their confidence intervals where sampled.</p><div class=\"grid\">",
+    );
+    let series = vec!["baseline".to_owned(), "current".to_owned()];
+    for row in moved {
+        let base_m = input
+            .baseline
+            .and_then(|b| b.metric(&row.scenario, &row.metric));
+        let cur_m = input.record.metric(&row.scenario, &row.metric);
+        let groups = vec![BarGroup {
+            label: row.metric.clone(),
+            bars: vec![
+                Bar {
+                    series: 0,
+                    value: row.baseline.unwrap_or_default(),
+                    ci: base_m.and_then(ci_of),
+                },
+                Bar {
+                    series: 1,
+                    value: row.current.unwrap_or_default(),
+                    ci: cur_m.and_then(ci_of),
+                },
+            ],
+        }];
+        let title = format!("{} ({})", row.metric, row.verdict);
+        let svg = charts::bars(&BarChart {
+            title: &title,
+            unit: &row.unit,
+            series: &series,
+            groups: &groups,
+            size: (340, 240),
+        })?;
+        figure(
+            out,
+            &svg,
+            &format!(
+                "{}: {} (limit {})",
+                row.scenario,
+                row.ratio_text(),
+                row.limit_text()
+            ),
+        );
+    }
+    out.push_str("</div></section>\n");
+    Ok(())
+}
+
+/// The scenarios of one situation (`component/situation`), grouped for the before/after charts.
+struct Situation<'a> {
+    /// Variants in display order: "before" variants first.
+    variants: Vec<&'a str>,
+    /// Scales in run order.
+    scales: Vec<&'a str>,
+    /// `(variant, scale) -> scenario`.
+    cells: BTreeMap<(&'a str, &'a str), &'a crate::model::ScenarioRecord>,
+}
+
+fn split_id(id: &str) -> (&str, &str, &str, &str) {
+    let parsed = ScenarioId::parse(id);
+    let scale = id
+        .strip_prefix(parsed.family)
+        .map_or("", |s| s.trim_start_matches('/'));
+    let mut parts = parsed.family.splitn(3, '/');
+    let component = parts.next().unwrap_or(id);
+    let situation = parts.next().unwrap_or("");
+    let variant = parts.next().unwrap_or("");
+    (component, situation, variant, scale)
+}
+
+fn components(out: &mut String, r: &RunRecord) -> Result<(), Error> {
+    out.push_str(
+        "<section id=\"components\"><h2>Components: before vs after</h2><p class=\"note\">Bars are \
+         medians with 95% confidence intervals; a log axis when before and after differ by orders of \
+         magnitude. The log-log charts show cost against scale with the fitted growth exponent \
+         (0 flat, 1 linear).</p>",
+    );
+    let befores: Vec<&str> = r
+        .scenarios
+        .iter()
+        .filter_map(|s| s.before.as_deref())
+        .map(|b| split_id(b).2)
+        .collect();
+    let mut by_component: BTreeMap<&str, BTreeMap<&str, Situation<'_>>> = BTreeMap::new();
+    for s in &r.scenarios {
+        let (component, situation, variant, scale) = split_id(&s.id);
+        let sit = by_component
+            .entry(component)
+            .or_default()
+            .entry(situation)
+            .or_insert_with(|| Situation {
+                variants: Vec::new(),
+                scales: Vec::new(),
+                cells: BTreeMap::new(),
+            });
+        if !sit.variants.contains(&variant) {
+            sit.variants.push(variant);
+        }
+        if !sit.scales.contains(&scale) {
+            sit.scales.push(scale);
+        }
+        sit.cells.insert((variant, scale), s);
+    }
+    for (component, situations) in &by_component {
+        let _ = write!(
+            out,
+            "<h3 id=\"c-{}\">{}</h3>",
+            anchor(component),
+            esc(component)
+        );
+        for (situation, sit) in situations {
+            let mut variants = sit.variants.clone();
+            variants.sort_by_key(|v| !befores.contains(v));
+            let series: Vec<String> = variants
+                .iter()
+                .map(|v| {
+                    if befores.contains(v) {
+                        format!("{v} (before)")
+                    } else {
+                        (*v).to_owned()
+                    }
+                })
+                .collect();
+            let metrics: Vec<&String> = {
+                let mut m: Vec<&String> = sit
+                    .cells
+                    .values()
+                    .flat_map(|s| s.metrics.keys())
+                    .filter(|m| m.as_str() != IN_RUN_RATIO)
+                    .collect();
+                m.sort();
+                m.dedup();
+                m
+            };
+            let _ = write!(
+                out,
+                "<p><b>{}/{}</b></p><div class=\"grid\">",
+                esc(component),
+                esc(situation)
+            );
+            for metric in metrics {
+                let mut unit = String::new();
+                let groups: Vec<BarGroup> = sit
+                    .scales
+                    .iter()
+                    .map(|scale| BarGroup {
+                        label: if scale.is_empty() {
+                            "–".to_owned()
+                        } else {
+                            (*scale).to_owned()
+                        },
+                        bars: variants
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, v)| {
+                                let m = sit.cells.get(&(*v, *scale))?.metrics.get(metric)?;
+                                unit.clone_from(&m.unit);
+                                Some(Bar {
+                                    series: i,
+                                    value: m.value.as_f64(),
+                                    ci: ci_of(m),
+                                })
+                            })
+                            .collect(),
+                    })
+                    .collect();
+                let title = format!("{component}/{situation}: {metric}");
+                let svg = charts::bars(&BarChart {
+                    title: &title,
+                    unit: &unit,
+                    series: &series,
+                    groups: &groups,
+                    size: (480, 300),
+                })?;
+                figure(out, &svg, &bar_caption(&groups, &series, &unit));
+                growth_chart(out, r, component, situation, metric, &variants, &befores)?;
+            }
+            out.push_str("</div>");
+        }
+    }
+    out.push_str("</section>\n");
+    Ok(())
+}
+
+/// The figures of a bar chart in words, so the numbers can be read and copied.
+fn bar_caption(groups: &[BarGroup], series: &[String], unit: &str) -> String {
+    groups
+        .iter()
+        .map(|g| {
+            let bars: Vec<String> = g
+                .bars
+                .iter()
+                .map(|b| {
+                    let name = series.get(b.series).map_or("?", String::as_str);
+                    format!("{name} {}", human(b.value, unit))
+                })
+                .collect();
+            format!("{}: {}", g.label, bars.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn growth_chart(
+    out: &mut String,
+    r: &RunRecord,
+    component: &str,
+    situation: &str,
+    metric: &str,
+    variants: &[&str],
+    befores: &[&str],
+) -> Result<(), Error> {
+    let prefix = format!("{component}/{situation}/");
+    let fits: Vec<_> = r
+        .growth
+        .iter()
+        .filter(|g| g.metric == metric && g.family.starts_with(&prefix))
+        .collect();
+    if fits.is_empty() {
+        return Ok(());
+    }
+    let unit = r
+        .scenarios
+        .iter()
+        .find(|s| s.id.starts_with(&prefix))
+        .and_then(|s| s.metrics.get(metric))
+        .map_or_else(String::new, |m| m.unit.clone());
+    let param = fits[0].param.clone();
+    let lines: Vec<Line> = fits
+        .iter()
+        .map(|g| {
+            let variant = g.family.strip_prefix(&prefix).unwrap_or(&g.family);
+            let series = variants.iter().position(|v| *v == variant).unwrap_or(0);
+            let exponent = match g.exponent {
+                Some(e) => format!("{param}^{}", format_sig(e)),
+                None if g.points.iter().all(|p| p.1 == 0.0) => "0 at every scale".to_owned(),
+                None => "no fit".to_owned(),
+            };
+            let role = if befores.contains(&variant) {
+                " (before)"
+            } else {
+                ""
+            };
+            Line {
+                name: format!("{variant}{role}: {exponent}"),
+                series,
+                points: g.points.clone(),
+            }
+        })
+        .collect();
+    let title = format!("{component}/{situation}: {metric} against {param}");
+    let svg = charts::loglog(&title, &param, &unit, &lines, (480, 300))?;
+    let caption: Vec<String> = lines.iter().map(|l| l.name.clone()).collect();
+    figure(
+        out,
+        &svg,
+        &format!("growth exponents: {}", caption.join("; ")),
+    );
+    Ok(())
+}
+
+fn history(out: &mut String, input: &ReportInput<'_>) -> Result<(), Error> {
+    out.push_str("<section id=\"history\"><h2>History</h2>");
+    let runs = input
+        .history
+        .iter()
+        .map(|s| s.points.len())
+        .max()
+        .unwrap_or(0);
+    if runs < 2 {
+        out.push_str(
+            "<p>No history: pass <code>--history reports/history.jsonl</code> to <code>run</code> or \
+             <code>check</code> to keep one run per line and see each gated metric's trend here.</p>\
+             </section>\n",
+        );
+        return Ok(());
+    }
+    let gated = |s: &crate::history::Series| {
+        input.comparison.is_none_or(|c: &Comparison| {
+            c.rows
+                .iter()
+                .any(|r| r.gated && r.scenario == s.scenario && r.metric == s.metric)
+        })
+    };
+    let (mut shown, flat): (Vec<&crate::history::Series>, Vec<&crate::history::Series>) = input
+        .history
+        .iter()
+        .filter(|s| gated(s) && s.points.len() >= 2)
+        .partition(|s| s.points.iter().any(|p| p.1 != s.points[0].1));
+    shown.sort_by_key(|s| s.step.is_none());
+    let steps: Vec<_> = shown.iter().filter(|s| s.step.is_some()).collect();
+    let _ = write!(
+        out,
+        "<p class=\"note\">The last {runs} runs of each gated metric (this run last). A dashed line \
+         marks a step change: a split of the series whose two sides differ beyond chance \
+         (permutation test, p &lt; 0.01) and by 5 % or more, so a drift that never crosses the gate \
+         in one run is still seen.</p>"
+    );
+    if steps.is_empty() {
+        out.push_str("<p>No step changes.</p>");
+    } else {
+        out.push_str(
+            "<table><thead><tr><th>scenario</th><th>metric</th><th>step at run</th>\
+             <th>before</th><th>after</th><th>change</th><th>p</th></tr></thead><tbody>",
+        );
+        for s in &steps {
+            if let Some(step) = s.step {
+                let run = s.points.get(step.at).map_or(step.at, |p| p.0);
+                let _ = write!(
+                    out,
+                    "<tr><td><code>{}</code></td><td>{}</td><td class=\"num\">{}</td>\
+                     <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">\
+                     <span class=\"badge b-step\">{}×</span></td><td class=\"num\">{}</td></tr>",
+                    esc(&s.scenario),
+                    esc(&s.metric),
+                    run + 1,
+                    esc(&human(step.before, &s.unit)),
+                    esc(&human(step.after, &s.unit)),
+                    format_sig(step.ratio()),
+                    format_sig(step.p_value)
+                );
+            }
+        }
+        out.push_str("</tbody></table>");
+    }
+    if !flat.is_empty() {
+        let _ = write!(
+            out,
+            "<p>{} metric(s) did not change at all over these runs (not drawn): {}.</p>",
+            flat.len(),
+            esc(&flat
+                .iter()
+                .map(|s| format!("{} {}", s.scenario, s.metric))
+                .collect::<Vec<_>>()
+                .join(", "))
+        );
+    }
+    out.push_str("<div class=\"grid\">");
+    for s in shown {
+        let title = format!("{} · {}", s.scenario, s.metric);
+        let svg = charts::trend(
+            &title,
+            &s.unit,
+            &s.points,
+            s.step.map(|st| st.at),
+            (300, 120),
+        )?;
+        let last = s.points.last().map_or(0.0, |p| p.1);
+        figure(out, &svg, &format!("now {}", human(last, &s.unit)));
+    }
+    out.push_str("</div></section>\n");
+    Ok(())
+}
+
+fn facts(out: &mut String, input: &ReportInput<'_>) {
+    let r = input.record;
+    let m = &r.machine;
+    out.push_str("<section id=\"facts\"><h2>Run facts</h2><dl class=\"facts\">");
+    let mut fact = |k: &str, v: String| {
+        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v));
+    };
+    fact("suite", r.suite.clone());
+    fact("started", r.started.clone());
+    fact("duration", format!("{:.1} s", r.duration_s));
+    fact(
+        "commit",
+        format!(
+            "{}{}",
+            r.git.commit,
+            if r.git.dirty {
+                " (uncommitted changes)"
+            } else {
+                ""
+            }
+        ),
+    );
+    fact(
+        "toolchain",
+        format!("{} ({})", r.toolchain.rustc, r.toolchain.profile),
+    );
+    fact("machine", m.fingerprint.clone());
+    fact(
+        "host",
+        format!(
+            "{} · {} {} · {} CPUs · {:.1} GiB",
+            m.hostname,
+            m.os,
+            m.arch,
+            m.cpus,
+            m.memory_bytes as f64 / f64::from(1u32 << 30)
+        ),
+    );
+    if let Some(p) = input.baseline_path {
+        fact("baseline", p.display().to_string());
+    }
+    if let Some(b) = input.baseline {
+        fact(
+            "baseline from",
+            format!(
+                "{} · commit {} · {}",
+                b.machine.fingerprint, b.git.commit, b.started
+            ),
+        );
+    }
+    out.push_str(
+        "</dl><details><summary>Time per scenario</summary><table><thead><tr>\
+                  <th>scenario</th><th>setup + measurement</th></tr></thead><tbody>",
+    );
+    for s in &r.scenarios {
+        let _ = write!(
+            out,
+            "<tr><td><code>{}</code></td><td class=\"num\">{:.2} s</td></tr>",
+            esc(&s.id),
+            s.duration_s
+        );
+    }
+    out.push_str("</tbody></table></details></section>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::compare;
+    use crate::config::GateConfig;
+    use crate::model::Metric;
+    use crate::testutil::{record, wall};
+
+    fn run(scale: f64) -> RunRecord {
+        let mut rows = Vec::new();
+        for n in [1000_u64, 10_000] {
+            let walk = format!("cache/size/walk/files={n}");
+            let indexed = format!("cache/size/indexed/files={n}");
+            let w = n as f64 * 1000.0 * scale;
+            rows.push((walk.clone(), "wall_time", wall(&[w, w * 1.01, w * 0.99, w])));
+            rows.push((walk, "entries", Metric::count(n, "entries")));
+            rows.push((
+                indexed.clone(),
+                "wall_time",
+                wall(&[1e3, 1.01e3, 0.99e3, 1e3]),
+            ));
+            rows.push((indexed, "entries", Metric::count(0, "entries")));
+        }
+        let rows: Vec<(&str, &str, Metric)> = rows
+            .iter()
+            .map(|(id, m, v)| (id.as_str(), *m, v.clone()))
+            .collect();
+        let mut r = record("m", rows);
+        for s in &mut r.scenarios {
+            if s.id.contains("/indexed/") {
+                s.before = Some(s.id.replace("/indexed/", "/walk/"));
+            }
+        }
+        r.growth = crate::analysis::growth(&r);
+        r
+    }
+
+    #[test]
+    fn the_page_is_self_contained_and_shows_every_scenario() {
+        let base = run(1.0);
+        let cur = run(3.0);
+        let c = compare(&base, &cur, &GateConfig::default(), &|_| true);
+        let page = render(&ReportInput {
+            record: &cur,
+            comparison: Some(&c),
+            baseline_path: None,
+            baseline: Some(&base),
+            history: &[],
+        })
+        .expect("render");
+        assert!(page.starts_with("<!doctype html>") && page.trim_end().ends_with("</html>"));
+        assert!(page.contains("perfgate smoke: regression"));
+        for s in &cur.scenarios {
+            assert!(page.contains(&s.id), "{} missing", s.id);
+        }
+        for id in [
+            "verdicts",
+            "claims",
+            "changes",
+            "components",
+            "history",
+            "facts",
+        ] {
+            assert!(
+                page.contains(&format!("<section id=\"{id}\">")),
+                "section {id}"
+            );
+        }
+        assert!(!page.contains("<script"), "no JavaScript");
+        assert!(!page.contains("src=\"http"), "no network");
+        // Regressions come first in the verdict table.
+        let first_row = page.find("<tr class=\"v-").expect("a verdict row");
+        assert!(page[first_row..].starts_with("<tr class=\"v-regressed\""));
+        // Charts: a before/after chart per metric, growth charts, a baseline-vs-current chart.
+        assert!(
+            page.matches("<svg").count() >= 5,
+            "{}",
+            page.matches("<svg").count()
+        );
+        assert!(page.contains("walk (before)"));
+        // Tags balance (a cheap structural check).
+        for tag in ["section", "table", "figure", "svg", "tr"] {
+            let open = page.matches(&format!("<{tag}")).count();
+            let close = page.matches(&format!("</{tag}>")).count();
+            assert_eq!(open, close, "<{tag}> unbalanced");
+        }
+    }
+
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(
+            esc("<a href='x'>&</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;"
+        );
+        let mut r = run(1.0);
+        r.scenarios[0].id = "cache/size/walk/<script>".to_owned();
+        let page = render(&ReportInput {
+            record: &r,
+            comparison: None,
+            baseline_path: None,
+            baseline: None,
+            history: &[],
+        })
+        .expect("render");
+        assert!(!page.contains("<script>"));
+        assert!(page.contains("measured, not compared"));
+    }
+
+    #[test]
+    fn history_shows_trends_and_flags_a_step() {
+        let runs: Vec<RunRecord> = (0..12)
+            .map(|i| run(if i >= 8 { 1.3 } else { 1.0 }))
+            .collect();
+        let series = crate::history::series(&runs, 0.01, 0.05);
+        let cur = runs.last().expect("runs").clone();
+        let page = render(&ReportInput {
+            record: &cur,
+            comparison: None,
+            baseline_path: None,
+            baseline: None,
+            history: &series,
+        })
+        .expect("render");
+        assert!(page.contains("The last 12 runs"));
+        assert!(page.contains("b-step"), "the 1.3x step is flagged");
+        assert!(page.contains("stroke-dasharray") || page.contains("step at run"));
+    }
+}
