@@ -1,6 +1,10 @@
 //! Reports: every output format is an [`Exporter`] in its own module, rendering the same
 //! [`ReportInput`]; [`write_all`] writes each one atomically into the reports directory.
 
+pub mod bmf;
+pub mod charts;
+pub mod github;
+pub mod html;
 pub mod json;
 pub mod markdown;
 
@@ -8,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::compare::Comparison;
 use crate::error::Error;
+use crate::history::Series;
 use crate::model::RunRecord;
 pub use crate::model::human;
 use crate::store;
@@ -20,6 +25,10 @@ pub struct ReportInput<'a> {
     pub comparison: Option<&'a Comparison>,
     /// Where the baseline came from, for the reader.
     pub baseline_path: Option<&'a Path>,
+    /// The baseline itself (for its confidence intervals), when there was one.
+    pub baseline: Option<&'a RunRecord>,
+    /// Each metric over the history (this run last), when `--history` was given.
+    pub history: &'a [Series],
 }
 
 /// One output format.
@@ -32,8 +41,27 @@ pub trait Exporter {
 
 /// The exporters `check` and `run` write.
 pub fn default_exporters() -> Vec<Box<dyn Exporter>> {
-    vec![Box::new(json::RunJson), Box::new(markdown::Summary)]
+    vec![
+        Box::new(json::RunJson),
+        Box::new(markdown::Summary),
+        Box::new(html::HtmlReport),
+    ]
 }
+
+/// The exporter for a `--export FORMAT=PATH` format, or `None` when the format is unknown.
+pub fn export_format(format: &str) -> Option<Box<dyn Exporter>> {
+    match format {
+        "bmf" => Some(Box::new(bmf::Bmf)),
+        "github" => Some(Box::new(github::GithubBenchmark)),
+        "json" => Some(Box::new(json::RunJson)),
+        "markdown" | "md" => Some(Box::new(markdown::Summary)),
+        "html" => Some(Box::new(html::HtmlReport)),
+        _ => None,
+    }
+}
+
+/// The formats [`export_format`] knows, for error messages.
+pub const EXPORT_FORMATS: &str = "bmf, github, json, markdown, html";
 
 /// Renders every exporter into `dir`, atomically; returns the paths written.
 pub fn write_all(
