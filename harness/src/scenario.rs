@@ -390,3 +390,91 @@ mod tests {
         assert_eq!(rec.scenarios[1].before.as_deref(), Some("c/s/before/n=10"));
     }
 }
+
+/// `--shard I/N`: a stable 1/N of the scenarios for one job of a CI matrix. Scenarios are dealt by
+/// their `component/situation`, so a "before" and its "after" (and all scales of a family) always
+/// land in the same shard and in-run ratios, growth fits and claims still work per shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based index of this shard.
+    pub index: u32,
+    /// Number of shards.
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parses `I/N` with `1 <= I <= N`.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let bad = || {
+            Error::Usage(format!(
+                "--shard {text:?}: expected I/N with 1 <= I <= N, e.g. --shard 1/3"
+            ))
+        };
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+
+    /// Whether scenario `id` belongs to this shard.
+    pub fn contains(&self, id: &str) -> bool {
+        let situation: String = id.split('/').take(2).collect::<Vec<_>>().join("/");
+        // FNV-1a: stable across runs, machines and Rust versions (unlike `DefaultHasher`).
+        let hash = situation.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        hash % u64::from(self.count) == u64::from(self.index - 1)
+    }
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::Shard;
+
+    #[test]
+    fn every_scenario_is_in_exactly_one_shard_and_families_stay_together() {
+        let ids: Vec<String> = [
+            "flowcache/size",
+            "flowcache/lock",
+            "timesync/query",
+            "rulesync/sync",
+        ]
+        .iter()
+        .flat_map(|sit| {
+            ["walk", "indexed"]
+                .iter()
+                .flat_map(move |v| [1, 2].iter().map(move |n| format!("{sit}/{v}/n={n}")))
+        })
+        .collect();
+        for count in 1..=4 {
+            let shards: Vec<Shard> = (1..=count).map(|index| Shard { index, count }).collect();
+            for id in &ids {
+                let homes: Vec<u32> = shards
+                    .iter()
+                    .filter(|s| s.contains(id))
+                    .map(|s| s.index)
+                    .collect();
+                assert_eq!(homes.len(), 1, "{id} in {homes:?} of {count}");
+                let sibling = id.replace("/walk/", "/indexed/");
+                assert!(shards[homes[0] as usize - 1].contains(&sibling));
+            }
+        }
+    }
+
+    #[test]
+    fn bad_shards_are_usage_errors() {
+        assert_eq!(
+            Shard::parse("2/3").expect("ok"),
+            Shard { index: 2, count: 3 }
+        );
+        for bad in ["0/3", "4/3", "1", "a/b", "1/0", ""] {
+            let err = Shard::parse(bad).expect_err(bad).to_string();
+            assert!(err.contains("--shard"), "{err}");
+        }
+    }
+}
