@@ -40,6 +40,10 @@ pub enum Command {
     Bless(BlessArgs),
     /// Prove the gate catches each component's "before" swapped in for its "after".
     Selftest(SelftestArgs),
+    /// Render the reports (and exports) from a run record, optionally against a baseline.
+    Report(ReportArgs),
+    /// Join the records of a sharded run (`run --shard I/N`) into one.
+    Merge(MergeArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -57,6 +61,24 @@ pub struct ListArgs {
     pub filter: Option<String>,
 }
 
+/// Where results go besides the terminal: the reports directory, a history file, exports.
+#[derive(Debug, Args)]
+pub struct Outputs {
+    /// Reports directory (run.json, summary.md, index.html), relative to the root.
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    /// Append this run to a JSON-lines history file and chart each metric's trend over it.
+    #[arg(long)]
+    pub history: Option<PathBuf>,
+    /// How many of the history's last runs the report shows.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub history_runs: u32,
+    /// Also write FORMAT to PATH: bmf (Bencher), github (github-action-benchmark), json, markdown,
+    /// html. Repeatable.
+    #[arg(long, value_name = "FORMAT=PATH")]
+    pub export: Vec<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[arg(long, value_enum, default_value = "smoke")]
@@ -64,12 +86,15 @@ pub struct RunArgs {
     /// Substring or glob (`*`) over scenario ids.
     #[arg(long, short)]
     pub filter: Option<String>,
-    /// Where to write the run record (default: reports/run.json).
+    /// Run only shard I of N (`1/3`): a stable share of the scenarios, for a CI matrix; join the
+    /// records with `merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Where to write the run record (besides reports/run.json).
     #[arg(long, short)]
     pub out: Option<PathBuf>,
-    /// Reports directory, relative to the root.
-    #[arg(long, default_value = "reports")]
-    pub reports: PathBuf,
+    #[command(flatten)]
+    pub outputs: Outputs,
 }
 
 #[derive(Debug, Args)]
@@ -80,9 +105,8 @@ pub struct CheckArgs {
     /// Baseline to compare with (default: baselines/smoke.json).
     #[arg(long)]
     pub baseline: Option<PathBuf>,
-    /// Reports directory, relative to the root.
-    #[arg(long, default_value = "reports")]
-    pub reports: PathBuf,
+    #[command(flatten)]
+    pub outputs: Outputs,
 }
 
 #[derive(Debug, Args)]
@@ -94,9 +118,44 @@ pub struct CompareArgs {
     /// Only compare scenarios matching this substring or glob.
     #[arg(long, short)]
     pub filter: Option<String>,
-    /// Also write summary.md into this directory.
+    /// Also write the reports (summary.md, index.html, run.json) into this directory.
     #[arg(long)]
     pub reports: Option<PathBuf>,
+    /// Also write FORMAT to PATH (see `run --help`). Repeatable.
+    #[arg(long, value_name = "FORMAT=PATH")]
+    pub export: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run record to render.
+    #[arg(default_value = "reports/run.json")]
+    pub run: PathBuf,
+    /// Compare with this baseline (the report then shows verdicts; the exit code stays 0).
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Reports directory, relative to the root.
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    /// Chart trends from this JSON-lines history file (read only).
+    #[arg(long)]
+    pub history: Option<PathBuf>,
+    /// How many of the history's last runs the report shows.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub history_runs: u32,
+    /// Also write FORMAT to PATH (see `run --help`). Repeatable.
+    #[arg(long, value_name = "FORMAT=PATH")]
+    pub export: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' run records.
+    #[arg(required = true)]
+    pub records: Vec<PathBuf>,
+    /// Where to write the merged record.
+    #[arg(long, short)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

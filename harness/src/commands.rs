@@ -5,17 +5,18 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use harness::compare::{self, Comparison};
+use harness::compare;
 use harness::config::GateConfig;
 use harness::error::Error;
 use harness::measure::RealTimer;
 use harness::model::RunRecord;
 use harness::report::{self, ReportInput};
-use harness::scenario::{self, Filter, Registry, RunContext, Suite};
-use harness::{baseline, scenarios, selftest, store};
+use harness::scenario::{self, Filter, Registry, RunContext, Shard, Suite};
+use harness::{baseline, history, merge as merging, scenarios, selftest, store};
 
 use crate::cli::{
-    BlessArgs, CheckArgs, CompareArgs, Global, ListArgs, RunArgs, SelftestArgs, SuiteArg,
+    BlessArgs, CheckArgs, CompareArgs, Global, ListArgs, MergeArgs, Outputs, ReportArgs, RunArgs,
+    SelftestArgs, SuiteArg,
 };
 use crate::terminal;
 
@@ -78,6 +79,11 @@ impl Paths {
         )
     }
 
+    /// `p` relative to the root when it is inside it, for messages and reports.
+    fn shown(&self, p: &Path) -> PathBuf {
+        p.strip_prefix(&self.root).unwrap_or(p).to_path_buf()
+    }
+
     fn load_config(&self) -> Result<GateConfig, Error> {
         GateConfig::load(&self.config)
     }
@@ -99,8 +105,16 @@ fn suite(arg: SuiteArg) -> Suite {
     }
 }
 
-fn measure(registry: &Registry, suite: Suite, filter: Option<&str>) -> Result<RunRecord, Error> {
-    let selected = registry.select(suite, filter)?;
+fn measure(
+    registry: &Registry,
+    suite: Suite,
+    filter: Option<&str>,
+    shard: Option<Shard>,
+) -> Result<RunRecord, Error> {
+    let mut selected = registry.select(suite, filter)?;
+    if let Some(shard) = shard {
+        selected.retain(|s| shard.contains(s.id()));
+    }
     let timer = RealTimer::new();
     let ctx = RunContext {
         plan: suite.plan(),
@@ -116,11 +130,96 @@ fn measure(registry: &Registry, suite: Suite, filter: Option<&str>) -> Result<Ru
     )
 }
 
-fn write_reports(dir: &Path, input: &ReportInput<'_>) -> Result<(), Error> {
-    let written = report::write_all(dir, &report::default_exporters(), input)?;
-    let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-    eprintln!("perfgate: wrote {}", names.join(", "));
-    Ok(())
+/// Step changes: a split whose sides differ with p < 1 % and by at least 5 %.
+const STEP_ALPHA: f64 = 0.01;
+const STEP_MIN_SHIFT: f64 = 0.05;
+
+/// Where one command's reports go.
+struct Sinks<'a> {
+    /// The reports directory, if the command writes one.
+    reports: Option<PathBuf>,
+    /// `--export FORMAT=PATH`, parsed.
+    exports: Vec<(Box<dyn report::Exporter>, PathBuf)>,
+    /// `--history`, and how many runs to show.
+    history: Option<(PathBuf, usize)>,
+    paths: &'a Paths,
+}
+
+impl<'a> Sinks<'a> {
+    fn new(
+        paths: &'a Paths,
+        reports: Option<&Path>,
+        export: &[String],
+        history: Option<(&PathBuf, u32)>,
+    ) -> Result<Self, Error> {
+        let exports = export
+            .iter()
+            .map(|spec| {
+                let (format, path) = spec.split_once('=').ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--export {spec:?}: expected FORMAT=PATH, e.g. --export bmf=reports/bmf.json"
+                    ))
+                })?;
+                let exporter = report::export_format(format).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--export {spec:?}: unknown format {format:?}; known: {}",
+                        report::EXPORT_FORMATS
+                    ))
+                })?;
+                Ok((exporter, paths.at(Path::new(path))))
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(Self {
+            reports: reports.map(|r| paths.at(r)),
+            exports,
+            history: history.map(|(p, n)| (paths.at(p), n as usize)),
+            paths,
+        })
+    }
+
+    fn from_outputs(paths: &'a Paths, o: &Outputs) -> Result<Self, Error> {
+        Self::new(
+            paths,
+            Some(&o.reports),
+            &o.export,
+            o.history.as_ref().map(|h| (h, o.history_runs)),
+        )
+    }
+
+    /// Appends `record` to the history (when asked) and returns every metric's series over it.
+    fn record_history(
+        &self,
+        record: &RunRecord,
+        append: bool,
+    ) -> Result<Vec<history::Series>, Error> {
+        let Some((path, runs)) = &self.history else {
+            return Ok(Vec::new());
+        };
+        if append {
+            history::append(path, record)?;
+        }
+        let past = history::load(path, *runs)?;
+        Ok(history::series(&past, STEP_ALPHA, STEP_MIN_SHIFT))
+    }
+
+    fn write(&self, input: &ReportInput<'_>) -> Result<(), Error> {
+        let mut written = Vec::new();
+        if let Some(dir) = &self.reports {
+            written = report::write_all(dir, &report::default_exporters(), input)?;
+        }
+        for (exporter, path) in &self.exports {
+            store::write_atomic(path, &exporter.render(input)?)?;
+            written.push(path.clone());
+        }
+        let names: Vec<String> = written
+            .iter()
+            .map(|p| self.paths.shown(p).display().to_string())
+            .collect();
+        if !names.is_empty() {
+            eprintln!("perfgate: wrote {}", names.join(", "));
+        }
+        Ok(())
+    }
 }
 
 pub fn list(global: &Global, args: &ListArgs) -> Result<Outcome> {
@@ -145,75 +244,125 @@ pub fn list(global: &Global, args: &ListArgs) -> Result<Outcome> {
 
 pub fn run(global: &Global, args: &RunArgs) -> Result<Outcome> {
     let paths = Paths::new(global)?;
+    let sinks = Sinks::from_outputs(&paths, &args.outputs)?;
+    let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
     let registry = scenarios::registry();
-    let record = measure(&registry, suite(args.suite), args.filter.as_deref())?;
-    let reports = paths.at(&args.reports);
-    write_reports(
-        &reports,
-        &ReportInput {
-            record: &record,
-            comparison: None,
-            baseline_path: None,
-        },
-    )?;
+    let record = measure(&registry, suite(args.suite), args.filter.as_deref(), shard)?;
     if let Some(out) = &args.out {
         store::save_record(&paths.at(out), &record)?;
     }
+    let series = sinks.record_history(&record, true)?;
+    sinks.write(&ReportInput {
+        record: &record,
+        comparison: None,
+        baseline_path: None,
+        baseline: None,
+        history: &series,
+    })?;
     terminal::print_record(&record);
     Ok(Outcome::Pass)
 }
 
 pub fn check(global: &Global, args: &CheckArgs) -> Result<Outcome> {
     let paths = Paths::new(global)?;
+    let sinks = Sinks::from_outputs(&paths, &args.outputs)?;
     let config = paths.load_config()?;
     let baseline_path = paths.baseline(Suite::Smoke, args.baseline.as_ref());
     let baseline = store::load_record(&baseline_path, BLESS_FIX)?;
-    let registry = scenarios::registry();
-    let record = measure(&registry, Suite::Smoke, args.filter.as_deref())?;
     let filter = Filter::new(args.filter.as_deref())?;
+    let registry = scenarios::registry();
+    let record = measure(&registry, Suite::Smoke, args.filter.as_deref(), None)?;
     let comparison = compare::compare(&baseline, &record, &config, &|id| filter.matches(id));
-    finish(
-        &paths.at(&args.reports),
-        &record,
-        &comparison,
-        &baseline_path,
-    )
-}
-
-fn finish(
-    reports: &Path,
-    record: &RunRecord,
-    comparison: &Comparison,
-    baseline_path: &Path,
-) -> Result<Outcome> {
-    write_reports(
-        reports,
-        &ReportInput {
-            record,
-            comparison: Some(comparison),
-            baseline_path: Some(baseline_path),
-        },
-    )?;
-    terminal::print_comparison(record, comparison);
+    let series = sinks.record_history(&record, true)?;
+    sinks.write(&ReportInput {
+        record: &record,
+        comparison: Some(&comparison),
+        baseline_path: Some(&paths.shown(&baseline_path)),
+        baseline: Some(&baseline),
+        history: &series,
+    })?;
+    terminal::print_comparison(&record, &comparison);
     Ok(Outcome::from_failed(comparison.failed()))
 }
 
+const RECORD_FIX: &str =
+    "pass a run.json written by `cargo perfgate run` or a baseline from baselines/";
+
 pub fn compare(global: &Global, args: &CompareArgs) -> Result<Outcome> {
     let paths = Paths::new(global)?;
+    let sinks = Sinks::new(&paths, args.reports.as_deref(), &args.export, None)?;
     let config = paths.load_config()?;
-    let fix = "pass a run.json written by `cargo perfgate run` or a baseline from baselines/";
     let baseline_path = paths.at(&args.baseline);
-    let baseline = store::load_record(&baseline_path, fix)?;
-    let current = store::load_record(&paths.at(&args.current), fix)?;
+    let baseline = store::load_record(&baseline_path, RECORD_FIX)?;
+    let current = store::load_record(&paths.at(&args.current), RECORD_FIX)?;
     let filter = Filter::new(args.filter.as_deref())?;
     let comparison = compare::compare(&baseline, &current, &config, &|id| filter.matches(id));
-    match &args.reports {
-        Some(dir) => finish(&paths.at(dir), &current, &comparison, &baseline_path),
-        None => {
-            terminal::print_comparison(&current, &comparison);
-            Ok(Outcome::from_failed(comparison.failed()))
-        }
-    }
+    sinks.write(&ReportInput {
+        record: &current,
+        comparison: Some(&comparison),
+        baseline_path: Some(&paths.shown(&baseline_path)),
+        baseline: Some(&baseline),
+        history: &[],
+    })?;
+    terminal::print_comparison(&current, &comparison);
+    Ok(Outcome::from_failed(comparison.failed()))
+}
+
+pub fn report(global: &Global, args: &ReportArgs) -> Result<Outcome> {
+    let paths = Paths::new(global)?;
+    let sinks = Sinks::new(
+        &paths,
+        Some(&args.reports),
+        &args.export,
+        args.history.as_ref().map(|h| (h, args.history_runs)),
+    )?;
+    let record = store::load_record(&paths.at(&args.run), RECORD_FIX)?;
+    let baseline_path = args.baseline.as_ref().map(|b| paths.at(b));
+    let baseline = baseline_path
+        .as_ref()
+        .map(|p| store::load_record(p, BLESS_FIX))
+        .transpose()?;
+    let comparison = match &baseline {
+        Some(b) => Some(compare::compare(b, &record, &paths.load_config()?, &|_| {
+            true
+        })),
+        None => None,
+    };
+    let series = sinks.record_history(&record, false)?;
+    sinks.write(&ReportInput {
+        record: &record,
+        comparison: comparison.as_ref(),
+        baseline_path: baseline_path.as_deref(),
+        baseline: baseline.as_ref(),
+        history: &series,
+    })?;
+    Ok(Outcome::Pass)
+}
+
+pub fn merge(global: &Global, args: &MergeArgs) -> Result<Outcome> {
+    let paths = Paths::new(global)?;
+    let records = args
+        .records
+        .iter()
+        .map(|p| {
+            let path = paths.at(p);
+            store::load_record(
+                &path,
+                "pass the run.json files written by `run --shard I/N`",
+            )
+            .map(|r| (path, r))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let merged = merging::merge(records)?;
+    let out = paths.at(&args.out);
+    store::save_record(&out, &merged)?;
+    eprintln!(
+        "perfgate: merged {} records ({} scenarios) into {}",
+        args.records.len(),
+        merged.scenarios.len(),
+        out.display()
+    );
+    Ok(Outcome::Pass)
 }
 
 pub fn bless(global: &Global, args: &BlessArgs) -> Result<Outcome> {
@@ -231,7 +380,7 @@ pub fn bless(global: &Global, args: &BlessArgs) -> Result<Outcome> {
                 if args.rounds > 1 {
                     eprintln!("perfgate: bless round {round}/{}", args.rounds);
                 }
-                rounds.push(measure(&registry, suite, args.filter.as_deref())?);
+                rounds.push(measure(&registry, suite, args.filter.as_deref(), None)?);
             }
             baseline::merge_rounds(rounds).ok_or_else(|| {
                 anyhow::anyhow!("bless measured no rounds: pass --rounds 1 or more")

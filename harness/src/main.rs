@@ -20,6 +20,8 @@ fn main() -> ExitCode {
         Command::Compare(args) => commands::compare(&cli.global, args),
         Command::Bless(args) => commands::bless(&cli.global, args),
         Command::Selftest(args) => commands::selftest(&cli.global, args),
+        Command::Report(args) => commands::report(&cli.global, args),
+        Command::Merge(args) => commands::merge(&cli.global, args),
     };
     match result {
         Ok(outcome) => outcome.exit_code(),
