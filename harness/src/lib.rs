@@ -7,6 +7,7 @@ pub mod compare;
 pub mod config;
 pub mod error;
 pub mod history;
+pub mod ingest;
 pub mod machine;
 pub mod measure;
 pub mod merge;
