@@ -44,6 +44,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Join the records of a sharded run (`run --shard I/N`) into one.
     Merge(MergeArgs),
+    /// Turn criterion and gungraun results into a run record (suite `bench`) that gates and reports.
+    Ingest(IngestArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -149,6 +151,28 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// criterion's output directory (`target/criterion`).
+    #[arg(long)]
+    pub criterion: Option<PathBuf>,
+    /// gungraun's output directory (`target/gungraun`), written with `--save-summary=json`.
+    #[arg(long)]
+    pub gungraun: Option<PathBuf>,
+    /// Where to write the record.
+    #[arg(long, short, default_value = "reports/bench.json")]
+    pub out: PathBuf,
+    /// Compare with this baseline (e.g. baselines/bench.json) and exit 1 on a regression.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Reports directory for summary.md, index.html and run.json, relative to the root.
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    /// Also write FORMAT to PATH (see `run --help`). Repeatable.
+    #[arg(long, value_name = "FORMAT=PATH")]
+    pub export: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct MergeArgs {
     /// The shards' run records.
     #[arg(required = true)]
@@ -165,6 +189,9 @@ pub struct BlessArgs {
     /// Promote this run record instead of running the suite.
     #[arg(long)]
     pub from: Option<PathBuf>,
+    /// Write this baseline file instead of baselines/<suite>.json (e.g. baselines/bench.json).
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
     /// Re-bless only the matching scenarios, keeping the rest of the existing baseline.
     #[arg(long, short)]
     pub filter: Option<String>,

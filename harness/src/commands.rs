@@ -12,11 +12,13 @@ use harness::measure::RealTimer;
 use harness::model::RunRecord;
 use harness::report::{self, ReportInput};
 use harness::scenario::{self, Filter, Registry, RunContext, Shard, Suite};
-use harness::{baseline, history, merge as merging, scenarios, selftest, store};
+use harness::{
+    baseline, history, ingest as ingesting, merge as merging, scenarios, selftest, store,
+};
 
 use crate::cli::{
-    BlessArgs, CheckArgs, CompareArgs, Global, ListArgs, MergeArgs, Outputs, ReportArgs, RunArgs,
-    SelftestArgs, SuiteArg,
+    BlessArgs, CheckArgs, CompareArgs, Global, IngestArgs, ListArgs, MergeArgs, Outputs,
+    ReportArgs, RunArgs, SelftestArgs, SuiteArg,
 };
 use crate::terminal;
 
@@ -387,7 +389,7 @@ pub fn bless(global: &Global, args: &BlessArgs) -> Result<Outcome> {
             })?
         }
     };
-    let target = paths.baseline(suite, None);
+    let target = paths.baseline(suite, args.baseline.as_ref());
     if let Some(f) = args.filter.as_deref() {
         // Re-bless part: keep the existing baseline's other scenarios.
         let filter = Filter::new(Some(f))?;
@@ -434,4 +436,58 @@ pub fn selftest(global: &Global, args: &SelftestArgs) -> Result<Outcome> {
     )?;
     let all = terminal::print_selftest(&results);
     Ok(Outcome::from_failed(!all))
+}
+
+pub fn ingest(global: &Global, args: &IngestArgs) -> Result<Outcome> {
+    let paths = Paths::new(global)?;
+    let sinks = Sinks::new(&paths, Some(&args.reports), &args.export, None)?;
+    if args.criterion.is_none() && args.gungraun.is_none() {
+        return Err(Error::Usage(
+            "ingest needs --criterion DIR and/or --gungraun DIR (e.g. --criterion target/criterion)"
+                .to_owned(),
+        )
+        .into());
+    }
+    let mut parts = Vec::new();
+    if let Some(dir) = &args.criterion {
+        parts.push(ingesting::criterion(&paths.at(dir))?);
+    }
+    if let Some(dir) = &args.gungraun {
+        parts.push(ingesting::gungraun(&paths.at(dir))?);
+    }
+    let record = ingesting::into_record(parts, scenarios::registry().claims());
+    let out = paths.at(&args.out);
+    store::save_record(&out, &record)?;
+    eprintln!(
+        "perfgate: ingested {} scenarios into {}",
+        record.scenarios.len(),
+        paths.shown(&out).display()
+    );
+    let Some(b) = &args.baseline else {
+        sinks.write(&ReportInput {
+            record: &record,
+            comparison: None,
+            baseline_path: None,
+            baseline: None,
+            history: &[],
+        })?;
+        terminal::print_record(&record);
+        return Ok(Outcome::Pass);
+    };
+    let baseline_path = paths.at(b);
+    let baseline = store::load_record(
+        &baseline_path,
+        "bless one from an ingested record: `cargo perfgate bless --from reports/bench.json \
+         --baseline baselines/bench.json`",
+    )?;
+    let comparison = compare::compare(&baseline, &record, &paths.load_config()?, &|_| true);
+    sinks.write(&ReportInput {
+        record: &record,
+        comparison: Some(&comparison),
+        baseline_path: Some(&paths.shown(&baseline_path)),
+        baseline: Some(&baseline),
+        history: &[],
+    })?;
+    terminal::print_comparison(&record, &comparison);
+    Ok(Outcome::from_failed(comparison.failed()))
 }

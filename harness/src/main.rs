@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Command::Selftest(args) => commands::selftest(&cli.global, args),
         Command::Report(args) => commands::report(&cli.global, args),
         Command::Merge(args) => commands::merge(&cli.global, args),
+        Command::Ingest(args) => commands::ingest(&cli.global, args),
     };
     match result {
         Ok(outcome) => outcome.exit_code(),
