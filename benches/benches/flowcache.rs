@@ -14,7 +14,12 @@ fn size_query(c: &mut Criterion) {
         for variant in [SizeVariant::Walk, SizeVariant::Indexed] {
             let cache = open_cache(tree.path(), variant).expect("open the cache");
             group.bench_with_input(
-                BenchmarkId::new(format!("{variant:?}").to_lowercase(), files),
+                // `walk/files=1000`: the full id is the harness's scenario id, so `perfgate ingest`
+                // lines criterion's results up with the smoke gate's.
+                BenchmarkId::new(
+                    format!("{variant:?}").to_lowercase(),
+                    format!("files={files}"),
+                ),
                 &cache,
                 |b, cache| {
                     b.iter(|| cache.size().expect("size query"));

@@ -1,0 +1,53 @@
+//! Cache size, instruction counts (callgrind through gungraun): one size query per strategy at 1,000
+//! and 10,000 files, on the harness's generated trees. Near-exact, so it gates where wall time is noisy.
+//!
+//! Run: `cargo bench -p benches --bench flowcache_instructions` (needs valgrind and the runner:
+//! `cargo install gungraun-runner --version 0.20.0 --locked`; about 30 s on 2 cores).
+//! Gate: `-- --save-summary=json` then `cargo perfgate ingest --gungraun target/gungraun`.
+//! Prove the gate: `--features slowdown` makes the indexed query do its work twice.
+//! Ids follow `perfgate ingest`'s convention (`<variant>_<param>_<value>` in group `<situation>` of
+//! `<component>_instructions.rs`), so results land on the harness's scenario ids.
+
+// gungraun's macros generate undocumented modules and functions.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use gungraun::{library_benchmark, library_benchmark_group, main};
+
+use components::flowcache::CacheDir;
+use fixtures::datagen::tree::GeneratedTree;
+use harness::scenarios::flowcache::{LazyTree, SizeVariant, open_cache};
+
+/// A cache over a generated tree; the tree lives as long as the cache (deleted in `teardown`).
+struct Fixture {
+    cache: CacheDir,
+    _tree: Arc<GeneratedTree>,
+}
+
+fn setup(variant: SizeVariant, files: usize) -> Fixture {
+    let tree = LazyTree::new(files).get().expect("generate the cache tree");
+    let cache = open_cache(tree.path(), variant).expect("open the cache");
+    Fixture { cache, _tree: tree }
+}
+
+fn teardown(fixture: Fixture) {
+    drop(fixture);
+}
+
+#[library_benchmark(setup = setup, teardown = teardown)]
+#[bench::walk_files_1000(SizeVariant::Walk, 1000)]
+#[bench::walk_files_10000(SizeVariant::Walk, 10_000)]
+#[bench::indexed_files_1000(SizeVariant::Indexed, 1000)]
+#[bench::indexed_files_10000(SizeVariant::Indexed, 10_000)]
+fn size_query(fixture: Fixture) -> Fixture {
+    black_box(fixture.cache.size().expect("size query"));
+    if cfg!(feature = "slowdown") && fixture.cache.strategy_name() == "indexed" {
+        black_box(fixture.cache.size().expect("size query"));
+    }
+    fixture
+}
+
+library_benchmark_group!(name = size; benchmarks = size_query);
+main!(library_benchmark_groups = size);
