@@ -3,7 +3,7 @@
 //!
 //! Run: `cargo bench -p benches --bench flowcache_instructions` (needs valgrind and the runner:
 //! `cargo install gungraun-runner --version 0.20.0 --locked`; about 30 s on 2 cores).
-//! Gate: `-- --save-summary=json` then `cargo perfgate ingest --gungraun target/gungraun`.
+//! Gate: with `GUNGRAUN_SAVE_SUMMARY=json`, then `cargo perfgate ingest --gungraun target/gungraun`.
 //! Prove the gate: `--features slowdown` makes the indexed query do its work twice.
 //! Ids follow `perfgate ingest`'s convention (`<variant>_<param>_<value>` in group `<situation>` of
 //! `<component>_instructions.rs`), so results land on the harness's scenario ids.
