@@ -1,0 +1,258 @@
+//! The NTP status strategies and the recorder on `MockClock`: same answers from both strategies,
+//! exact spawn counts, staleness, the write-path wait measured on the injected timer, bad settings.
+//! (An integration test, so `fixtures::clock::MockClock` implements the same `Clock` trait.)
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use components::clock::Clock;
+use components::ntpstatus::*;
+use fixtures::clock::MockClock;
+use fixtures::fakecmd::{FakeNtpCommands, FakeOutput, FakeProgram, SYNCED_CHRONYC_OFFSET_MS};
+
+fn source_for(fake: &FakeNtpCommands, timeout: Duration) -> CommandSource {
+    CommandSource::new(CommandConfig {
+        chronyc: fake.chronyc_path(),
+        ntpq: fake.ntpq_path(),
+        timeout,
+    })
+}
+
+/// Long enough for `/bin/sh` to start on a loaded CI machine: a run that finishes never waits for it.
+const GENEROUS: Duration = Duration::from_secs(20);
+
+/// The one test that waits in real time: a hanging program must be killed at the timeout. The timeout
+/// is injected as 50 ms (not the default 2 s) to keep that wait short; it cannot be virtual, since the
+/// child process runs in real time.
+#[test]
+fn a_hanging_program_is_killed_at_the_timeout_and_central_stays_usable() {
+    let fake = FakeNtpCommands::new(
+        FakeProgram::new(FakeOutput::Hang),
+        FakeProgram::new(FakeOutput::Missing),
+    )
+    .expect("fake");
+    let src = Arc::new(source_for(&fake, Duration::from_millis(50)));
+    let clock = Arc::new(MockClock::new());
+    let central = CentralStatus::new(Arc::clone(&src), clock.clone(), DEFAULT_STALE_AFTER);
+    assert_eq!(central.refresh(), 1);
+    assert_eq!(src.timeouts(), 1);
+    let w = central.for_write();
+    assert_eq!(w.spawned, 0);
+    assert_eq!(w.ntp.source, StatusSource::Unknown);
+    assert_eq!(w.ntp.offset_ms, None);
+    assert!(!w.ntp.synced);
+    assert!(!w.ntp.stale);
+    let snap = central.snapshot().expect("a snapshot");
+    assert_eq!(snap.status, NtpStatus::UNKNOWN);
+}
+
+#[test]
+fn central_marks_a_stale_snapshot_unsynced_without_an_offset() {
+    let fake = FakeNtpCommands::chronyc(FakeOutput::Synced, Duration::ZERO).expect("fake");
+    let src = Arc::new(source_for(&fake, GENEROUS));
+    let clock = Arc::new(MockClock::new());
+    let central = CentralStatus::new(src, clock.clone(), Duration::from_secs(30));
+    let before = central.for_write();
+    assert_eq!(before.ntp.age, None, "no status before the first refresh");
+    assert!(!before.ntp.synced);
+    assert_eq!(central.refresh(), 1);
+    clock.advance(Duration::from_secs(30));
+    let at_limit = central.for_write();
+    assert_eq!(at_limit.ntp.age, Some(Duration::from_secs(30)));
+    assert!(at_limit.ntp.synced && !at_limit.ntp.stale);
+    assert_eq!(at_limit.ntp.offset_ms, Some(SYNCED_CHRONYC_OFFSET_MS));
+    clock.advance(Duration::from_millis(1));
+    let stale = central.for_write();
+    assert!(stale.ntp.stale);
+    assert!(!stale.ntp.synced);
+    assert_eq!(stale.ntp.offset_ms, None);
+    assert_eq!(stale.ntp.source, StatusSource::Chronyc);
+    assert_eq!(stale.spawned, 0);
+    assert_eq!(
+        fake.runs("chronyc").expect("count"),
+        1,
+        "reads spawn nothing"
+    );
+}
+
+fn ntp_fields(dir: &std::path::Path, channels: usize, minutes: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in 0..minutes {
+        for c in 0..channels {
+            let text =
+                std::fs::read_to_string(Recorder::file_path(dir, c, m)).expect("file written");
+            let ntp = text
+                .split("\"ntp\":{")
+                .nth(1)
+                .and_then(|r| r.split('}').next())
+                .expect("ntp object");
+            // Everything but the age, which differs by design.
+            out.push(
+                ntp.split(',')
+                    .filter(|f| !f.starts_with("\"age_ms\""))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
+    }
+    out
+}
+
+fn record(strategy: &str, minutes: u32) -> (tempfile::TempDir, RecordReport, u64, u64) {
+    let fake = FakeNtpCommands::chronyc(FakeOutput::Synced, Duration::ZERO).expect("fake");
+    let src = Arc::new(source_for(&fake, GENEROUS));
+    let clock = Arc::new(MockClock::new());
+    let strategy: Arc<dyn StatusStrategy> = match strategy {
+        "per-write" => Arc::new(PerWriteStatus::new(Arc::clone(&src))),
+        _ => Arc::new(CentralStatus::new(
+            Arc::clone(&src),
+            clock.clone(),
+            DEFAULT_STALE_AFTER,
+        )),
+    };
+    let out = tempfile::tempdir().expect("tempdir");
+    let rec = Recorder::new(
+        RecorderConfig::new(out.path(), minutes),
+        strategy,
+        clock.clone(),
+        clock.clone(),
+    );
+    let report = rec.run().expect("records");
+    assert_eq!(
+        clock.elapsed(),
+        Duration::from_secs(60 * u64::from(minutes))
+    );
+    (
+        out,
+        report,
+        src.spawned(),
+        fake.total_runs().expect("count"),
+    )
+}
+
+#[test]
+fn both_strategies_write_the_same_status_and_central_spawns_a_third_less() {
+    let minutes = 3;
+    let (per_dir, per, per_spawned, per_runs) = record("per-write", minutes);
+    let (cen_dir, cen, cen_spawned, cen_runs) = record("central", minutes);
+    for r in [&per, &cen] {
+        assert_eq!(r.files_written, 27);
+        assert_eq!(r.synced_files, 27);
+        assert_eq!(r.stale_files, 0);
+        assert_eq!(r.write_waits.len(), 27);
+    }
+    assert_eq!((per.write_path_spawns, per.refresh_spawns), (27, 0));
+    assert_eq!((cen.write_path_spawns, cen.refresh_spawns), (0, 18));
+    assert_eq!(cen.refreshes, 18, "6 a minute");
+    assert_eq!(
+        (per_spawned, per_runs),
+        (27, 27),
+        "the fake saw every spawn"
+    );
+    assert_eq!((cen_spawned, cen_runs), (18, 18));
+    let (a, b) = (
+        ntp_fields(per_dir.path(), 9, minutes),
+        ntp_fields(cen_dir.path(), 9, minutes),
+    );
+    assert_eq!(a, b);
+    assert!(a[0].contains("\"offset_ms\":0.006523"), "{}", a[0]);
+    assert!(a[0].contains("\"synced\":true"), "{}", a[0]);
+    let leftovers: Vec<_> = std::fs::read_dir(cen_dir.path())
+        .expect("list")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+}
+
+/// A strategy whose write path waits `wait` on the given (mock) clock.
+struct Waiting {
+    clock: Arc<MockClock>,
+    wait: Duration,
+}
+
+impl StatusStrategy for Waiting {
+    fn name(&self) -> &'static str {
+        "waiting"
+    }
+    fn for_write(&self) -> WriteStatus {
+        self.clock.sleep(self.wait);
+        WriteStatus {
+            ntp: FileNtp {
+                offset_ms: Some(1.0),
+                synced: true,
+                source: StatusSource::Chronyc,
+                age: Some(Duration::ZERO),
+                stale: false,
+            },
+            spawned: 1,
+        }
+    }
+    fn refresh(&self) -> u32 {
+        0
+    }
+}
+
+#[test]
+fn the_recorder_measures_each_write_path_wait_on_its_timer() {
+    let sim = Arc::new(MockClock::new());
+    let timer = Arc::new(MockClock::new());
+    let out = tempfile::tempdir().expect("tempdir");
+    let config = RecorderConfig {
+        channels: 1,
+        ..RecorderConfig::new(out.path(), 4)
+    };
+    let strategy = Arc::new(Waiting {
+        clock: Arc::clone(&timer),
+        wait: Duration::from_millis(7),
+    });
+    let report = Recorder::new(config, strategy, sim.clone(), timer.clone())
+        .run()
+        .expect("records");
+    assert_eq!(report.write_waits, vec![Duration::from_millis(7); 4]);
+    assert_eq!(report.write_path_spawns, 4);
+    assert_eq!(sim.sleeps(), 24, "one virtual sleep per 10 s tick");
+}
+
+#[test]
+fn bad_recorder_settings_name_the_field() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let clock: Arc<dyn Clock> = Arc::new(MockClock::new());
+    let strategy: Arc<dyn StatusStrategy> = Arc::new(Waiting {
+        clock: Arc::new(MockClock::new()),
+        wait: Duration::ZERO,
+    });
+    for (config, field) in [
+        (
+            RecorderConfig {
+                channels: 0,
+                ..RecorderConfig::new(out.path(), 1)
+            },
+            "channels",
+        ),
+        (RecorderConfig::new(out.path(), 0), "minutes"),
+        (
+            RecorderConfig {
+                refresh_every: Duration::from_secs(7),
+                ..RecorderConfig::new(out.path(), 1)
+            },
+            "refresh_every",
+        ),
+    ] {
+        let e = Recorder::new(config, Arc::clone(&strategy), clock.clone(), clock.clone())
+            .run()
+            .expect_err(field);
+        assert!(e.to_string().contains(field), "{e}");
+    }
+    let blocked = out.path().join("file");
+    std::fs::write(&blocked, b"x").expect("write");
+    let e = Recorder::new(
+        RecorderConfig::new(blocked.join("sub"), 1),
+        strategy,
+        clock.clone(),
+        clock,
+    )
+    .run()
+    .expect_err("a file in the way");
+    assert!(e.to_string().contains("sub"), "{e}");
+}
