@@ -52,6 +52,9 @@ fn verdict_text(row: &Row) -> String {
     format!("{mark}{}", row.verdict)
 }
 
+/// Rows the folded table lists in full; beyond, only rows that are not "same".
+const FOLD_ALL_UP_TO: usize = 60;
+
 const TABLE_HEAD: &str = "| scenario | metric | baseline | current | ratio [CI] | limit | verdict | rule |\n|---|---|---|---|---|---|---|---|\n";
 
 /// The Markdown text.
@@ -128,13 +131,29 @@ pub fn render(input: &ReportInput<'_>) -> String {
     growth(&mut out, r);
 
     if let Some(c) = input.comparison {
+        // A pull-request comment holds 65,536 characters: past FOLD_ALL_UP_TO rows, the folded table
+        // keeps what moved and points to index.html for the rest.
+        let shown: Vec<&Row> = if c.rows.len() <= FOLD_ALL_UP_TO {
+            c.rows.iter().collect()
+        } else {
+            c.rows
+                .iter()
+                .filter(|r| r.verdict != Verdict::Same)
+                .collect()
+        };
         let _ = writeln!(
             out,
-            "<details><summary>All {} compared metrics</summary>\n",
-            c.rows.len()
+            "<details><summary>{} of {} compared metrics{}</summary>\n",
+            shown.len(),
+            c.rows.len(),
+            if shown.len() < c.rows.len() {
+                " (those that moved; every one is in index.html)"
+            } else {
+                ""
+            }
         );
         out.push_str(TABLE_HEAD);
-        for row in &c.rows {
+        for row in shown {
             out.push_str(&row_line(row));
         }
         out.push_str("\n</details>\n\n");
@@ -248,6 +267,48 @@ mod tests {
     use crate::config::GateConfig;
     use crate::model::Metric;
     use crate::testutil::record;
+
+    #[test]
+    fn three_hundred_metrics_stay_short_enough_for_a_pr_comment() {
+        let rows = |bump: u64| -> Vec<(String, Metric)> {
+            (0..300_u64)
+                .map(|i| {
+                    let v = if i == 7 { 100 * bump } else { 100 };
+                    (
+                        format!("comp/sit/variant/n={i}"),
+                        Metric::count(v, "entries"),
+                    )
+                })
+                .collect()
+        };
+        let as_record = |rows: &[(String, Metric)]| {
+            record(
+                "m",
+                rows.iter()
+                    .map(|(id, m)| (id.as_str(), "visits", m.clone()))
+                    .collect(),
+            )
+        };
+        let (base_rows, cur_rows) = (rows(1), rows(3));
+        let (base, cur) = (as_record(&base_rows), as_record(&cur_rows));
+        let c = compare(&base, &cur, &GateConfig::default(), &|_| true);
+        let md = render(&ReportInput {
+            record: &cur,
+            comparison: Some(&c),
+            baseline_path: None,
+            baseline: None,
+            history: &[],
+        });
+        assert!(md.len() < 65_536, "{} characters", md.len());
+        assert!(
+            md.contains("1 of 300 compared metrics (those that moved"),
+            "folded table"
+        );
+        assert!(
+            md.contains("comp/sit/variant/n=7"),
+            "the regression is listed"
+        );
+    }
 
     #[test]
     fn summary_leads_with_the_verdict_and_lists_regressions() {
