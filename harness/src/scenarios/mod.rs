@@ -3,6 +3,7 @@
 //! `components` and `fixtures`.
 
 pub mod flowcache;
+pub mod ntpstatus;
 
 use crate::scenario::Registry;
 
@@ -10,6 +11,7 @@ use crate::scenario::Registry;
 pub fn registry() -> Registry {
     let mut r = Registry::default();
     flowcache::register(&mut r);
+    ntpstatus::register(&mut r);
     r
 }
 

@@ -1,0 +1,473 @@
+//! NTP status (seed `ntp-status-centralization.md`): 9 recorder channels writing a file per simulated
+//! minute, the status from a command per write versus a snapshot refreshed every 10 s.
+//!
+//! Simulated minutes run on `MockClock`, so the 10 s ticks cost nothing; the fake `chronyc` runs as a
+//! real process, so its delay costs real time: on the write path of each channel (per-write; the 9
+//! channels write in parallel, so a minute costs one delay) or in the updater (central: 6 refreshes a
+//! minute, one after the other, so a minute costs 6 delays). Hence the smoke suite runs the 0 ms case
+//! over 10 minutes (about 0.3 s) and the 200 ms case over 1 minute (1.2 s for central), and leaves the
+//! hanging command (2 s timeout: 12 s a minute for central) and the 10-minute 200 ms case to the full
+//! suite. The per-minute metrics do not depend on the number of minutes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use components::clock::{Clock, SystemClock};
+use components::ntpstatus::{
+    CentralStatus, CommandConfig, CommandSource, DEFAULT_CHANNELS, DEFAULT_STALE_AFTER,
+    DEFAULT_TIMEOUT, PerWriteStatus, Recorder, RecorderConfig, StatusStrategy,
+};
+use fixtures::clock::MockClock;
+use fixtures::fakecmd::{FakeNtpCommands, FakeOutput, FakeProgram};
+
+use crate::model::{Claim, ClaimCheck, Direction, Interval, Metric, MetricKind, Summary, Value};
+use crate::scenario::{Registry, Role, RunContext, Scenario};
+use crate::stats;
+
+const SEED: &str = "ntp-status-centralization.md";
+
+/// Processes started per simulated minute, write path and updater together.
+pub const PROCESSES_PER_MINUTE: &str = "processes_per_minute";
+/// Processes started on the write path per simulated minute.
+pub const WRITE_PATH_PROCESSES_PER_MINUTE: &str = "write_path_processes_per_minute";
+/// Median time a write waited for its NTP status (real time, ns).
+pub const WRITE_WAIT_P50: &str = "write_wait_p50";
+/// 99th percentile (nearest rank) of the time a write waited for its NTP status (real time, ns).
+pub const WRITE_WAIT_P99: &str = "write_wait_p99";
+/// Files the recorder wrote.
+pub const FILES_WRITTEN: &str = "files_written";
+
+/// How the fake status command behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommandDelay {
+    /// Answers at once (a healthy chronyd: the cost is the process start).
+    Zero,
+    /// Answers after 200 ms (a busy or remote daemon).
+    Ms200,
+    /// Never answers: killed at the 2 s timeout (the seed's "each call blocked for ~2 seconds").
+    Hang,
+}
+
+impl CommandDelay {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Zero => "0ms",
+            Self::Ms200 => "200ms",
+            Self::Hang => "hang",
+        }
+    }
+
+    fn fake(self) -> Result<FakeNtpCommands, String> {
+        let (chronyc, ntpq) = match self {
+            Self::Zero => (FakeProgram::new(FakeOutput::Synced), FakeOutput::Synced),
+            Self::Ms200 => (
+                FakeProgram::new(FakeOutput::Synced).with_delay(Duration::from_millis(200)),
+                FakeOutput::Synced,
+            ),
+            // ntpq absent: the status is "unknown" after one 2 s timeout, not after two.
+            Self::Hang => (FakeProgram::new(FakeOutput::Hang), FakeOutput::Missing),
+        };
+        FakeNtpCommands::new(chronyc, FakeProgram::new(ntpq)).map_err(|e| e.to_string())
+    }
+
+    /// Whether the files must say "synced".
+    fn synced(self) -> bool {
+        self != Self::Hang
+    }
+}
+
+/// Which status strategy a scenario measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusVariant {
+    /// `PerWriteStatus`: the original, a command per file.
+    PerWrite,
+    /// `CentralStatus`: one snapshot refreshed every 10 s.
+    Central,
+}
+
+impl StatusVariant {
+    fn name(self) -> &'static str {
+        match self {
+            Self::PerWrite => "per-write",
+            Self::Central => "central",
+        }
+    }
+}
+
+/// The scenario id for a variant, delay and length.
+pub fn record_id(variant: StatusVariant, delay: CommandDelay, minutes: u32) -> String {
+    format!(
+        "ntpstatus/record/{}/delay={},minutes={minutes}",
+        variant.name(),
+        delay.name()
+    )
+}
+
+/// `ntpstatus/record/{per-write,central}/delay=D,minutes=M`: 9 channels record M simulated minutes.
+pub struct RecordScenario {
+    id: String,
+    variant: StatusVariant,
+    delay: CommandDelay,
+    minutes: u32,
+    smoke: bool,
+}
+
+impl Scenario for RecordScenario {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn role(&self) -> Role {
+        match self.variant {
+            StatusVariant::PerWrite => Role::Before,
+            StatusVariant::Central => Role::After {
+                before: record_id(StatusVariant::PerWrite, self.delay, self.minutes),
+            },
+        }
+    }
+
+    fn in_smoke(&self) -> bool {
+        self.smoke
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
+        let variant = if ctx.swap_in_before {
+            StatusVariant::PerWrite
+        } else {
+            self.variant
+        };
+        let fake = self.delay.fake()?;
+        let source = Arc::new(CommandSource::new(CommandConfig {
+            chronyc: fake.chronyc_path(),
+            ntpq: fake.ntpq_path(),
+            timeout: DEFAULT_TIMEOUT,
+        }));
+        let sim = Arc::new(MockClock::new());
+        let strategy: Arc<dyn StatusStrategy> = match variant {
+            StatusVariant::PerWrite => Arc::new(PerWriteStatus::new(Arc::clone(&source))),
+            StatusVariant::Central => Arc::new(CentralStatus::new(
+                Arc::clone(&source),
+                sim.clone(),
+                DEFAULT_STALE_AFTER,
+            )),
+        };
+        let out = tempfile::Builder::new()
+            .prefix("perfgate-ntpstatus-")
+            .tempdir_in(super::scratch_dir())
+            .map_err(|e| format!("cannot create the recorder's output dir: {e}"))?;
+        let timer: Arc<dyn Clock> = Arc::new(SystemClock::new());
+        let report = Recorder::new(
+            RecorderConfig::new(out.path(), self.minutes),
+            strategy,
+            sim,
+            timer,
+        )
+        .run()
+        .map_err(|e| e.to_string())?;
+
+        // Correctness first: every file written, every spawn seen by the fake, the right status.
+        let files = DEFAULT_CHANNELS as u64 * u64::from(self.minutes);
+        let spawned = report.write_path_spawns + report.refresh_spawns;
+        let runs = fake.total_runs().map_err(|e| e.to_string())?;
+        if report.files_written != files {
+            return Err(format!(
+                "{} files written, expected {files}",
+                report.files_written
+            ));
+        }
+        if spawned != source.spawned() || runs != spawned {
+            return Err(format!(
+                "spawn counts disagree: recorder {spawned}, source {}, fake program runs {runs}",
+                source.spawned()
+            ));
+        }
+        let want_synced = if self.delay.synced() { files } else { 0 };
+        if report.synced_files != want_synced || report.stale_files != 0 {
+            return Err(format!(
+                "{} of {files} files synced ({} stale), expected {want_synced} synced and none stale",
+                report.synced_files, report.stale_files
+            ));
+        }
+
+        let waits: Vec<f64> = report
+            .write_waits
+            .iter()
+            .map(|d| d.as_nanos() as f64)
+            .collect();
+        let confidence = ctx.plan.confidence;
+        let median = stats::summarize(&waits, confidence);
+        Ok(BTreeMap::from([
+            (
+                PROCESSES_PER_MINUTE.to_owned(),
+                per_minute(spawned, self.minutes),
+            ),
+            (
+                WRITE_PATH_PROCESSES_PER_MINUTE.to_owned(),
+                per_minute(report.write_path_spawns, self.minutes),
+            ),
+            (FILES_WRITTEN.to_owned(), Metric::count(files, "files")),
+            (
+                WRITE_WAIT_P50.to_owned(),
+                Metric {
+                    kind: MetricKind::WallTime,
+                    unit: "ns".to_owned(),
+                    direction: Direction::LowerIsBetter,
+                    value: Value::Float(median.median),
+                    summary: Some(median),
+                    samples: waits.clone(),
+                    rounds: Vec::new(),
+                },
+            ),
+            (
+                WRITE_WAIT_P99.to_owned(),
+                quantile_metric(&waits, 0.99, confidence),
+            ),
+        ]))
+    }
+}
+
+/// An exact count per minute: an integer when it divides evenly (it does in every scenario here).
+fn per_minute(count: u64, minutes: u32) -> Metric {
+    let m = u64::from(minutes.max(1));
+    let mut metric = Metric::count(count / m, "processes/min");
+    if count % m != 0 {
+        metric.value = Value::Float(count as f64 / m as f64);
+    }
+    metric
+}
+
+/// Nearest-rank quantile `q` of `samples` as a wall-time metric. Its samples are not kept (the gate's
+/// bootstrap compares medians); instead the summary's interval is the distribution-free
+/// order-statistic interval of the quantile, which the gate uses for significance. `median` in the
+/// summary holds the quantile itself, as for the in-run ratios.
+fn quantile_metric(samples: &[f64], q: f64, confidence: f64) -> Metric {
+    let mut v: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let at = |rank: usize| {
+        v.get(rank.clamp(1, n.max(1)) - 1)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let value = at((q * n as f64).ceil() as usize);
+    let (lo, hi) = quantile_ci_ranks(n, q, confidence);
+    let whole = stats::summarize(&v, confidence);
+    Metric {
+        kind: MetricKind::WallTime,
+        unit: "ns".to_owned(),
+        direction: Direction::LowerIsBetter,
+        value: Value::Float(value),
+        summary: Some(Summary {
+            median: value,
+            ci: Interval {
+                level: confidence,
+                lower: at(lo),
+                upper: at(hi),
+            },
+            ..whole
+        }),
+        samples: Vec::new(),
+        rounds: Vec::new(),
+    }
+}
+
+/// 1-based ranks `(l, u)` with `P(l <= X < u) >= level` as nearly as the sample allows, where
+/// `X ~ Binomial(n, q)` counts the samples below the true quantile; `u` is capped at `n` (then the
+/// interval's top is the largest sample and the coverage is what `n` samples can give).
+fn quantile_ci_ranks(n: usize, q: f64, level: f64) -> (usize, usize) {
+    if n == 0 {
+        return (1, 1);
+    }
+    let alpha = (1.0 - level) / 2.0;
+    // cdf[k] = P(X <= k), in logs to stay finite for large n.
+    let (lq, lp) = (q.ln(), (1.0 - q).ln());
+    let mut ln_c = 0.0_f64;
+    let mut total = 0.0_f64;
+    let mut cdf = Vec::with_capacity(n + 1);
+    for i in 0..=n {
+        if i > 0 {
+            ln_c += ((n - i + 1) as f64).ln() - (i as f64).ln();
+        }
+        total += (ln_c + i as f64 * lq + (n - i) as f64 * lp).exp();
+        cdf.push(total.min(1.0));
+    }
+    // Lower: the largest l with P(X <= l - 1) <= alpha; upper: the smallest u with P(X <= u - 1) >= 1 - alpha.
+    let lower = (1..=n).rev().find(|&l| cdf[l - 1] <= alpha).unwrap_or(1);
+    let upper = (1..=n).find(|&u| cdf[u - 1] >= 1.0 - alpha).unwrap_or(n);
+    (lower, upper)
+}
+
+/// Registers the NTP status scenarios and claims.
+pub fn register(r: &mut Registry) {
+    let cases = [
+        (CommandDelay::Zero, 10, true),
+        (CommandDelay::Ms200, 1, true),
+        (CommandDelay::Ms200, 10, false),
+        (CommandDelay::Hang, 1, false),
+    ];
+    for (delay, minutes, smoke) in cases {
+        for variant in [StatusVariant::PerWrite, StatusVariant::Central] {
+            r.add(RecordScenario {
+                id: record_id(variant, delay, minutes),
+                variant,
+                delay,
+                minutes,
+                smoke,
+            });
+        }
+    }
+    let claim = |line, text: &str, check| Claim {
+        seed: SEED.to_owned(),
+        line,
+        text: text.to_owned(),
+        check,
+    };
+    let per_write = |delay, minutes| record_id(StatusVariant::PerWrite, delay, minutes);
+    let central = |delay, minutes| record_id(StatusVariant::Central, delay, minutes);
+    r.claim(claim(
+        19,
+        "1 subprocess call / 10 seconds = 6 calls/minute total (for all channels)",
+        ClaimCheck::AtMost {
+            scenario: central(CommandDelay::Zero, 10),
+            metric: PROCESSES_PER_MINUTE.to_owned(),
+            max: 6.0,
+        },
+    ));
+    r.claim(claim(
+        21,
+        "67% reduction in subprocess calls (9 a minute before, 6 after)",
+        ClaimCheck::RatioAtMost {
+            before: per_write(CommandDelay::Zero, 10),
+            after: central(CommandDelay::Zero, 10),
+            metric: PROCESSES_PER_MINUTE.to_owned(),
+            max: 0.33,
+        },
+    ));
+    r.claim(claim(
+        22,
+        "No blocking in critical write path (read as: no process started on the write path)",
+        ClaimCheck::AtMost {
+            scenario: central(CommandDelay::Ms200, 1),
+            metric: WRITE_PATH_PROCESSES_PER_MINUTE.to_owned(),
+            max: 0.0,
+        },
+    ));
+    r.claim(claim(
+        193,
+        "Critical write path: No blocking (was ~2s per file) (read as: p99 wait under 1 ms with a 200 ms command)",
+        ClaimCheck::AtMost {
+            scenario: central(CommandDelay::Ms200, 1),
+            metric: WRITE_WAIT_P99.to_owned(),
+            max: 1e6,
+        },
+    ));
+    r.claim(claim(
+        204,
+        "Faster file writing (no 2s wait per file) (read as: p99 wait under 1 ms with a hanging command; full suite)",
+        ClaimCheck::AtMost {
+            scenario: central(CommandDelay::Hang, 1),
+            metric: WRITE_WAIT_P99.to_owned(),
+            max: 1e6,
+        },
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_interval_brackets_the_quantile() {
+        let (l, u) = quantile_ci_ranks(90, 0.99, 0.95);
+        assert!(l <= 89 && u == 90, "{l} {u}");
+        let (l, u) = quantile_ci_ranks(100, 0.5, 0.95);
+        assert!((39..=41).contains(&l) && (60..=62).contains(&u), "{l} {u}");
+        assert_eq!(quantile_ci_ranks(0, 0.99, 0.95), (1, 1));
+    }
+
+    #[test]
+    fn p99_is_the_nearest_rank_and_its_interval_holds_it() {
+        let samples: Vec<f64> = (1..=200).map(f64::from).collect();
+        let m = quantile_metric(&samples, 0.99, 0.95);
+        assert_eq!(m.value, Value::Float(198.0));
+        let s = m.summary.expect("summary");
+        assert!(s.ci.lower <= 198.0 && s.ci.upper >= 198.0, "{:?}", s.ci);
+        assert!(s.ci.lower < s.ci.upper);
+        assert!(m.samples.is_empty());
+    }
+
+    #[test]
+    fn per_minute_counts_stay_integers_when_they_divide() {
+        assert_eq!(per_minute(90, 10).value, Value::Int(9));
+        assert_eq!(per_minute(7, 2).value, Value::Float(3.5));
+    }
+
+    #[test]
+    fn smoke_keeps_the_slow_cases_short_and_pairs_every_after() {
+        let mut r = Registry::default();
+        register(&mut r);
+        let ids: Vec<&str> = r.scenarios().map(|s| s.id()).collect();
+        for s in r.scenarios() {
+            if let Role::After { before } = s.role() {
+                assert!(ids.contains(&before.as_str()), "{before}");
+            }
+            if s.in_smoke() && s.id().contains("delay=200ms") {
+                assert!(s.id().ends_with("minutes=1"), "{}", s.id());
+            }
+            assert!(
+                !(s.in_smoke() && s.id().contains("delay=hang")),
+                "{}",
+                s.id()
+            );
+        }
+        for c in r.claims() {
+            let named = match &c.check {
+                ClaimCheck::AtMost { scenario, .. } => vec![scenario.clone()],
+                ClaimCheck::RatioAtMost { before, after, .. } => {
+                    vec![before.clone(), after.clone()]
+                }
+                ClaimCheck::Exponent { .. } => Vec::new(),
+            };
+            for id in named {
+                assert!(ids.contains(&id.as_str()), "claim {} names {id}", c.line);
+            }
+        }
+    }
+
+    /// Runs the cheapest pair for real (fake chronyc with no delay, one minute): the after starts no
+    /// process on the write path, the before nine a minute, and the swap turns one into the other.
+    #[test]
+    fn the_zero_delay_pair_measures_spawns_and_the_swap_is_visible() {
+        let timer = crate::measure::RealTimer::new();
+        let run = |variant, swap| {
+            let s = RecordScenario {
+                id: record_id(variant, CommandDelay::Zero, 1),
+                variant,
+                delay: CommandDelay::Zero,
+                minutes: 1,
+                smoke: true,
+            };
+            s.run(&RunContext {
+                plan: crate::measure::SamplingPlan::SMOKE,
+                timer: &timer,
+                swap_in_before: swap,
+            })
+            .expect("runs")
+        };
+        let get = |m: &BTreeMap<String, Metric>, k: &str| m[k].value;
+        let before = run(StatusVariant::PerWrite, false);
+        let after = run(StatusVariant::Central, false);
+        let swapped = run(StatusVariant::Central, true);
+        assert_eq!(get(&before, PROCESSES_PER_MINUTE), Value::Int(9));
+        assert_eq!(get(&before, WRITE_PATH_PROCESSES_PER_MINUTE), Value::Int(9));
+        assert_eq!(get(&after, PROCESSES_PER_MINUTE), Value::Int(6));
+        assert_eq!(get(&after, WRITE_PATH_PROCESSES_PER_MINUTE), Value::Int(0));
+        assert_eq!(
+            get(&swapped, WRITE_PATH_PROCESSES_PER_MINUTE),
+            Value::Int(9)
+        );
+        assert_eq!(get(&after, FILES_WRITTEN), Value::Int(9));
+        assert_eq!(after[WRITE_WAIT_P50].samples.len(), 9);
+    }
+}
