@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use super::NtpStatus;
 use super::parse::{MAX_OUTPUT_BYTES, ParseError, parse_chronyc_tracking, parse_ntpq_rv};
-use super::{NtpStatus, StatusSource};
 
 /// The original's timeout for one status command.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -118,26 +118,27 @@ impl CommandSource {
     /// timeouts (plus process start-up). Never fails: a failure is a status "unknown".
     pub fn query(&self) -> Query {
         let mut spawned = 0;
-        let (chronyc, out) = self.run(&self.config.chronyc, &CHRONYC_ARGS, &mut spawned);
-        let chronyc = match out.map(|o| parse_chronyc_tracking(&o)) {
-            Some(Ok(t)) => {
-                return Query {
-                    status: t.status(),
-                    spawned,
-                    chronyc: Attempt::Parsed,
-                    ntpq: None,
-                };
-            }
-            Some(Err(e)) => Attempt::Unparsable(e),
-            None => chronyc,
+        let chronyc = match self.run(&self.config.chronyc, &CHRONYC_ARGS, &mut spawned) {
+            Ok(out) => match parse_chronyc_tracking(&out) {
+                Ok(t) => {
+                    return Query {
+                        status: t.status(),
+                        spawned,
+                        chronyc: Attempt::Parsed,
+                        ntpq: None,
+                    };
+                }
+                Err(e) => Attempt::Unparsable(e),
+            },
+            Err(why) => why,
         };
-        let (ntpq, out) = self.run(&self.config.ntpq, &NTPQ_ARGS, &mut spawned);
-        let (status, ntpq) = match out.map(|o| parse_ntpq_rv(&o)) {
-            Some(Ok(vars)) => (vars.status(), Attempt::Parsed),
-            Some(Err(e)) => (NtpStatus::UNKNOWN, Attempt::Unparsable(e)),
-            None => (NtpStatus::UNKNOWN, ntpq),
+        let (status, ntpq) = match self.run(&self.config.ntpq, &NTPQ_ARGS, &mut spawned) {
+            Ok(out) => match parse_ntpq_rv(&out) {
+                Ok(vars) => (vars.status(), Attempt::Parsed),
+                Err(e) => (NtpStatus::UNKNOWN, Attempt::Unparsable(e)),
+            },
+            Err(why) => (NtpStatus::UNKNOWN, why),
         };
-        debug_assert!(status.source != StatusSource::Unknown || ntpq != Attempt::Parsed);
         Query {
             status,
             spawned,
@@ -146,24 +147,24 @@ impl CommandSource {
         }
     }
 
-    /// Runs one program; `Some(output)` after a successful exit, else `None` and why.
-    fn run(&self, program: &Path, args: &[&str], spawned: &mut u32) -> (Attempt, Option<Vec<u8>>) {
+    /// Runs one program: its output after a successful exit, else why there is none.
+    fn run(&self, program: &Path, args: &[&str], spawned: &mut u32) -> Result<Vec<u8>, Attempt> {
         let mut child = match spawn(program, args) {
             Ok(c) => c,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return (Attempt::Missing, None),
-            Err(e) => return (Attempt::SpawnFailed(e.kind()), None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Attempt::Missing),
+            Err(e) => return Err(Attempt::SpawnFailed(e.kind())),
         };
         *spawned += 1;
         self.spawned.fetch_add(1, Ordering::Relaxed);
         match wait_with_timeout(&mut child, self.config.timeout) {
-            Ok(Ok(out)) => (Attempt::Parsed, Some(out)),
-            Ok(Err(a)) => {
-                if a == Attempt::TimedOut {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(why)) => {
+                if why == Attempt::TimedOut {
                     self.timeouts.fetch_add(1, Ordering::Relaxed);
                 }
-                (a, None)
+                Err(why)
             }
-            Err(e) => (Attempt::Io(e.kind()), None),
+            Err(e) => Err(Attempt::Io(e.kind())),
         }
     }
 }
