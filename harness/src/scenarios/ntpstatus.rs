@@ -58,7 +58,8 @@ impl CommandDelay {
         }
     }
 
-    fn fake(self) -> Result<FakeNtpCommands, String> {
+    /// The fake `chronyc`/`ntpq` pair behaving like this.
+    pub fn fake(self) -> Result<FakeNtpCommands, String> {
         let (chronyc, ntpq) = match self {
             Self::Zero => (FakeProgram::new(FakeOutput::Synced), FakeOutput::Synced),
             Self::Ms200 => (
@@ -87,12 +88,36 @@ pub enum StatusVariant {
 }
 
 impl StatusVariant {
-    fn name(self) -> &'static str {
+    /// The variant as it appears in scenario ids.
+    pub fn name(self) -> &'static str {
         match self {
             Self::PerWrite => "per-write",
             Self::Central => "central",
         }
     }
+}
+
+/// The command source over `fake` and the status strategy of `variant` on `clock`: the setup the
+/// scenarios and the criterion bench share.
+pub fn status_setup(
+    fake: &FakeNtpCommands,
+    variant: StatusVariant,
+    clock: Arc<MockClock>,
+) -> (Arc<CommandSource>, Arc<dyn StatusStrategy>) {
+    let source = Arc::new(CommandSource::new(CommandConfig {
+        chronyc: fake.chronyc_path(),
+        ntpq: fake.ntpq_path(),
+        timeout: DEFAULT_TIMEOUT,
+    }));
+    let strategy: Arc<dyn StatusStrategy> = match variant {
+        StatusVariant::PerWrite => Arc::new(PerWriteStatus::new(Arc::clone(&source))),
+        StatusVariant::Central => Arc::new(CentralStatus::new(
+            Arc::clone(&source),
+            clock,
+            DEFAULT_STALE_AFTER,
+        )),
+    };
+    (source, strategy)
 }
 
 /// The scenario id for a variant, delay and length.
@@ -138,20 +163,8 @@ impl Scenario for RecordScenario {
             self.variant
         };
         let fake = self.delay.fake()?;
-        let source = Arc::new(CommandSource::new(CommandConfig {
-            chronyc: fake.chronyc_path(),
-            ntpq: fake.ntpq_path(),
-            timeout: DEFAULT_TIMEOUT,
-        }));
         let sim = Arc::new(MockClock::new());
-        let strategy: Arc<dyn StatusStrategy> = match variant {
-            StatusVariant::PerWrite => Arc::new(PerWriteStatus::new(Arc::clone(&source))),
-            StatusVariant::Central => Arc::new(CentralStatus::new(
-                Arc::clone(&source),
-                sim.clone(),
-                DEFAULT_STALE_AFTER,
-            )),
-        };
+        let (source, strategy) = status_setup(&fake, variant, sim.clone());
         let out = tempfile::Builder::new()
             .prefix("perfgate-ntpstatus-")
             .tempdir_in(super::scratch_dir())
