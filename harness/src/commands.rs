@@ -334,7 +334,7 @@ pub fn report(global: &Global, args: &ReportArgs) -> Result<Outcome> {
     sinks.write(&ReportInput {
         record: &record,
         comparison: comparison.as_ref(),
-        baseline_path: baseline_path.as_deref(),
+        baseline_path: baseline_path.map(|p| paths.shown(&p)).as_deref(),
         baseline: baseline.as_ref(),
         history: &series,
     })?;

@@ -43,6 +43,12 @@ pub fn esc(text: &str) -> String {
     out
 }
 
+/// A scenario id for a table cell: escaped, breakable after `/` and `,` so long ids wrap instead of
+/// widening the table.
+fn id_cell(id: &str) -> String {
+    esc(id).replace('/', "/<wbr>").replace(',', ",<wbr>")
+}
+
 /// An id usable as an HTML anchor.
 fn anchor(text: &str) -> String {
     text.chars()
@@ -73,6 +79,8 @@ h2 { font-size: 18px; margin: 12px 0 8px; }
 h3 { font-size: 15px; margin: 16px 0 6px; }
 p.note { color: var(--muted); margin: 4px 0 10px; }
 table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
+td.kind, td.verdict { white-space: nowrap; }
+td.limit { font-size: 11.5px; color: #344054; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { position: sticky; top: 37px; background: #f2f4f7; font-weight: 600; z-index: 1; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -200,10 +208,10 @@ fn verdicts(out: &mut String, input: &ReportInput<'_>) {
                 };
                 let _ = writeln!(
                     out,
-                    "<tr class=\"{class}\"><td><code>{}</code></td><td>{}</td><td>{}</td>\
+                    "<tr class=\"{class}\"><td><code>{}</code></td><td>{}</td><td class=\"kind\">{}</td>\
                      <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-                     <td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&row.scenario),
+                     <td class=\"limit\">{}</td><td class=\"verdict\">{}</td><td>{}</td></tr>",
+                    id_cell(&row.scenario),
                     esc(&row.metric),
                     row.kind.name(),
                     esc(&opt(row.baseline, &row.unit)),
