@@ -4,3 +4,4 @@
 pub mod clock;
 pub mod flowcache;
 pub mod ntpstatus;
+pub mod timesync;
