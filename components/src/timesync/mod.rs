@@ -1,5 +1,6 @@
-//! TimeSync (seed `timesync-plan.md`): the SNTP packet codec and FastDate64 so far; the sequential and
-//! parallel queries, the DNS cache and the file-timestamp fallback are still to come.
+//! TimeSync (seed `timesync-plan.md`): the SNTP packet codec, FastDate64 and the DNS TTL cache so far;
+//! the sequential and parallel queries and the file-timestamp fallback are still to come.
 
+pub mod dns;
 pub mod fastdate;
 pub mod packet;
