@@ -10,11 +10,13 @@ use std::time::Duration;
 use components::timesync::dns::{CachingResolver, DNS_TTL, ResolveError, Resolver};
 use fixtures::clock::MockClock;
 
+type Answer = Result<Vec<SocketAddr>, ResolveError>;
+
 /// Answers lookups from a script, in order; any other lookup is a test failure.
-struct Scripted(Mutex<VecDeque<(String, Result<Vec<SocketAddr>, ResolveError>)>>);
+struct Scripted(Mutex<VecDeque<(String, Answer)>>);
 
 impl Scripted {
-    fn new(script: Vec<(&str, Result<Vec<SocketAddr>, ResolveError>)>) -> Self {
+    fn new(script: Vec<(&str, Answer)>) -> Self {
         Self(Mutex::new(
             script.into_iter().map(|(h, a)| (h.to_owned(), a)).collect(),
         ))
@@ -26,7 +28,7 @@ impl Scripted {
 }
 
 impl Resolver for &Scripted {
-    fn resolve(&self, host: &str, _port: u16) -> Result<Vec<SocketAddr>, ResolveError> {
+    fn resolve(&self, host: &str, _port: u16) -> Answer {
         let (want, answer) = self
             .0
             .lock()
@@ -38,11 +40,11 @@ impl Resolver for &Scripted {
     }
 }
 
-fn addr(last: u8) -> Result<Vec<SocketAddr>, ResolveError> {
+fn addr(last: u8) -> Answer {
     Ok(vec![SocketAddr::from(([127, 0, 0, last], 123))])
 }
 
-fn gone(host: &str) -> Result<Vec<SocketAddr>, ResolveError> {
+fn gone(host: &str) -> Answer {
     Err(ResolveError::NotFound {
         host: host.to_owned(),
         port: 123,

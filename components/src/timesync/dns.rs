@@ -57,6 +57,9 @@ impl Resolver for SystemResolver {
     }
 }
 
+/// The kept lookups and a use counter that orders them for LRU eviction.
+type Table = (HashMap<(String, u16), Entry>, u64);
+
 struct Entry {
     answer: Result<Vec<SocketAddr>, ResolveError>,
     expires: MonoInstant,
@@ -70,7 +73,7 @@ pub struct CachingResolver<R> {
     clock: Arc<dyn Clock>,
     ttl: Duration,
     capacity: usize,
-    entries: Mutex<(HashMap<(String, u16), Entry>, u64)>,
+    entries: Mutex<Table>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
