@@ -4,6 +4,7 @@
 
 pub mod flowcache;
 pub mod ntpstatus;
+pub mod timesync;
 
 use crate::scenario::Registry;
 
@@ -12,6 +13,7 @@ pub fn registry() -> Registry {
     let mut r = Registry::default();
     flowcache::register(&mut r);
     ntpstatus::register(&mut r);
+    timesync::register(&mut r);
     r
 }
 
