@@ -58,10 +58,16 @@ fn the_targeted_scan_keeps_to_its_budget_and_depth() {
         ..TargetedScan::new(Vec::new(), vec![tree.path().to_path_buf()])
     }
     .scan();
-    assert_eq!(shallow.files_examined, 0, "every file sits one directory down");
+    assert_eq!(
+        shallow.files_examined, 0,
+        "every file sits one directory down"
+    );
     let deep = generate(&spec(20, 2), 7).expect("deeper tree");
     let out = TargetedScan::new(Vec::new(), vec![deep.path().to_path_buf()]).scan();
-    assert_eq!(out.files_examined, 0, "files two directories down are past depth 2");
+    assert_eq!(
+        out.files_examined, 0,
+        "files two directories down are past depth 2"
+    );
     assert!(targeted.newest_unix_s <= glob.newest_unix_s);
 }
 
