@@ -35,6 +35,12 @@ pub trait Resolver: Send + Sync {
     fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, ResolveError>;
 }
 
+impl<R: Resolver + ?Sized> Resolver for Arc<R> {
+    fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, ResolveError> {
+        (**self).resolve(host, port)
+    }
+}
+
 /// The operating system's resolver (`getaddrinfo`), as the original called every time.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemResolver;

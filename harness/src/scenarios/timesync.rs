@@ -1,14 +1,21 @@
-//! TimeSync (seed `timesync-plan.md`), the file-timestamp fallback so far: the original's recursive
-//! globs against the targeted scan, on generated trees of 2,000 and 20,000 files.
+//! TimeSync (seed `timesync-plan.md`) so far: the file-timestamp fallback (the original's recursive
+//! globs against the targeted scan, on generated trees of 2,000 and 20,000 files) and the DNS cache
+//! (a lookup per host per attempt against a 30 s TTL cache, in virtual time).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use components::timesync::dns::{CachingResolver, Resolver};
 use components::timesync::scan::{GlobScan, ORIGINAL_PATTERNS, TargetedScan, TimestampScan};
+use fixtures::clock::MockClock;
 use fixtures::datagen::tree::{self, GeneratedTree, MtimeSpec, SizeDist, TreeSpec};
+use fixtures::dns::StubResolver;
 
 use crate::measure;
-use crate::model::{Claim, ClaimCheck, Metric};
+use crate::model::{Claim, ClaimCheck, Direction, Metric, MetricKind, Value};
 use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
 
 /// Tree sizes (files) the scan scenarios run at.
@@ -166,8 +173,146 @@ impl Scenario for ScanScenario {
     }
 }
 
+/// The original's default servers.
+pub const DEFAULT_HOSTS: [&str; 6] = [
+    "time.google.com",
+    "time.cloudflare.com",
+    "time.apple.com",
+    "time.windows.com",
+    "time.facebook.com",
+    "pool.ntp.org",
+];
+/// Attempts per host, as the original.
+pub const ATTEMPTS: usize = 2;
+/// Virtual latency of one stub lookup (the seed gives none; a typical uncached recursive lookup).
+pub const LOOKUP_LATENCY: Duration = Duration::from_millis(20);
+/// Syncs per scenario, 10 s apart: all within the cache's 30 s TTL.
+const SYNCS: usize = 3;
+
+/// Whether lookups go through the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DnsVariant {
+    /// A lookup for every host, every attempt, every sync (the original's getaddrinfo each time).
+    Uncached,
+    /// The same calls through `CachingResolver` (30 s TTL, 100 entries).
+    Cached,
+}
+
+impl DnsVariant {
+    /// The variant as it appears in scenario ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Uncached => "uncached",
+            Self::Cached => "cached",
+        }
+    }
+}
+
+/// The scenario id of a DNS variant.
+pub fn dns_id(variant: DnsVariant) -> String {
+    format!(
+        "timesync/dns/{}/hosts={},attempts={ATTEMPTS}",
+        variant.name(),
+        DEFAULT_HOSTS.len()
+    )
+}
+
+/// `timesync/dns/{uncached,cached}/hosts=6,attempts=2`: three syncs 10 s apart, each resolving every
+/// host once per attempt; lookups reaching the resolver and virtual time spent in them.
+struct DnsScenario {
+    id: String,
+    variant: DnsVariant,
+}
+
+fn virtual_ns(d: Duration) -> Metric {
+    Metric {
+        kind: MetricKind::VirtualTime,
+        unit: "ns".to_owned(),
+        direction: Direction::LowerIsBetter,
+        value: Value::Int(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        summary: None,
+        samples: Vec::new(),
+        rounds: Vec::new(),
+    }
+}
+
+impl Scenario for DnsScenario {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn role(&self) -> Role {
+        match self.variant {
+            DnsVariant::Uncached => Role::Before,
+            DnsVariant::Cached => Role::After {
+                before: dns_id(DnsVariant::Uncached),
+            },
+        }
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
+        let variant = if ctx.swap_in_before {
+            DnsVariant::Uncached
+        } else {
+            self.variant
+        };
+        let clock = Arc::new(MockClock::new());
+        let names = DEFAULT_HOSTS.iter().enumerate().map(|(i, h)| {
+            let last = u8::try_from(i + 1).unwrap_or(u8::MAX);
+            (
+                (*h).to_owned(),
+                vec![SocketAddr::from(([127, 0, 0, last], 0))],
+            )
+        });
+        let stub = Arc::new(StubResolver::new(names, LOOKUP_LATENCY, clock.clone()));
+        let resolver: Box<dyn Resolver> = match variant {
+            DnsVariant::Uncached => Box::new(Arc::clone(&stub)),
+            DnsVariant::Cached => Box::new(CachingResolver::new(Arc::clone(&stub), clock.clone())),
+        };
+        let mut in_lookups = Duration::ZERO;
+        for _ in 0..SYNCS {
+            for host in DEFAULT_HOSTS {
+                for _ in 0..ATTEMPTS {
+                    let before = clock.elapsed();
+                    let addrs = resolver.resolve(host, 123).map_err(|e| e.to_string())?;
+                    in_lookups += clock.elapsed() - before;
+                    if addrs.is_empty() || addrs.iter().any(|a| a.port() != 123) {
+                        return Err(format!("{host} resolved to {addrs:?}"));
+                    }
+                }
+            }
+            clock.advance(Duration::from_secs(10));
+        }
+        Ok(BTreeMap::from([
+            (
+                "resolver_lookups".to_owned(),
+                Metric::count(stub.total_lookups(), "lookups"),
+            ),
+            ("lookup_time".to_owned(), virtual_ns(in_lookups)),
+        ]))
+    }
+}
+
 /// Registers the TimeSync scenarios and claims.
 pub fn register(r: &mut Registry) {
+    for variant in [DnsVariant::Uncached, DnsVariant::Cached] {
+        r.add(DnsScenario {
+            id: dns_id(variant),
+            variant,
+        });
+    }
+    r.claim(Claim {
+        seed: SEED.to_owned(),
+        line: 108,
+        text: "Expected Impact: 20-40% reduction in DNS lookup time (read as: at least 20 %)"
+            .to_owned(),
+        check: ClaimCheck::RatioAtMost {
+            before: dns_id(DnsVariant::Uncached),
+            after: dns_id(DnsVariant::Cached),
+            metric: "lookup_time".to_owned(),
+            max: 0.8,
+        },
+    });
     for files in SCAN_SCALES {
         let tree = Arc::new(LazyScanTree {
             files,
