@@ -82,13 +82,23 @@ pub fn scan_for(
     })
 }
 
-struct LazyScanTree {
+/// A generated scan tree, made on first use (shared by the scenarios and the benches).
+pub struct LazyScanTree {
     files: usize,
     tree: Mutex<Option<Arc<GeneratedTree>>>,
 }
 
 impl LazyScanTree {
-    fn get(&self) -> Result<Arc<GeneratedTree>, String> {
+    /// A tree of `files` files, not generated yet.
+    pub fn new(files: usize) -> Self {
+        Self {
+            files,
+            tree: Mutex::new(None),
+        }
+    }
+
+    /// The tree, generating it the first time.
+    pub fn get(&self) -> Result<Arc<GeneratedTree>, String> {
         let mut slot = self
             .tree
             .lock()
@@ -314,10 +324,7 @@ pub fn register(r: &mut Registry) {
         },
     });
     for files in SCAN_SCALES {
-        let tree = Arc::new(LazyScanTree {
-            files,
-            tree: Mutex::new(None),
-        });
+        let tree = Arc::new(LazyScanTree::new(files));
         for variant in [ScanVariant::Glob, ScanVariant::Targeted] {
             r.add(ScanScenario {
                 id: scan_id(variant, files),
