@@ -5,12 +5,12 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
-use harness::scenarios::flowcache::{LazyTree, SIZE_SCALES, SizeVariant, open_cache};
+use harness::scenarios::flowcache::{SIZE_SCALES, SizeVariant, cache_tree, open_cache};
 
 fn size_query(c: &mut Criterion) {
     let mut group = c.benchmark_group("flowcache/size");
     for files in SIZE_SCALES {
-        let tree = LazyTree::new(files).get().expect("generate the cache tree");
+        let tree = cache_tree(files).get().expect("generate the cache tree");
         for variant in [SizeVariant::Walk, SizeVariant::Indexed] {
             let cache = open_cache(tree.path(), variant).expect("open the cache");
             group.bench_with_input(

@@ -18,7 +18,7 @@ use gungraun::{library_benchmark, library_benchmark_group, main};
 
 use components::flowcache::CacheDir;
 use fixtures::datagen::tree::GeneratedTree;
-use harness::scenarios::flowcache::{LazyTree, SizeVariant, open_cache};
+use harness::scenarios::flowcache::{SizeVariant, cache_tree, open_cache};
 
 /// A cache over a generated tree; the tree lives as long as the cache (deleted in `teardown`).
 struct Fixture {
@@ -27,7 +27,7 @@ struct Fixture {
 }
 
 fn setup(variant: SizeVariant, files: usize) -> Fixture {
-    let tree = LazyTree::new(files).get().expect("generate the cache tree");
+    let tree = cache_tree(files).get().expect("generate the cache tree");
     let cache = open_cache(tree.path(), variant).expect("open the cache");
     Fixture { cache, _tree: tree }
 }

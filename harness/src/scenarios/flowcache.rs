@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use components::flowcache::{CacheDir, IndexedSize, SizeStrategy, WalkSize};
-use fixtures::datagen::tree::{self, GeneratedTree, MtimeSpec, SizeDist, TreeSpec};
+use fixtures::datagen::tree::{MtimeSpec, SizeDist, TreeSpec};
 
+use super::LazyTree;
 use crate::measure;
 use crate::model::{Claim, ClaimCheck, Metric};
 use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
@@ -32,42 +33,9 @@ pub fn cache_tree_spec(files: usize) -> TreeSpec {
     }
 }
 
-/// A generated cache directory, made on first use.
-#[derive(Default)]
-pub struct LazyTree {
-    files: usize,
-    tree: Mutex<Option<Arc<GeneratedTree>>>,
-}
-
-impl LazyTree {
-    /// A tree of `files` files, not generated yet.
-    pub fn new(files: usize) -> Self {
-        Self {
-            files,
-            tree: Mutex::new(None),
-        }
-    }
-
-    /// The tree, generating it the first time.
-    pub fn get(&self) -> Result<Arc<GeneratedTree>, String> {
-        let mut slot = self
-            .tree
-            .lock()
-            .map_err(|_| "cache tree setup panicked earlier".to_owned())?;
-        if let Some(t) = slot.as_ref() {
-            return Ok(Arc::clone(t));
-        }
-        let t = Arc::new(
-            tree::generate_under(
-                &super::scratch_dir(),
-                &cache_tree_spec(self.files),
-                TREE_SEED,
-            )
-            .map_err(|e| e.to_string())?,
-        );
-        *slot = Some(Arc::clone(&t));
-        Ok(t)
-    }
+/// The generated cache directory of `files` files.
+pub fn cache_tree(files: usize) -> LazyTree {
+    LazyTree::new(cache_tree_spec(files), TREE_SEED)
 }
 
 /// Which size strategy a scenario measures.
@@ -124,7 +92,7 @@ impl Scenario for SizeQuery {
         match self.variant {
             SizeVariant::Walk => Role::Before,
             SizeVariant::Indexed => Role::After {
-                before: size_id(SizeVariant::Walk, self.tree.files),
+                before: size_id(SizeVariant::Walk, self.tree.files()),
             },
         }
     }
@@ -169,7 +137,7 @@ impl Scenario for SizeQuery {
 /// Registers the cache-size scenarios and claims.
 pub fn register(r: &mut Registry) {
     for files in SIZE_SCALES {
-        let tree = Arc::new(LazyTree::new(files));
+        let tree = Arc::new(cache_tree(files));
         for variant in [SizeVariant::Walk, SizeVariant::Indexed] {
             r.add(SizeQuery {
                 id: size_id(variant, files),

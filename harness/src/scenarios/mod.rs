@@ -6,6 +6,10 @@ pub mod flowcache;
 pub mod ntpstatus;
 pub mod timesync;
 
+use std::sync::{Arc, Mutex};
+
+use fixtures::datagen::tree::{self, GeneratedTree, TreeSpec};
+
 use crate::scenario::Registry;
 
 /// Every scenario and claim perfgate runs.
@@ -15,6 +19,47 @@ pub fn registry() -> Registry {
     ntpstatus::register(&mut r);
     timesync::register(&mut r);
     r
+}
+
+/// A generated file tree, made on first use under [`scratch_dir`] and shared by the scenarios (every
+/// variant at one scale measures the same tree) and by the benches.
+pub struct LazyTree {
+    spec: TreeSpec,
+    seed: u64,
+    tree: Mutex<Option<Arc<GeneratedTree>>>,
+}
+
+impl LazyTree {
+    /// The tree of `spec` and `seed`, not generated yet.
+    pub fn new(spec: TreeSpec, seed: u64) -> Self {
+        Self {
+            spec,
+            seed,
+            tree: Mutex::new(None),
+        }
+    }
+
+    /// Files the tree holds.
+    pub fn files(&self) -> usize {
+        self.spec.files
+    }
+
+    /// The tree, generating it the first time.
+    pub fn get(&self) -> Result<Arc<GeneratedTree>, String> {
+        let mut slot = self
+            .tree
+            .lock()
+            .map_err(|_| "tree setup panicked earlier".to_owned())?;
+        if let Some(t) = slot.as_ref() {
+            return Ok(Arc::clone(t));
+        }
+        let t = Arc::new(
+            tree::generate_under(&scratch_dir(), &self.spec, self.seed)
+                .map_err(|e| e.to_string())?,
+        );
+        *slot = Some(Arc::clone(&t));
+        Ok(t)
+    }
 }
 
 /// Where scenarios put generated data (file trees): `$PERFGATE_SCRATCH` when set, else `/dev/shm`

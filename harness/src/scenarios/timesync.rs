@@ -3,7 +3,7 @@
 //! (a lookup per host per attempt against a 30 s TTL cache, in virtual time).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,9 +11,10 @@ use std::time::Duration;
 use components::timesync::dns::{CachingResolver, Resolver};
 use components::timesync::scan::{GlobScan, ORIGINAL_PATTERNS, TargetedScan, TimestampScan};
 use fixtures::clock::MockClock;
-use fixtures::datagen::tree::{self, GeneratedTree, MtimeSpec, SizeDist, TreeSpec};
+use fixtures::datagen::tree::{MtimeSpec, SizeDist, TreeSpec};
 use fixtures::dns::StubResolver;
 
+use super::LazyTree;
 use crate::measure;
 use crate::model::{Claim, ClaimCheck, Direction, Metric, MetricKind, Value};
 use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
@@ -82,48 +83,16 @@ pub fn scan_for(
     })
 }
 
-/// A generated scan tree, made on first use (shared by the scenarios and the benches).
-pub struct LazyScanTree {
-    files: usize,
-    tree: Mutex<Option<Arc<GeneratedTree>>>,
-}
-
-impl LazyScanTree {
-    /// A tree of `files` files, not generated yet.
-    pub fn new(files: usize) -> Self {
-        Self {
-            files,
-            tree: Mutex::new(None),
-        }
-    }
-
-    /// The tree, generating it the first time.
-    pub fn get(&self) -> Result<Arc<GeneratedTree>, String> {
-        let mut slot = self
-            .tree
-            .lock()
-            .map_err(|_| "scan tree setup panicked earlier".to_owned())?;
-        if let Some(t) = slot.as_ref() {
-            return Ok(Arc::clone(t));
-        }
-        let t = Arc::new(
-            tree::generate_under(
-                &super::scratch_dir(),
-                &scan_tree_spec(self.files),
-                TREE_SEED,
-            )
-            .map_err(|e| e.to_string())?,
-        );
-        *slot = Some(Arc::clone(&t));
-        Ok(t)
-    }
+/// The generated scan tree of `files` files.
+pub fn scan_tree(files: usize) -> LazyTree {
+    LazyTree::new(scan_tree_spec(files), TREE_SEED)
 }
 
 /// `timesync/scan/{glob,targeted}/files=N`: one fallback scan, its entries visited and time.
 struct ScanScenario {
     id: String,
     variant: ScanVariant,
-    tree: Arc<LazyScanTree>,
+    tree: Arc<LazyTree>,
 }
 
 impl Scenario for ScanScenario {
@@ -135,7 +104,7 @@ impl Scenario for ScanScenario {
         match self.variant {
             ScanVariant::Glob => Role::Before,
             ScanVariant::Targeted => Role::After {
-                before: scan_id(ScanVariant::Glob, self.tree.files),
+                before: scan_id(ScanVariant::Glob, self.tree.files()),
             },
         }
     }
@@ -324,7 +293,7 @@ pub fn register(r: &mut Registry) {
         },
     });
     for files in SCAN_SCALES {
-        let tree = Arc::new(LazyScanTree::new(files));
+        let tree = Arc::new(scan_tree(files));
         for variant in [ScanVariant::Glob, ScanVariant::Targeted] {
             r.add(ScanScenario {
                 id: scan_id(variant, files),
