@@ -140,13 +140,22 @@ pub fn print_selftest(results: &[ComponentResult]) -> bool {
         println!(
             "{:<14} {:<8} {:<9} {}",
             r.component,
-            if r.all_caught() { "caught" } else { "MISSED" },
+            if r.all_caught() {
+                "caught"
+            } else if r.swapped.is_empty() {
+                "unblessed"
+            } else {
+                "MISSED"
+            },
             format!("{}/{}", r.caught.len(), r.swapped.len()),
             r.caught_by.iter().cloned().collect::<Vec<_>>().join(", ")
         );
         for id in r.swapped.iter().filter(|id| !r.caught.contains(id)) {
             println!("  missed: {id}");
         }
+        for id in &r.unblessed {
+            println!("  not in the baseline, not swapped: {id} (run `cargo perfgate bless`)");
+        }
     }
-    results.iter().all(ComponentResult::all_caught)
+    harness::selftest::passed(results)
 }
