@@ -1,6 +1,10 @@
 //! FlowForge's cache directory (cache-optimizations.md): a key → file store whose total size is known
-//! either by walking the tree like `du -sb` ([`WalkSize`]) or from a `.size-index` file ([`IndexedSize`]).
+//! either by walking the tree like `du -sb` ([`WalkSize`]) or from a `.size-index` file ([`IndexedSize`]),
+//! with a cross-process [`lock`], TTL entries and [`batch`] operations, and [`perf`] metrics.
 
+pub mod batch;
+pub mod lock;
+pub mod perf;
 mod size;
 
 use std::fs;
@@ -54,6 +58,50 @@ pub enum CacheError {
         /// The accepted values.
         expected: &'static str,
     },
+    /// The cache lock stayed held by another process for the whole timeout.
+    #[error(
+        "gave up waiting for the cache lock `{}` after {waited:?} ({attempts} attempts); it is held \
+         by {}; {}",
+        .path.display(),
+        lock::describe_holder(.holder, .holder_alive),
+        lock::timeout_hint(.holder, .holder_alive, .path)
+    )]
+    LockTimeout {
+        /// The lock file.
+        path: PathBuf,
+        /// How long this process waited.
+        waited: std::time::Duration,
+        /// How many times it tried.
+        attempts: u32,
+        /// The pid recorded by the holder, if any.
+        holder: Option<u32>,
+        /// Whether that pid is running (`None`: unknown on this platform, or no pid recorded).
+        holder_alive: Option<bool>,
+    },
+    /// An operation stopped on purpose after `done` of `total` steps (a simulated crash, see
+    /// [`batch::PerEntryOps::stopping_after`]); the cache is left as a crash would leave it.
+    #[error(
+        "cache operation in `{}` stopped after {done} of {total} entries (simulated crash); reopen \
+         the cache: every entry is readable and a missing size index is rebuilt on the next query",
+        .root.display()
+    )]
+    Interrupted {
+        /// The cache directory.
+        root: PathBuf,
+        /// Entries fully processed.
+        done: usize,
+        /// Entries the operation was given or had selected.
+        total: usize,
+    },
+    /// An operation name that cannot be a CSV field.
+    #[error(
+        "performance metric operation name {name:?} is not allowed; use letters, digits, `_`, `-` and \
+         `.` only (no commas, quotes or line breaks), at most 64 characters"
+    )]
+    BadOperationName {
+        /// The name as given.
+        name: String,
+    },
 }
 
 fn io_hint(e: &io::Error) -> &'static str {
@@ -65,6 +113,9 @@ fn io_hint(e: &io::Error) -> &'static str {
             "make the cache directory readable and writable by this user"
         }
         io::ErrorKind::StorageFull => "free some disk space or shrink the cache",
+        io::ErrorKind::Unsupported => {
+            "this filesystem does not support file locks; put the cache on a local filesystem"
+        }
         io::ErrorKind::NotADirectory
         | io::ErrorKind::IsADirectory
         | io::ErrorKind::AlreadyExists => {
@@ -89,6 +140,7 @@ pub struct CacheStats {
     index_reads: AtomicU64,
     index_writes: AtomicU64,
     index_rebuilds: AtomicU64,
+    fs_calls: AtomicU64,
 }
 
 impl CacheStats {
@@ -113,6 +165,14 @@ impl CacheStats {
         self.index_rebuilds.load(Ordering::Relaxed)
     }
 
+    /// Filesystem calls made by cache operations, counted as std sees them: one per `fs::read`,
+    /// `fs::write` (a whole small file), `fs::rename`, `fs::remove_file`, metadata query and
+    /// `create_dir_all`; an atomic write is therefore 2. Walks count their entries in
+    /// [`entries_visited`](Self::entries_visited) instead, and the reads of `get` are not counted.
+    pub fn fs_calls(&self) -> u64 {
+        self.fs_calls.load(Ordering::Relaxed)
+    }
+
     /// Sets every counter back to 0.
     pub fn reset(&self) {
         for counter in [
@@ -120,6 +180,7 @@ impl CacheStats {
             &self.index_reads,
             &self.index_writes,
             &self.index_rebuilds,
+            &self.fs_calls,
         ] {
             counter.store(0, Ordering::Relaxed);
         }
@@ -144,16 +205,22 @@ impl CacheStats {
     pub fn record_index_rebuild(&self) {
         self.index_rebuilds.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// Adds `n` filesystem calls (see [`fs_calls`](Self::fs_calls)).
+    pub fn record_fs_calls(&self, n: u64) {
+        self.fs_calls.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 /// A cache directory: each entry is a regular file at `root/key`, written by temp file + rename;
-/// anything whose name starts with `.` (the index, temp files, a future `.lock`) is not an entry.
-/// Any tree of ordinary files is therefore a valid cache.
+/// anything whose name starts with `.` (the index, temp files, entry metadata, the `.lock`) is not an
+/// entry. Any tree of ordinary files is therefore a valid cache.
 ///
 /// Within one process, mutations and size queries are serialised by a mutex so the size index stays
-/// exact; reads (`get`) take no lock. Several processes sharing one directory are not yet coordinated
-/// (a cross-process lock is a separate issue): until then, at worst a concurrent writer makes the
-/// index drift until it is deleted or found inconsistent and rebuilt.
+/// exact; reads (`get`) take no lock. Several processes sharing one directory coordinate by holding a
+/// [`lock::CacheLock`] around their mutations (the cache does not take it itself: a caller doing many
+/// operations takes it once); a writer that skips it can at worst make the index drift until it is
+/// deleted or found inconsistent and rebuilt.
 #[derive(Debug)]
 pub struct CacheDir {
     root: PathBuf,
@@ -186,8 +253,10 @@ impl CacheDir {
         let old_len = self.existing_len_for_put(key, &path)?;
         let tracked = self.strategy.before_mutation(&self.root, &self.stats)?;
         if let Some(parent) = path.parent() {
+            self.stats.record_fs_calls(1);
             fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
         }
+        self.stats.record_fs_calls(2);
         write_atomic(&path, value)?;
         let change = SizeChange {
             old_len,
@@ -218,15 +287,22 @@ impl CacheDir {
     /// Removes the entry under `key`; `true` if it existed. Directories left empty are kept.
     pub fn remove(&self, key: &str) -> Result<bool, CacheError> {
         let path = self.entry_path(key)?;
+        self.remove_path(&path)
+    }
+
+    /// [`remove`](Self::remove) of an entry known by its path (one found by a walk).
+    fn remove_path(&self, path: &Path) -> Result<bool, CacheError> {
         let _guard = self.lock();
-        let old_len = match fs::symlink_metadata(&path) {
+        self.stats.record_fs_calls(1);
+        let old_len = match fs::symlink_metadata(path) {
             Ok(meta) if meta.is_file() => meta.len(),
             Ok(_) => return Ok(false),
             Err(e) if absent(&e) => return Ok(false),
             Err(e) => return Err(io_error(path, e)),
         };
         let tracked = self.strategy.before_mutation(&self.root, &self.stats)?;
-        match fs::remove_file(&path) {
+        self.stats.record_fs_calls(1);
+        match fs::remove_file(path) {
             Ok(()) => {}
             // Gone behind our back: leave the index as the strategy left it (missing => rebuilt).
             Err(e) if absent(&e) => return Ok(false),
@@ -287,6 +363,7 @@ impl CacheDir {
         let (_, parents) = segments.split_last().unwrap_or((&"", &[]));
         for (i, segment) in parents.iter().enumerate() {
             prefix.push(segment);
+            self.stats.record_fs_calls(1);
             match fs::symlink_metadata(&prefix) {
                 Ok(meta) if meta.is_dir() => {}
                 Ok(_) => {
@@ -301,6 +378,7 @@ impl CacheDir {
                 Err(e) => return Err(io_error(prefix, e)),
             }
         }
+        self.stats.record_fs_calls(1);
         match fs::symlink_metadata(path) {
             Ok(meta) if meta.is_file() => Ok(meta.len()),
             Ok(_) => Err(conflict(

@@ -96,6 +96,7 @@ impl IndexedSize {
     fn read_index(root: &Path, stats: &CacheStats) -> Result<Option<u64>, CacheError> {
         let path = root.join(SIZE_INDEX_FILE);
         stats.record_index_read();
+        stats.record_fs_calls(1);
         match fs::read(&path) {
             Ok(bytes) => Ok(std::str::from_utf8(&bytes).ok().and_then(parse_index)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -104,6 +105,7 @@ impl IndexedSize {
     }
 
     fn write_index(root: &Path, stats: &CacheStats, value: u64) -> Result<(), CacheError> {
+        stats.record_fs_calls(2);
         write_atomic(&root.join(SIZE_INDEX_FILE), format!("{value}\n").as_bytes())?;
         stats.record_index_write();
         Ok(())
@@ -135,6 +137,7 @@ impl SizeStrategy for IndexedSize {
     fn before_mutation(&self, root: &Path, stats: &CacheStats) -> Result<Option<u64>, CacheError> {
         let value = Self::current(root, stats, false)?;
         let path = root.join(SIZE_INDEX_FILE);
+        stats.record_fs_calls(1);
         match fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
