@@ -254,7 +254,7 @@ impl RecorderConfig {
         let ms = self.refresh_every.as_millis();
         if !(1..=60_000).contains(&ms)
             || 60_000 % ms != 0
-            || self.refresh_every.subsec_nanos() % 1_000_000 != 0
+            || !self.refresh_every.subsec_nanos().is_multiple_of(1_000_000)
         {
             return Err(RecorderError::BadConfig {
                 field: "refresh_every",
