@@ -4,4 +4,6 @@
 pub mod clock;
 pub mod flowcache;
 pub mod ntpstatus;
+pub mod pool;
+pub mod ratelimit;
 pub mod timesync;
