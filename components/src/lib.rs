@@ -7,3 +7,4 @@ pub mod ntpstatus;
 pub mod pool;
 pub mod ratelimit;
 pub mod timesync;
+pub mod watch;
