@@ -106,12 +106,13 @@ struct Sink {
 /// past `max_bytes` it is trimmed to its newest lines, at most half the limit, by writing a temp file
 /// and renaming it over the CSV, so it never grows without bound and is never half-written. One
 /// monitor per file: another process trimming the same file would leave this one's handle on the
-/// replaced file.
+/// replaced file. [`PerfMonitor::append_only`] is the seed's shell version, for comparison.
 pub struct PerfMonitor {
     path: PathBuf,
     clock: Arc<dyn Clock>,
     monitoring: PerfMonitoring,
     max_bytes: u64,
+    reopen_per_record: bool,
     sink: Mutex<Sink>,
     records: AtomicU64,
     trims: AtomicU64,
@@ -140,6 +141,7 @@ impl PerfMonitor {
             clock,
             monitoring,
             max_bytes: DEFAULT_MAX_BYTES,
+            reopen_per_record: false,
             sink: Mutex::new(Sink::default()),
             records: AtomicU64::new(0),
             trims: AtomicU64::new(0),
@@ -151,6 +153,21 @@ impl PerfMonitor {
     pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
         self.max_bytes = max_bytes.max(2 * CSV_HEADER.len() as u64 + 128);
         self
+    }
+
+    /// The original (seed section 4, `echo "$ts,$op,$ms" >> "$PERF_LOG"`): every record opens the
+    /// file, appends one line and closes it, and nothing trims it (the seed's
+    /// `cleanup_performance_metrics` is a separate manual step), so it grows with every operation.
+    pub fn append_only(
+        path: impl Into<PathBuf>,
+        clock: Arc<dyn Clock>,
+        monitoring: PerfMonitoring,
+    ) -> Self {
+        Self {
+            max_bytes: u64::MAX,
+            reopen_per_record: true,
+            ..Self::new(path, clock, monitoring)
+        }
     }
 
     /// Whether operations are recorded.
@@ -205,6 +222,9 @@ impl PerfMonitor {
         }
         sink.len += line.len() as u64;
         self.records.fetch_add(1, Ordering::Relaxed);
+        if self.reopen_per_record {
+            sink.file = None;
+        }
         if sink.len > self.max_bytes {
             self.trim(&mut sink)?;
         }
@@ -320,4 +340,98 @@ pub fn aggregate_csv(text: &str) -> Aggregate {
         }
     }
     agg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    fn monitor(dir: &Path, monitoring: PerfMonitoring) -> PerfMonitor {
+        PerfMonitor::new(dir.join("perf.csv"), Arc::new(SystemClock::new()), monitoring)
+    }
+
+    #[test]
+    fn records_lines_and_aggregates_them_as_the_seeds_json() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = monitor(dir.path(), PerfMonitoring::Enabled);
+        m.record("get", Duration::from_millis(2)).expect("record");
+        m.record("get", Duration::from_millis(4)).expect("record");
+        m.record("batch_write", Duration::from_micros(45_500))
+            .expect("record");
+        let text = fs::read_to_string(m.path()).expect("csv");
+        assert!(text.starts_with(CSV_HEADER), "{text}");
+        assert_eq!(text.lines().count(), 4);
+        assert!(text.lines().nth(3).expect("line").ends_with(",batch_write,45.500"));
+        let json: serde_json::Value =
+            serde_json::from_str(&m.aggregate().expect("aggregate").to_json()).expect("json");
+        assert_eq!(json["get"]["count"], 2);
+        assert_eq!(json["get"]["total"], 6.0);
+        assert_eq!(json["get"]["avg"], 3.0);
+        assert_eq!(json["batch_write"]["count"], 1);
+        assert_eq!(m.records(), 3);
+    }
+
+    #[test]
+    fn disabled_runs_the_operation_and_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = monitor(dir.path(), PerfMonitoring::Disabled);
+        assert_eq!(m.time("get", || 7), 7);
+        assert!(!m.path().exists());
+        assert_eq!(m.records(), 0);
+    }
+
+    #[test]
+    fn a_bad_operation_name_is_refused_and_time_counts_the_failure() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = monitor(dir.path(), PerfMonitoring::Enabled);
+        let err = m.record("a,b", Duration::ZERO).expect_err("comma");
+        assert!(matches!(err, CacheError::BadOperationName { .. }), "{err:?}");
+        assert_eq!(m.time("no\nnewline", || 1), 1);
+        assert_eq!(m.failures(), 1);
+    }
+
+    #[test]
+    fn the_csv_stays_under_its_limit_and_keeps_the_newest_whole_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = monitor(dir.path(), PerfMonitoring::Enabled).with_max_bytes(4096);
+        for i in 0..2000_u64 {
+            m.record(&format!("op{}", i % 3), Duration::from_micros(i))
+                .expect("record");
+            assert!(m.csv_bytes() <= 4096, "after {i}: {}", m.csv_bytes());
+        }
+        assert!(m.trims() > 0);
+        let text = fs::read_to_string(m.path()).expect("csv");
+        assert_eq!(text.len() as u64, m.csv_bytes());
+        assert!(text.starts_with(CSV_HEADER));
+        assert_eq!(aggregate_csv(&text).skipped_lines, 0, "only whole lines kept");
+        assert!(text.trim_end().ends_with(",op1,1.999"), "newest kept: {text}");
+    }
+
+    #[test]
+    fn the_append_only_original_grows_with_every_record() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = PerfMonitor::append_only(
+            dir.path().join("perf.csv"),
+            Arc::new(SystemClock::new()),
+            PerfMonitoring::Enabled,
+        );
+        for i in 0..2000_u64 {
+            m.record("get", Duration::from_micros(i)).expect("record");
+        }
+        let text = fs::read_to_string(m.path()).expect("csv");
+        assert_eq!(text.lines().count(), 2001);
+        assert_eq!(text.len() as u64, m.csv_bytes());
+        assert_eq!(m.trims(), 0);
+    }
+
+    #[test]
+    fn malformed_lines_are_skipped_and_counted() {
+        let agg = aggregate_csv(
+            "timestamp,operation,duration_ms\n1,get,1.5\n2,get\nx,get,1\n3,put,-1\n4,get,2.5\n",
+        );
+        assert_eq!(agg.skipped_lines, 3);
+        assert_eq!(agg.ops["get"].count, 2);
+        assert_eq!(agg.ops["get"].avg, 2.0);
+    }
 }
