@@ -153,6 +153,52 @@ where
     Ok(Samples { ns_per_iter, batch })
 }
 
+/// Measures `routine` on a fresh input from `setup` each time, timing only the routine: for
+/// operations that change what they work on (a cleanup removes its victims), like criterion's
+/// `iter_batched_ref` with one input per iteration; the input is dropped after the timer is read. One iteration per sample, so the routine should take
+/// well over the timer's resolution (milliseconds, not nanoseconds).
+///
+/// Bounded like [`sample`]: at most [`MAX_WARM_UP_ROUNDS`] warm-up iterations (at least one), then
+/// `min_samples` to `max_samples` samples within the budget (setup time not counted).
+pub fn sample_with_setup<T, S, E>(
+    timer: &T,
+    plan: &SamplingPlan,
+    mut setup: impl FnMut() -> Result<S, E>,
+    mut routine: impl FnMut(&mut S) -> Result<(), E>,
+) -> Result<Samples, E>
+where
+    T: Timer + ?Sized,
+{
+    let mut warmed = Duration::ZERO;
+    for _round in 0..MAX_WARM_UP_ROUNDS {
+        let mut input = setup()?;
+        let t0 = timer.elapsed();
+        routine(&mut input)?;
+        warmed += timer.elapsed().saturating_sub(t0);
+        drop(input);
+        if warmed >= plan.warm_up {
+            break;
+        }
+    }
+    let mut ns_per_iter = Vec::with_capacity(plan.max_samples);
+    let mut spent = Duration::ZERO;
+    while ns_per_iter.len() < plan.max_samples
+        && (ns_per_iter.len() < plan.min_samples || spent < plan.budget)
+    {
+        let mut input = setup()?;
+        let t0 = timer.elapsed();
+        routine(&mut input)?;
+        let took = timer.elapsed().saturating_sub(t0);
+        drop(input);
+        spent += took;
+        ns_per_iter.push(took.as_nanos() as f64);
+    }
+    Ok(Samples {
+        ns_per_iter,
+        batch: 1,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,5 +288,34 @@ mod tests {
         assert_eq!(m.kind, MetricKind::WallTime);
         assert_eq!(m.value, Value::Float(2.0));
         assert_eq!(m.summary.as_ref().map(|s| s.n), Some(3));
+    }
+
+    #[test]
+    fn setup_is_not_timed_and_each_sample_gets_a_fresh_input() {
+        let (timer, now) = scripted();
+        let plan = SamplingPlan::SMOKE;
+        let made = Cell::new(0u64);
+        let s = sample_with_setup(
+            &timer,
+            &plan,
+            || {
+                // Setup takes 1 s of (virtual) time: none of it may show in a sample.
+                tick(&now, Duration::from_secs(1));
+                made.set(made.get() + 1);
+                Ok::<_, Infallible>(made.get())
+            },
+            |input| {
+                tick(&now, Duration::from_millis(*input));
+                Ok(())
+            },
+        )
+        .expect("infallible");
+        assert_eq!(s.batch, 1);
+        // Warm-up: inputs 1..=9 take 1+2+...+9 = 45 ms < 50 ms, the 10th brings it to 55 ms.
+        // Samples: inputs 11, 12, ... until the 300 ms budget, after at least 10.
+        assert_eq!(s.ns_per_iter[0], 11e6);
+        // 11 + 12 + ... + 26 = 296 ms, 27 ms brings it to 323 ms: 17 samples.
+        assert_eq!(s.ns_per_iter.len(), 17);
+        assert!(s.ns_per_iter.windows(2).all(|w| w[1] == w[0] + 1e6));
     }
 }

@@ -187,6 +187,19 @@ impl Metric {
         }
     }
 
+    /// A duration under a mock clock or in a simulation, in nanoseconds, lower is better.
+    pub fn virtual_ns(d: std::time::Duration) -> Self {
+        Self {
+            kind: MetricKind::VirtualTime,
+            unit: "ns".to_owned(),
+            direction: Direction::LowerIsBetter,
+            value: Value::Int(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            summary: None,
+            samples: Vec::new(),
+            rounds: Vec::new(),
+        }
+    }
+
     /// Largest over smallest of the per-round values (>= 1), when there are two or more positive
     /// rounds: how far this metric moved between whole runs of the same code on the same machine.
     pub fn noise_band(&self) -> Option<f64> {

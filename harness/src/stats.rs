@@ -25,6 +25,14 @@ fn median_of_sorted(v: &[f64]) -> f64 {
     }
 }
 
+/// Nearest-rank quantile `q` (0 < q <= 1) of values sorted ascending: the smallest value with at
+/// least `q` of them at or below it. `None` for no values.
+pub fn nearest_rank<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
+    let n = sorted.len();
+    let rank = ((q * n as f64).ceil() as usize).clamp(1, n.max(1));
+    sorted.get(rank - 1).copied()
+}
+
 /// The median; NaN for no samples. Non-finite samples are ignored.
 pub fn median(samples: &[f64]) -> f64 {
     median_of_sorted(&sorted(samples))
@@ -219,5 +227,15 @@ mod tests {
             prop_assert!(s.median <= s.ci.upper && s.ci.upper <= s.max);
             prop_assert!(s.mad >= 0.0);
         }
+    }
+
+    #[test]
+    fn nearest_rank_quantiles() {
+        let v: Vec<u32> = (1..=100).collect();
+        assert_eq!(nearest_rank(&v, 0.5), Some(50));
+        assert_eq!(nearest_rank(&v, 0.99), Some(99));
+        assert_eq!(nearest_rank(&v, 1.0), Some(100));
+        assert_eq!(nearest_rank(&[7], 0.01), Some(7));
+        assert_eq!(nearest_rank::<u32>(&[], 0.5), None);
     }
 }

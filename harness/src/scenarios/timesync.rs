@@ -16,7 +16,7 @@ use fixtures::dns::StubResolver;
 
 use super::LazyTree;
 use crate::measure;
-use crate::model::{Claim, ClaimCheck, Direction, Metric, MetricKind, Value};
+use crate::model::{Claim, ClaimCheck, Metric};
 use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
 
 /// Tree sizes (files) the scan scenarios run at.
@@ -203,18 +203,6 @@ struct DnsScenario {
     variant: DnsVariant,
 }
 
-fn virtual_ns(d: Duration) -> Metric {
-    Metric {
-        kind: MetricKind::VirtualTime,
-        unit: "ns".to_owned(),
-        direction: Direction::LowerIsBetter,
-        value: Value::Int(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-        summary: None,
-        samples: Vec::new(),
-        rounds: Vec::new(),
-    }
-}
-
 impl Scenario for DnsScenario {
     fn id(&self) -> &str {
         &self.id
@@ -267,7 +255,7 @@ impl Scenario for DnsScenario {
                 "resolver_lookups".to_owned(),
                 Metric::count(stub.total_lookups(), "lookups"),
             ),
-            ("lookup_time".to_owned(), virtual_ns(in_lookups)),
+            ("lookup_time".to_owned(), Metric::virtual_ns(in_lookups)),
         ]))
     }
 }

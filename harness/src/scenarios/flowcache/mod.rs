@@ -1,5 +1,9 @@
-//! Cache size (seed `cache-optimizations.md`, section 1): `du`-style walk versus the `.size-index`
-//! file, on generated cache trees of 1k / 10k / 50k files.
+//! The file cache (seed `cache-optimizations.md`): size queries here (`du`-style walk versus the
+//! `.size-index` file on generated trees of 1k / 10k / 50k files); lock, batch and metrics below.
+
+pub mod batch;
+pub mod lock;
+pub mod metrics;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -134,8 +138,16 @@ impl Scenario for SizeQuery {
     }
 }
 
-/// Registers the cache-size scenarios and claims.
+/// Registers every cache scenario and claim.
 pub fn register(r: &mut Registry) {
+    register_size(r);
+    lock::register(r);
+    batch::register(r);
+    metrics::register(r);
+}
+
+/// Registers the cache-size scenarios and claims.
+fn register_size(r: &mut Registry) {
     for files in SIZE_SCALES {
         let tree = Arc::new(cache_tree(files));
         for variant in [SizeVariant::Walk, SizeVariant::Indexed] {

@@ -1,0 +1,350 @@
+//! Batch versus per-entry cache operations (seed `cache-optimizations.md`, section 3): writing 1k / 10k
+//! entries and cleaning up 100 / 1k / 10k victims, timed on fresh caches under the scratch dir, with the
+//! file-system calls each makes counted exactly.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use components::flowcache::batch::{BatchedOps, CacheLimits, Entry, EntryOps, PerEntryOps};
+use components::flowcache::{CacheDir, IndexedSize, WalkSize};
+use fixtures::clock::MockClock;
+use tempfile::TempDir;
+
+use super::super::scratch_dir;
+use crate::measure;
+use crate::model::{Claim, ClaimCheck, Metric};
+use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
+
+/// Entries written per write scenario.
+pub const WRITE_SCALES: [usize; 2] = [1_000, 10_000];
+/// Victims removed per cleanup scenario.
+pub const CLEANUP_SCALES: [usize; 3] = [100, 1_000, 10_000];
+/// Scales too slow for the smoke suite (their setup writes 10,000 files per sample).
+const SMOKE_MAX: usize = 1_000;
+/// Entries a cleanup must keep.
+pub const SURVIVORS: usize = 100;
+/// Bytes per value.
+pub const VALUE_LEN: usize = 256;
+const SEED: &str = "cache-optimizations.md";
+
+/// Which way of doing many operations a scenario measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `PerEntryOps`: one complete operation per entry, the original.
+    Single,
+    /// `BatchedOps`: one operation for the whole set.
+    Batch,
+}
+
+impl Mode {
+    fn ops(self) -> Box<dyn EntryOps> {
+        match self {
+            Mode::Single => Box::new(PerEntryOps::default()),
+            Mode::Batch => Box::new(BatchedOps::default()),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Single => "single",
+            Mode::Batch => "batch",
+        }
+    }
+}
+
+/// What a scenario does many times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Job {
+    /// Write `n` new entries into an empty cache.
+    Write,
+    /// Remove `n` victims (half expired, half least recently used) from a cache of `n` + [`SURVIVORS`].
+    Cleanup,
+}
+
+/// The scenario id of a job, mode and scale.
+pub fn batch_id(job: Job, mode: Mode, n: usize) -> String {
+    match job {
+        Job::Write => format!("flowcache/write/{}/entries={n}", mode.name()),
+        Job::Cleanup => format!("flowcache/cleanup/{}/victims={n}", mode.name()),
+    }
+}
+
+/// Keys and values for `n` entries: `k00000`, … with deterministic bytes.
+fn entries_data(n: usize) -> (Vec<String>, Vec<u8>) {
+    let keys = (0..n).map(|i| format!("k{i:05}")).collect();
+    let value = (0..VALUE_LEN).map(|i| (i * 31 % 251) as u8).collect();
+    (keys, value)
+}
+
+/// A fresh, empty cache with an exact size index, in a directory removed on drop.
+fn fresh_cache() -> Result<(TempDir, CacheDir), String> {
+    let scratch = scratch_dir();
+    let dir = tempfile::Builder::new()
+        .prefix("perfgate-batch-")
+        .tempdir_in(&scratch)
+        .map_err(|e| format!("cannot create a cache under {}: {e}", scratch.display()))?;
+    let cache = CacheDir::open(dir.path(), Box::new(IndexedSize)).map_err(|e| e.to_string())?;
+    Ok((dir, cache))
+}
+
+/// One prepared input: the cache, the clock it runs on, and what to do.
+struct Prepared {
+    dir: TempDir,
+    cache: CacheDir,
+    clock: MockClock,
+}
+
+/// `flowcache/{write,cleanup}/{single,batch}/…`: the job timed on a fresh cache each sample, its
+/// file-system calls counted, and the end state checked (index exact, right entries left).
+pub struct BatchScenario {
+    id: String,
+    job: Job,
+    mode: Mode,
+    n: usize,
+}
+
+impl BatchScenario {
+    fn prepare(&self, keys: &[String], value: &[u8]) -> Result<Prepared, String> {
+        let (dir, cache) = fresh_cache()?;
+        let clock = MockClock::new();
+        if self.job == Job::Cleanup {
+            // Victims: the first half expire after 1 s, the second half are written first among the
+            // fresh ones (least recently used); then the survivors, written last.
+            let expiring = self.n / 2;
+            let e = |range: std::ops::Range<usize>, ttl| -> Vec<Entry<'_>> {
+                keys[range]
+                    .iter()
+                    .map(|k| Entry::new(k, value).with_ttl(ttl))
+                    .collect()
+            };
+            let ops = BatchedOps::default();
+            let err = |e: components::flowcache::CacheError| e.to_string();
+            ops.write_entries(&cache, &clock, &e(0..expiring, Duration::from_secs(1)))
+                .map_err(err)?;
+            clock.advance(Duration::from_secs(1));
+            ops.write_entries(
+                &cache,
+                &clock,
+                &e(expiring..self.n, Duration::from_secs(300)),
+            )
+            .map_err(err)?;
+            clock.advance(Duration::from_secs(1));
+            ops.write_entries(
+                &cache,
+                &clock,
+                &e(self.n..self.n + SURVIVORS, Duration::from_secs(300)),
+            )
+            .map_err(err)?;
+            clock.advance(Duration::from_secs(10));
+        }
+        cache.stats().reset();
+        Ok(Prepared { dir, cache, clock })
+    }
+
+    fn limits() -> CacheLimits {
+        CacheLimits {
+            max_bytes: u64::MAX,
+            max_entries: SURVIVORS as u64,
+        }
+    }
+
+    fn act(
+        &self,
+        ops: &dyn EntryOps,
+        p: &Prepared,
+        keys: &[String],
+        value: &[u8],
+    ) -> Result<(), String> {
+        match self.job {
+            Job::Write => {
+                let entries: Vec<Entry<'_>> = keys.iter().map(|k| Entry::new(k, value)).collect();
+                ops.write_entries(&p.cache, &p.clock, &entries)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+            Job::Cleanup => {
+                let report = ops
+                    .enforce_limits(&p.cache, &p.clock, Self::limits())
+                    .map_err(|e| e.to_string())?;
+                if report.removed.len() != self.n || report.expired != self.n / 2 {
+                    return Err(format!(
+                        "{}: removed {} ({} expired), expected {} ({} expired)",
+                        self.id,
+                        report.removed.len(),
+                        report.expired,
+                        self.n,
+                        self.n / 2
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The end state both modes must reach: the index agrees with a walk, and the expected entries
+    /// are there.
+    fn check(&self, p: &Prepared, root: &Path, keys: &[String]) -> Result<(), String> {
+        let indexed = p.cache.size().map_err(|e| e.to_string())?;
+        let walked = CacheDir::open(root, Box::new(WalkSize))
+            .and_then(|c| c.size())
+            .map_err(|e| e.to_string())?;
+        if indexed != walked {
+            return Err(format!(
+                "{}: the size index says {indexed} bytes, a walk finds {walked}",
+                self.id
+            ));
+        }
+        let kept: &[String] = match self.job {
+            Job::Write => &keys[..self.n],
+            Job::Cleanup => &keys[self.n..],
+        };
+        for k in kept {
+            if p.cache.get(k).map_err(|e| e.to_string())?.is_none() {
+                return Err(format!("{}: entry {k} is missing afterwards", self.id));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Scenario for BatchScenario {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn role(&self) -> Role {
+        match self.mode {
+            Mode::Single => Role::Before,
+            Mode::Batch => Role::After {
+                before: batch_id(self.job, Mode::Single, self.n),
+            },
+        }
+    }
+
+    fn in_smoke(&self) -> bool {
+        self.n <= SMOKE_MAX
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
+        let mode = if ctx.swap_in_before {
+            Mode::Single
+        } else {
+            self.mode
+        };
+        let ops = mode.ops();
+        let total = match self.job {
+            Job::Write => self.n,
+            Job::Cleanup => self.n + SURVIVORS,
+        };
+        let (keys, value) = entries_data(total);
+
+        // One untimed pass: the exact call count and the end state.
+        let first = self.prepare(&keys, &value)?;
+        self.act(ops.as_ref(), &first, &keys, &value)?;
+        let calls = first.cache.stats().fs_calls();
+        self.check(&first, first.dir.path(), &keys)?;
+        drop(first);
+
+        let samples = measure::sample_with_setup(
+            ctx.timer,
+            &ctx.plan,
+            || self.prepare(&keys, &value),
+            |p| self.act(ops.as_ref(), p, &keys, &value),
+        )?;
+        Ok(BTreeMap::from([
+            ("fs_calls".to_owned(), Metric::count(calls, "calls")),
+            (
+                WALL_TIME.to_owned(),
+                samples.into_metric(ctx.plan.confidence),
+            ),
+        ]))
+    }
+}
+
+/// Registers the batch scenarios and the seed's batch and cleanup claims.
+pub fn register(r: &mut Registry) {
+    for (job, scales) in [
+        (Job::Write, &WRITE_SCALES[..]),
+        (Job::Cleanup, &CLEANUP_SCALES[..]),
+    ] {
+        for &n in scales {
+            for mode in [Mode::Single, Mode::Batch] {
+                r.add(BatchScenario {
+                    id: batch_id(job, mode, n),
+                    job,
+                    mode,
+                    n,
+                });
+            }
+        }
+    }
+    let claim = |line, text: &str, check| Claim {
+        seed: SEED.to_owned(),
+        line,
+        text: text.to_owned(),
+        check,
+    };
+    let ratio = |job, n, metric: &str, max| ClaimCheck::RatioAtMost {
+        before: batch_id(job, Mode::Single, n),
+        after: batch_id(job, Mode::Batch, n),
+        metric: metric.to_owned(),
+        max,
+    };
+    r.claim(claim(
+        177,
+        "Cache Cleanup Operations: Improvement: 40% faster (read as: 100 victims)",
+        ratio(Job::Cleanup, 100, WALL_TIME, 0.6),
+    ));
+    r.claim(claim(
+        105,
+        "40% faster cache cleanup operations (read as: 1,000 victims)",
+        ratio(Job::Cleanup, 1_000, WALL_TIME, 0.6),
+    ));
+    r.claim(claim(
+        242,
+        "Batch operations should be 40% faster than individual operations (read as: writing 1,000 entries)",
+        ratio(Job::Write, 1_000, WALL_TIME, 0.6),
+    ));
+    r.claim(claim(
+        106,
+        "Reduced system call overhead (read as: at least 10 % fewer file-system calls, writing 1,000 entries)",
+        ratio(Job::Write, 1_000, "fs_calls", 0.9),
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::{RealTimer, SamplingPlan};
+
+    fn calls(job: Job, mode: Mode, n: usize) -> f64 {
+        let timer = RealTimer::new();
+        let ctx = RunContext {
+            plan: SamplingPlan {
+                warm_up: Duration::ZERO,
+                min_samples: 1,
+                max_samples: 1,
+                ..SamplingPlan::SMOKE
+            },
+            timer: &timer,
+            swap_in_before: false,
+        };
+        let s = BatchScenario {
+            id: batch_id(job, mode, n),
+            job,
+            mode,
+            n,
+        };
+        s.run(&ctx).expect("runs")["fs_calls"].value.as_f64()
+    }
+
+    #[test]
+    fn both_modes_reach_the_checked_end_state_and_batching_makes_fewer_calls() {
+        for job in [Job::Write, Job::Cleanup] {
+            let single = calls(job, Mode::Single, 20);
+            let batch = calls(job, Mode::Batch, 20);
+            assert!(batch < single, "{job:?}: {batch} vs {single}");
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Performance-metrics overhead (seed `cache-optimizations.md`, section 4): a cache read with monitoring
+//! off, with the seed's append-only CSV, and with the bounded CSV; time per operation and the bytes the
+//! CSV holds after 10,000 operations.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use components::clock::SystemClock;
+use components::flowcache::perf::{PerfMonitor, PerfMonitoring};
+use components::flowcache::{CacheDir, IndexedSize};
+use tempfile::TempDir;
+
+use super::super::scratch_dir;
+use crate::measure;
+use crate::model::{Claim, ClaimCheck, Metric};
+use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
+
+/// Operations recorded before the CSV's size is read (the seed's "10,000 operations").
+pub const OPS: usize = 10_000;
+/// The bounded CSV's limit here: small enough that 10,000 operations trim it (the default 1 MiB
+/// holds ~37,000 lines, so 10,000 would never exercise trimming).
+pub const BOUND: u64 = 64 * 1024;
+/// Entries in the cache the operations read.
+pub const ENTRIES: usize = 100;
+const SEED: &str = "cache-optimizations.md";
+
+/// How operations are monitored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Monitoring {
+    /// `CACHE_PERF_MONITORING=disabled`: no clock read, no I/O.
+    Off,
+    /// The seed's shell version: open, append, close per record, never trimmed.
+    Append,
+    /// One open handle, trimmed past [`BOUND`].
+    Bounded,
+}
+
+impl Monitoring {
+    fn name(self) -> &'static str {
+        match self {
+            Monitoring::Off => "off",
+            Monitoring::Append => "append",
+            Monitoring::Bounded => "bounded",
+        }
+    }
+
+    fn monitor(self, dir: &std::path::Path) -> PerfMonitor {
+        let path = dir.join("cache-perf.csv");
+        let clock = Arc::new(SystemClock::new());
+        match self {
+            Monitoring::Off => PerfMonitor::new(path, clock, PerfMonitoring::Disabled),
+            Monitoring::Append => PerfMonitor::append_only(path, clock, PerfMonitoring::Enabled),
+            Monitoring::Bounded => {
+                PerfMonitor::new(path, clock, PerfMonitoring::Enabled).with_max_bytes(BOUND)
+            }
+        }
+    }
+}
+
+/// The scenario id of a monitoring mode.
+pub fn metrics_id(mode: Monitoring) -> String {
+    format!("flowcache/metrics/{}/ops={OPS}", mode.name())
+}
+
+/// `flowcache/metrics/{off,append,bounded}/ops=10000`: a monitored cache read, timed per operation,
+/// and the CSV's bytes after [`OPS`] of them.
+pub struct MetricsOverhead {
+    id: String,
+    mode: Monitoring,
+}
+
+/// A cache of [`ENTRIES`] small entries and their keys, in a directory removed on drop.
+fn cache_with_entries() -> Result<(TempDir, CacheDir, Vec<String>), String> {
+    let scratch = scratch_dir();
+    let dir = tempfile::Builder::new()
+        .prefix("perfgate-metrics-")
+        .tempdir_in(&scratch)
+        .map_err(|e| format!("cannot create a cache under {}: {e}", scratch.display()))?;
+    let cache = CacheDir::open(dir.path(), Box::new(IndexedSize)).map_err(|e| e.to_string())?;
+    let keys: Vec<String> = (0..ENTRIES).map(|i| format!("entry{i:03}")).collect();
+    for k in &keys {
+        cache.put(k, k.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    Ok((dir, cache, keys))
+}
+
+impl Scenario for MetricsOverhead {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn role(&self) -> Role {
+        match self.mode {
+            Monitoring::Off => Role::Alone,
+            Monitoring::Append => Role::Before,
+            Monitoring::Bounded => Role::After {
+                before: metrics_id(Monitoring::Append),
+            },
+        }
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
+        let mode = match self.mode {
+            Monitoring::Bounded if ctx.swap_in_before => Monitoring::Append,
+            m => m,
+        };
+        let (dir, cache, keys) = cache_with_entries()?;
+        let read = |monitor: &PerfMonitor, i: usize| -> Result<(), String> {
+            let key = &keys[i % keys.len()];
+            match monitor.time("get", || cache.get(key)) {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err(format!("{}: entry {key} vanished", self.id)),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+
+        // Exact: the CSV after OPS operations on a fresh monitor.
+        let counted = mode.monitor(dir.path());
+        for i in 0..OPS {
+            read(&counted, i)?;
+        }
+        if counted.failures() > 0 {
+            return Err(format!(
+                "{}: {} records failed to write",
+                self.id,
+                counted.failures()
+            ));
+        }
+        let bytes = std::fs::metadata(counted.path()).map_or(0, |m| m.len());
+        drop(counted);
+
+        let timed = mode.monitor(&dir.path().join("timed"));
+        std::fs::create_dir_all(dir.path().join("timed")).map_err(|e| e.to_string())?;
+        let mut i = 0;
+        let samples = measure::sample(ctx.timer, &ctx.plan, || {
+            i += 1;
+            read(&timed, i)
+        })?;
+        Ok(BTreeMap::from([
+            ("csv_bytes".to_owned(), Metric::count(bytes, "bytes")),
+            (
+                WALL_TIME.to_owned(),
+                samples.into_metric(ctx.plan.confidence),
+            ),
+        ]))
+    }
+}
+
+/// Registers the metrics scenarios and the seed's memory claims.
+pub fn register(r: &mut Registry) {
+    for mode in [Monitoring::Off, Monitoring::Append, Monitoring::Bounded] {
+        r.add(MetricsOverhead {
+            id: metrics_id(mode),
+            mode,
+        });
+    }
+    let claim = |line, text: &str, check| Claim {
+        seed: SEED.to_owned(),
+        line,
+        text: text.to_owned(),
+        check,
+    };
+    r.claim(claim(
+        181,
+        "Performance metrics: ~1MB for 10,000 operations (read as: the original's CSV, at most 1 MiB)",
+        ClaimCheck::AtMost {
+            scenario: metrics_id(Monitoring::Append),
+            metric: "csv_bytes".to_owned(),
+            max: 1_048_576.0,
+        },
+    ));
+    r.claim(claim(
+        182,
+        "Overall impact: Negligible (<5MB additional memory) (read as: the bounded CSV after 10,000 operations)",
+        ClaimCheck::AtMost {
+            scenario: metrics_id(Monitoring::Bounded),
+            metric: "csv_bytes".to_owned(),
+            max: 5e6,
+        },
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::{RealTimer, SamplingPlan};
+
+    fn bytes(mode: Monitoring) -> f64 {
+        let timer = RealTimer::new();
+        let ctx = RunContext {
+            plan: SamplingPlan {
+                warm_up: std::time::Duration::ZERO,
+                min_samples: 1,
+                max_samples: 1,
+                ..SamplingPlan::SMOKE
+            },
+            timer: &timer,
+            swap_in_before: false,
+        };
+        MetricsOverhead {
+            id: metrics_id(mode),
+            mode,
+        }
+        .run(&ctx)
+        .expect("runs")["csv_bytes"]
+            .value
+            .as_f64()
+    }
+
+    #[test]
+    fn off_writes_nothing_bounded_stays_bounded_append_grows() {
+        assert_eq!(bytes(Monitoring::Off), 0.0);
+        assert!(bytes(Monitoring::Bounded) <= BOUND as f64);
+        // 10,000 lines of `1767225600,get,0.001` plus the header.
+        assert!(bytes(Monitoring::Append) > 200_000.0);
+    }
+}
