@@ -348,7 +348,11 @@ mod tests {
     use crate::clock::SystemClock;
 
     fn monitor(dir: &Path, monitoring: PerfMonitoring) -> PerfMonitor {
-        PerfMonitor::new(dir.join("perf.csv"), Arc::new(SystemClock::new()), monitoring)
+        PerfMonitor::new(
+            dir.join("perf.csv"),
+            Arc::new(SystemClock::new()),
+            monitoring,
+        )
     }
 
     #[test]
@@ -362,7 +366,12 @@ mod tests {
         let text = fs::read_to_string(m.path()).expect("csv");
         assert!(text.starts_with(CSV_HEADER), "{text}");
         assert_eq!(text.lines().count(), 4);
-        assert!(text.lines().nth(3).expect("line").ends_with(",batch_write,45.500"));
+        assert!(
+            text.lines()
+                .nth(3)
+                .expect("line")
+                .ends_with(",batch_write,45.500")
+        );
         let json: serde_json::Value =
             serde_json::from_str(&m.aggregate().expect("aggregate").to_json()).expect("json");
         assert_eq!(json["get"]["count"], 2);
@@ -386,7 +395,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let m = monitor(dir.path(), PerfMonitoring::Enabled);
         let err = m.record("a,b", Duration::ZERO).expect_err("comma");
-        assert!(matches!(err, CacheError::BadOperationName { .. }), "{err:?}");
+        assert!(
+            matches!(err, CacheError::BadOperationName { .. }),
+            "{err:?}"
+        );
         assert_eq!(m.time("no\nnewline", || 1), 1);
         assert_eq!(m.failures(), 1);
     }
@@ -404,8 +416,15 @@ mod tests {
         let text = fs::read_to_string(m.path()).expect("csv");
         assert_eq!(text.len() as u64, m.csv_bytes());
         assert!(text.starts_with(CSV_HEADER));
-        assert_eq!(aggregate_csv(&text).skipped_lines, 0, "only whole lines kept");
-        assert!(text.trim_end().ends_with(",op1,1.999"), "newest kept: {text}");
+        assert_eq!(
+            aggregate_csv(&text).skipped_lines,
+            0,
+            "only whole lines kept"
+        );
+        assert!(
+            text.trim_end().ends_with(",op1,1.999"),
+            "newest kept: {text}"
+        );
     }
 
     #[test]
