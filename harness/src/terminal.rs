@@ -57,16 +57,18 @@ fn print_claims_and_growth(record: &RunRecord) {
             );
         }
     }
+    // Fits without an exponent (a zero among the points: nothing grows) are left to the report.
     let fits: Vec<_> = record
         .growth
         .iter()
         .filter(|g| g.metric != WALL_RATIO)
+        .filter_map(|g| Some((g, g.exponent?)))
         .collect();
     if !fits.is_empty() {
-        println!("\ngrowth (cost ∝ size^exponent):");
-        for g in fits {
-            let e = g.exponent.map_or_else(|| "n/a".to_owned(), format_sig);
-            println!("  {:<36} {:<16} exponent {e}", g.family, g.metric);
+        println!("\ngrowth (cost ∝ scale^exponent):");
+        for (g, e) in fits {
+            let along = format!("{} ∝ {}^{}", g.metric, g.param, format_sig(e));
+            println!("  {:<40} {along}", g.family);
         }
     }
 }

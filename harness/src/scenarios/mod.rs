@@ -97,4 +97,25 @@ mod tests {
         let gone = shm.path().join("missing");
         assert_eq!(pick_scratch(None, &gone), std::env::temp_dir());
     }
+
+    #[test]
+    fn every_claim_names_registered_scenarios() {
+        use crate::model::{ClaimCheck, ScenarioId};
+        let r = registry();
+        let ids: Vec<&str> = r.scenarios().map(|s| s.id()).collect();
+        let known = |id: &str| ids.contains(&id);
+        let family = |f: &str| ids.iter().any(|id| ScenarioId::parse(id).family == f);
+        for c in r.claims() {
+            let ok = match &c.check {
+                ClaimCheck::RatioAtMost { before, after, .. } => known(before) && known(after),
+                ClaimCheck::AtMost { scenario, .. } => known(scenario),
+                ClaimCheck::Exponent { family: f, .. } => family(f),
+            };
+            assert!(
+                ok,
+                "{}:{} names a scenario that is not registered: {:?}",
+                c.seed, c.line, c.check
+            );
+        }
+    }
 }

@@ -191,7 +191,7 @@ pub fn register(r: &mut Registry) {
         171,
         format!("After: 0.8-2 seconds average (read as: mean wait at most 2 s, {c} contenders holding 500 ms)"),
         ClaimCheck::AtMost {
-            scenario: lock_id(Strategy::Backoff, c, 2000),
+            scenario: lock_id(Strategy::Backoff, c, 500),
             metric: "wait_mean".to_owned(),
             max: 2e9,
         },
