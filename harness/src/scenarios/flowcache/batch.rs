@@ -38,7 +38,8 @@ pub enum Mode {
 }
 
 impl Mode {
-    fn ops(self) -> Box<dyn EntryOps> {
+    /// The implementation.
+    pub fn ops(self) -> Box<dyn EntryOps> {
         match self {
             Mode::Single => Box::new(PerEntryOps::default()),
             Mode::Batch => Box::new(BatchedOps::default()),
@@ -88,8 +89,8 @@ fn fresh_cache() -> Result<(TempDir, CacheDir), String> {
     Ok((dir, cache))
 }
 
-/// One prepared input: the cache, the clock it runs on, and what to do.
-struct Prepared {
+/// One prepared input: the cache and the clock it runs on.
+pub struct Prepared {
     dir: TempDir,
     cache: CacheDir,
     clock: MockClock,
@@ -105,7 +106,27 @@ pub struct BatchScenario {
 }
 
 impl BatchScenario {
-    fn prepare(&self, keys: &[String], value: &[u8]) -> Result<Prepared, String> {
+    /// The scenario of a job, mode and scale (also what the criterion bench measures).
+    pub fn new(job: Job, mode: Mode, n: usize) -> Self {
+        Self {
+            id: batch_id(job, mode, n),
+            job,
+            mode,
+            n,
+        }
+    }
+
+    /// Keys and the value its entries use: for [`prepare`](Self::prepare) and [`act`](Self::act).
+    pub fn data(&self) -> (Vec<String>, Vec<u8>) {
+        entries_data(match self.job {
+            Job::Write => self.n,
+            Job::Cleanup => self.n + SURVIVORS,
+        })
+    }
+
+    /// A fresh cache ready for the job: empty for a write, holding victims and survivors for a
+    /// cleanup.
+    pub fn prepare(&self, keys: &[String], value: &[u8]) -> Result<Prepared, String> {
         let (dir, cache) = fresh_cache()?;
         let clock = MockClock::new();
         if self.job == Job::Cleanup {
@@ -149,7 +170,8 @@ impl BatchScenario {
         }
     }
 
-    fn act(
+    /// Does the job once on `p` with `ops`.
+    pub fn act(
         &self,
         ops: &dyn EntryOps,
         p: &Prepared,
@@ -233,11 +255,7 @@ impl Scenario for BatchScenario {
             self.mode
         };
         let ops = mode.ops();
-        let total = match self.job {
-            Job::Write => self.n,
-            Job::Cleanup => self.n + SURVIVORS,
-        };
-        let (keys, value) = entries_data(total);
+        let (keys, value) = self.data();
 
         // One untimed pass: the exact call count and the end state.
         let first = self.prepare(&keys, &value)?;
@@ -270,12 +288,7 @@ pub fn register(r: &mut Registry) {
     ] {
         for &n in scales {
             for mode in [Mode::Single, Mode::Batch] {
-                r.add(BatchScenario {
-                    id: batch_id(job, mode, n),
-                    job,
-                    mode,
-                    n,
-                });
+                r.add(BatchScenario::new(job, mode, n));
             }
         }
     }
@@ -330,13 +343,9 @@ mod tests {
             timer: &timer,
             swap_in_before: false,
         };
-        let s = BatchScenario {
-            id: batch_id(job, mode, n),
-            job,
-            mode,
-            n,
-        };
-        s.run(&ctx).expect("runs")["fs_calls"].value.as_f64()
+        BatchScenario::new(job, mode, n).run(&ctx).expect("runs")["fs_calls"]
+            .value
+            .as_f64()
     }
 
     #[test]
