@@ -2,8 +2,10 @@
 //! scenarios at every scale and the seed claims they test. The only part of the harness that imports
 //! `components` and `fixtures`.
 
+pub mod cpu;
 pub mod flowcache;
 pub mod ntpstatus;
+pub mod ratelimit;
 pub mod timesync;
 
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,7 @@ pub fn registry() -> Registry {
     flowcache::register(&mut r);
     ntpstatus::register(&mut r);
     timesync::register(&mut r);
+    ratelimit::register(&mut r);
     r
 }
 
