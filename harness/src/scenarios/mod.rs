@@ -5,6 +5,7 @@
 pub mod cpu;
 pub mod flowcache;
 pub mod ntpstatus;
+pub mod pool;
 pub mod ratelimit;
 pub mod timesync;
 
@@ -21,6 +22,7 @@ pub fn registry() -> Registry {
     ntpstatus::register(&mut r);
     timesync::register(&mut r);
     ratelimit::register(&mut r);
+    pool::register(&mut r);
     r
 }
 
