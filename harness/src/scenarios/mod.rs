@@ -8,6 +8,7 @@ pub mod ntpstatus;
 pub mod pool;
 pub mod ratelimit;
 pub mod timesync;
+pub mod watch;
 
 use std::sync::{Arc, Mutex};
 
@@ -23,6 +24,7 @@ pub fn registry() -> Registry {
     timesync::register(&mut r);
     ratelimit::register(&mut r);
     pool::register(&mut r);
+    watch::register(&mut r);
     r
 }
 
