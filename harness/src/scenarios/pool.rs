@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 use components::pool::{BlockingPool, PollingPool, PoolConfig, WorkerPool};
@@ -24,6 +24,8 @@ pub fn config() -> PoolConfig {
 pub const IDLE_FROM: Duration = Duration::from_millis(150);
 /// …for this long: two whole poll periods, so the count is exact whatever the polls' phase.
 pub const IDLE_WINDOW: Duration = Duration::from_millis(200);
+/// With a full queue, the workers are released this long after shutdown was called.
+pub const RELEASE_AFTER: Duration = Duration::from_millis(20);
 /// Shutdowns timed per shutdown scenario.
 pub const SHUTDOWN_REPS: usize = 5;
 /// Tasks per throughput run.
@@ -35,8 +37,8 @@ const STUCK: Duration = Duration::from_secs(30);
 
 /// Times a worker woke with no task, per second of an idle pool.
 pub const IDLE_WAKEUPS_PER_S: &str = "idle_wakeups_per_s";
-/// Time from releasing the workers (full queue) or from the call (empty queue) until `shutdown`
-/// returned with every task run, ns.
+/// Time from releasing the busy workers (full queue; shutdown was called [`RELEASE_AFTER`] before)
+/// or from the call (empty queue) until `shutdown` returned with every task run, ns.
 pub const SHUTDOWN_LATENCY: &str = "shutdown_latency";
 /// Times shutdown slept before looking at the queue again, per shutdown.
 pub const SHUTDOWN_POLLS: &str = "shutdown_polls";
@@ -75,7 +77,7 @@ impl PoolVariant {
 pub enum Situation {
     /// An idle pool: no task for [`IDLE_FROM`] + [`IDLE_WINDOW`].
     Idle,
-    /// Shutdown with the workers busy and the queue full (100 tasks of about 10 µs each).
+    /// Shutdown called with the workers busy and the queue full (100 tasks of about 10 µs each).
     ShutdownFull,
     /// Shutdown of an idle pool.
     ShutdownEmpty,
@@ -119,56 +121,100 @@ pub fn idle_wakeups(variant: PoolVariant) -> Result<u64, String> {
 /// One timed shutdown: how long it took and how often it polled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShutdownRun {
-    /// From releasing the workers (or from the call, empty queue) until `shutdown` returned.
+    /// From releasing the workers (full queue) or from the call (empty queue) until `shutdown` returned.
     pub latency: Duration,
     /// Times shutdown slept before looking at the queue again.
     pub polls: u64,
 }
 
-/// Starts a pool of `variant`; with `full`, holds every worker on a task, fills the queue with short
-/// tasks, then releases the workers and shuts down at once. Checks that every task ran.
-pub fn shutdown_once(variant: PoolVariant, full: bool) -> Result<ShutdownRun, String> {
+/// Workers held on their first task until opened.
+#[derive(Default)]
+struct Hold {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Hold {
+    /// Waits until opened (at most [`STUCK`]).
+    fn wait(&self) {
+        let g = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(self.opened.wait_timeout_while(g, STUCK, |open| !*open));
+    }
+
+    fn open(&self) {
+        *self.open.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.opened.notify_all();
+    }
+}
+
+/// Starts a pool of `variant` and shuts it down. With `full`, every worker is held on a task and the
+/// queue filled with short tasks first; shutdown is called while they wait, and a helper releases
+/// the workers `hold` later, so shutdown always starts on a full queue (releasing them first let
+/// the queue drain before a preempted shutdown looked at it). The latency runs from the release (or,
+/// empty, from the call) to `shutdown` returning. Checks that every task ran.
+pub fn shutdown_once(
+    variant: PoolVariant,
+    full: bool,
+    hold: Duration,
+) -> Result<ShutdownRun, String> {
     let c = config();
     let pool = variant.pool(c)?;
     let done = Arc::new(AtomicU64::new(0));
-    // The workers' first tasks wait for this lock; dropping the guard (also on an error path)
-    // releases them.
-    let hold = Arc::new(Mutex::new(()));
-    let release = hold.lock().map_err(|_| "worker gate poisoned".to_owned())?;
-    let expected = if full {
-        let (started_tx, started) = mpsc::sync_channel::<()>(c.workers);
-        for _ in 0..c.workers {
-            let (s, h) = (started_tx.clone(), Arc::clone(&hold));
-            pool.execute(Box::new(move || {
-                let _ = s.send(());
-                drop(h.lock());
-            }))
-            .map_err(|e| e.to_string())?;
-        }
-        for i in 0..c.workers {
-            started
-                .recv_timeout(STUCK)
-                .map_err(|_| format!("worker {i} of {} never took a task", c.workers))?;
-        }
-        for i in 0..c.queue {
-            let d = Arc::clone(&done);
-            pool.try_execute(Box::new(move || {
-                short_task();
-                d.fetch_add(1, Ordering::Relaxed);
-            }))
-            .map_err(|e| format!("queueing task {i} of {}: {e}", c.queue))?;
-        }
-        c.queue as u64
-    } else {
-        0
-    };
-    let t0 = Instant::now();
-    drop(release);
+    if !full {
+        let t0 = Instant::now();
+        pool.shutdown().map_err(|e| e.to_string())?;
+        return Ok(ShutdownRun {
+            latency: t0.elapsed(),
+            polls: pool.stats().shutdown_polls(),
+        });
+    }
+    let gate = Arc::new(Hold::default());
+    let (go, went) = mpsc::channel::<()>();
+    let g = Arc::clone(&gate);
+    // Opens the gate `hold` after the go, or at once if this function returns early (go dropped).
+    let releaser = std::thread::Builder::new()
+        .name("pool-release".to_owned())
+        .spawn(move || {
+            if went.recv().is_ok() {
+                std::thread::sleep(hold);
+            }
+            let at = Instant::now();
+            g.open();
+            at
+        })
+        .map_err(|e| format!("cannot start the releasing thread: {e}"))?;
+    let (started_tx, started) = mpsc::sync_channel::<()>(c.workers);
+    for _ in 0..c.workers {
+        let (s, g) = (started_tx.clone(), Arc::clone(&gate));
+        pool.execute(Box::new(move || {
+            let _ = s.send(());
+            g.wait();
+        }))
+        .map_err(|e| e.to_string())?;
+    }
+    for i in 0..c.workers {
+        started
+            .recv_timeout(STUCK)
+            .map_err(|_| format!("worker {i} of {} never took a task", c.workers))?;
+    }
+    for i in 0..c.queue {
+        let d = Arc::clone(&done);
+        pool.try_execute(Box::new(move || {
+            short_task();
+            d.fetch_add(1, Ordering::Relaxed);
+        }))
+        .map_err(|e| format!("queueing task {i} of {}: {e}", c.queue))?;
+    }
+    go.send(())
+        .map_err(|_| "the releasing thread ended early".to_owned())?;
     pool.shutdown().map_err(|e| e.to_string())?;
-    let latency = t0.elapsed();
+    let end = Instant::now();
+    let released = releaser
+        .join()
+        .map_err(|_| "the releasing thread panicked".to_owned())?;
     let ran = done.load(Ordering::Relaxed);
     let completed = pool.stats().completed();
-    let want_completed = expected + if full { c.workers as u64 } else { 0 };
+    let (expected, want_completed) = (c.queue as u64, (c.queue + c.workers) as u64);
     if ran != expected || completed != want_completed {
         return Err(format!(
             "shutdown returned with {ran} of {expected} queued tasks run ({completed} completed, \
@@ -176,7 +222,7 @@ pub fn shutdown_once(variant: PoolVariant, full: bool) -> Result<ShutdownRun, St
         ));
     }
     Ok(ShutdownRun {
-        latency,
+        latency: end.saturating_duration_since(released),
         polls: pool.stats().shutdown_polls(),
     })
 }
@@ -240,7 +286,7 @@ impl Scenario for PoolScenario {
     }
 
     /// The smoke suite keeps the two situations where the pools differ: idle wakeups and shutdown
-    /// with a full queue (0.35 s and about 0.5 s of real time for the polling pool).
+    /// with a full queue (0.35 s each, and 0.5 s / 0.1 s for the five shutdowns).
     fn in_smoke(&self) -> bool {
         matches!(self.situation, Situation::Idle | Situation::ShutdownFull)
     }
@@ -263,7 +309,7 @@ impl Scenario for PoolScenario {
             Situation::ShutdownFull | Situation::ShutdownEmpty => {
                 let full = self.situation == Situation::ShutdownFull;
                 let runs = (0..SHUTDOWN_REPS)
-                    .map(|_| shutdown_once(variant, full))
+                    .map(|_| shutdown_once(variant, full, RELEASE_AFTER))
                     .collect::<Result<Vec<_>, String>>()?;
                 let latencies: Vec<Duration> = runs.iter().map(|r| r.latency).collect();
                 let polls: u64 = runs.iter().map(|r| r.polls).sum();
@@ -344,9 +390,9 @@ mod tests {
     /// completely without a single poll, and an empty pool shuts down too.
     #[test]
     fn blocking_shutdown_runs_every_queued_task_without_polling() {
-        let full = shutdown_once(PoolVariant::Blocking, true).expect("drains");
+        let full = shutdown_once(PoolVariant::Blocking, true, Duration::ZERO).expect("drains");
         assert_eq!(full.polls, 0);
-        let empty = shutdown_once(PoolVariant::Blocking, false).expect("stops");
+        let empty = shutdown_once(PoolVariant::Blocking, false, Duration::ZERO).expect("stops");
         assert_eq!(empty.polls, 0);
     }
 
