@@ -2,9 +2,13 @@
 //! scenarios at every scale and the seed claims they test. The only part of the harness that imports
 //! `components` and `fixtures`.
 
+pub mod cpu;
 pub mod flowcache;
 pub mod ntpstatus;
+pub mod pool;
+pub mod ratelimit;
 pub mod timesync;
+pub mod watch;
 
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +22,9 @@ pub fn registry() -> Registry {
     flowcache::register(&mut r);
     ntpstatus::register(&mut r);
     timesync::register(&mut r);
+    ratelimit::register(&mut r);
+    pool::register(&mut r);
+    watch::register(&mut r);
     r
 }
 

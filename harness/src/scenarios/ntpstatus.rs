@@ -254,7 +254,7 @@ fn per_minute(count: u64, minutes: u32) -> Metric {
 /// bootstrap compares medians); instead the summary's interval is the distribution-free
 /// order-statistic interval of the quantile, which the gate uses for significance. `median` in the
 /// summary holds the quantile itself, as for the in-run ratios.
-fn quantile_metric(samples: &[f64], q: f64, confidence: f64) -> Metric {
+pub(crate) fn quantile_metric(samples: &[f64], q: f64, confidence: f64) -> Metric {
     let mut v: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
     v.sort_by(f64::total_cmp);
     let n = v.len();

@@ -1,0 +1,438 @@
+//! Worker pool (seed `core-improvements.md`, section 2): 100 ms polling workers against blocking ones,
+//! in real time: wakeups of an idle pool, shutdown with a full and an empty queue, 10k-task throughput.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
+use std::time::{Duration, Instant};
+
+use components::pool::{BlockingPool, PollingPool, PoolConfig, WorkerPool};
+
+use super::cpu::{exact_rate, sleep_until};
+use crate::measure::Samples;
+use crate::model::{Claim, ClaimCheck, Metric};
+use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
+
+const SEED: &str = "core-improvements.md";
+
+/// The original's pool: 4 workers, a queue of 100, 100 ms polls.
+pub fn config() -> PoolConfig {
+    PoolConfig::default()
+}
+
+/// Idle wakeups are counted from this long after the pool started (mid-way between two 100 ms polls)…
+pub const IDLE_FROM: Duration = Duration::from_millis(150);
+/// …for this long: two whole poll periods, so the count is exact whatever the polls' phase.
+pub const IDLE_WINDOW: Duration = Duration::from_millis(200);
+/// With a full queue, the workers are released this long after shutdown was called.
+pub const RELEASE_AFTER: Duration = Duration::from_millis(20);
+/// Shutdowns timed per shutdown scenario.
+pub const SHUTDOWN_REPS: usize = 5;
+/// Tasks per throughput run.
+pub const THROUGHPUT_TASKS: u64 = 10_000;
+/// Throughput runs per scenario.
+pub const THROUGHPUT_REPS: usize = 15;
+/// Longest any wait for the pool may take before the scenario reports it stuck.
+const STUCK: Duration = Duration::from_secs(30);
+
+/// Times a worker woke with no task, per second of an idle pool.
+pub const IDLE_WAKEUPS_PER_S: &str = "idle_wakeups_per_s";
+/// Time from releasing the busy workers (full queue; shutdown was called [`RELEASE_AFTER`] before)
+/// or from the call (empty queue) until `shutdown` returned with every task run, ns.
+pub const SHUTDOWN_LATENCY: &str = "shutdown_latency";
+/// Times shutdown slept before looking at the queue again, per shutdown.
+pub const SHUTDOWN_POLLS: &str = "shutdown_polls";
+/// Idle wakeups while the throughput run's tasks were flowing.
+pub const IDLE_WAKEUPS: &str = "idle_wakeups";
+
+/// Which pool a scenario measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolVariant {
+    /// `PollingPool`: `get(timeout = 0.1)` workers, shutdown polling `empty()` (the original).
+    Polling,
+    /// `BlockingPool`: blocking receive, shutdown closes the queue and the workers drain it.
+    Blocking,
+}
+
+impl PoolVariant {
+    /// The variant as it appears in scenario ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Polling => "polling",
+            Self::Blocking => "blocking",
+        }
+    }
+
+    /// A started pool of this variant.
+    pub fn pool(self, config: PoolConfig) -> Result<Box<dyn WorkerPool>, String> {
+        Ok(match self {
+            Self::Polling => Box::new(PollingPool::new(config).map_err(|e| e.to_string())?),
+            Self::Blocking => Box::new(BlockingPool::new(config).map_err(|e| e.to_string())?),
+        })
+    }
+}
+
+/// The situations measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Situation {
+    /// An idle pool: no task for [`IDLE_FROM`] + [`IDLE_WINDOW`].
+    Idle,
+    /// Shutdown called with the workers busy and the queue full (100 tasks of about 10 µs each).
+    ShutdownFull,
+    /// Shutdown of an idle pool.
+    ShutdownEmpty,
+    /// [`THROUGHPUT_TASKS`] tiny tasks submitted and run.
+    Throughput,
+}
+
+/// The scenario id for a situation and variant.
+pub fn pool_id(situation: Situation, variant: PoolVariant) -> String {
+    let v = variant.name();
+    let c = config();
+    match situation {
+        Situation::Idle => format!("pool/idle/{v}/workers={}", c.workers),
+        Situation::ShutdownFull => format!("pool/shutdown/{v}/queue=full"),
+        Situation::ShutdownEmpty => format!("pool/shutdown/{v}/queue=empty"),
+        Situation::Throughput => format!("pool/throughput/{v}/tasks={THROUGHPUT_TASKS}"),
+    }
+}
+
+/// About 10 µs of work that the optimiser cannot remove.
+fn short_task() {
+    let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+    for i in 0..5_000u64 {
+        x = std::hint::black_box(x ^ i).rotate_left(7);
+    }
+    std::hint::black_box(x);
+}
+
+/// Idle wakeups of a pool of `variant` in the window [`IDLE_FROM`] .. + [`IDLE_WINDOW`] after its start.
+pub fn idle_wakeups(variant: PoolVariant) -> Result<u64, String> {
+    let t0 = Instant::now();
+    let pool = variant.pool(config())?;
+    sleep_until(t0 + IDLE_FROM);
+    let before = pool.stats().idle_wakeups();
+    sleep_until(t0 + IDLE_FROM + IDLE_WINDOW);
+    let woke = pool.stats().idle_wakeups() - before;
+    pool.shutdown().map_err(|e| e.to_string())?;
+    Ok(woke)
+}
+
+/// One timed shutdown: how long it took and how often it polled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShutdownRun {
+    /// From releasing the workers (full queue) or from the call (empty queue) until `shutdown` returned.
+    pub latency: Duration,
+    /// Times shutdown slept before looking at the queue again.
+    pub polls: u64,
+}
+
+/// Workers held on their first task until opened.
+#[derive(Default)]
+struct Hold {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Hold {
+    /// Waits until opened (at most [`STUCK`]).
+    fn wait(&self) {
+        let g = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(self.opened.wait_timeout_while(g, STUCK, |open| !*open));
+    }
+
+    fn open(&self) {
+        *self.open.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.opened.notify_all();
+    }
+}
+
+/// Starts a pool of `variant` and shuts it down. With `full`, every worker is held on a task and the
+/// queue filled with short tasks first; shutdown is called while they wait, and a helper releases
+/// the workers `hold` later, so shutdown always starts on a full queue (releasing them first let
+/// the queue drain before a preempted shutdown looked at it). The latency runs from the release (or,
+/// empty, from the call) to `shutdown` returning. Checks that every task ran.
+pub fn shutdown_once(
+    variant: PoolVariant,
+    full: bool,
+    hold: Duration,
+) -> Result<ShutdownRun, String> {
+    let c = config();
+    let pool = variant.pool(c)?;
+    let done = Arc::new(AtomicU64::new(0));
+    if !full {
+        let t0 = Instant::now();
+        pool.shutdown().map_err(|e| e.to_string())?;
+        return Ok(ShutdownRun {
+            latency: t0.elapsed(),
+            polls: pool.stats().shutdown_polls(),
+        });
+    }
+    let gate = Arc::new(Hold::default());
+    let (go, went) = mpsc::channel::<()>();
+    let g = Arc::clone(&gate);
+    // Opens the gate `hold` after the go, or at once if this function returns early (go dropped).
+    let releaser = std::thread::Builder::new()
+        .name("pool-release".to_owned())
+        .spawn(move || {
+            if went.recv().is_ok() {
+                std::thread::sleep(hold);
+            }
+            let at = Instant::now();
+            g.open();
+            at
+        })
+        .map_err(|e| format!("cannot start the releasing thread: {e}"))?;
+    let (started_tx, started) = mpsc::sync_channel::<()>(c.workers);
+    for _ in 0..c.workers {
+        let (s, g) = (started_tx.clone(), Arc::clone(&gate));
+        pool.execute(Box::new(move || {
+            let _ = s.send(());
+            g.wait();
+        }))
+        .map_err(|e| e.to_string())?;
+    }
+    for i in 0..c.workers {
+        started
+            .recv_timeout(STUCK)
+            .map_err(|_| format!("worker {i} of {} never took a task", c.workers))?;
+    }
+    for i in 0..c.queue {
+        let d = Arc::clone(&done);
+        pool.try_execute(Box::new(move || {
+            short_task();
+            d.fetch_add(1, Ordering::Relaxed);
+        }))
+        .map_err(|e| format!("queueing task {i} of {}: {e}", c.queue))?;
+    }
+    go.send(())
+        .map_err(|_| "the releasing thread ended early".to_owned())?;
+    pool.shutdown().map_err(|e| e.to_string())?;
+    let end = Instant::now();
+    let released = releaser
+        .join()
+        .map_err(|_| "the releasing thread panicked".to_owned())?;
+    let ran = done.load(Ordering::Relaxed);
+    let completed = pool.stats().completed();
+    let (expected, want_completed) = (c.queue as u64, (c.queue + c.workers) as u64);
+    if ran != expected || completed != want_completed {
+        return Err(format!(
+            "shutdown returned with {ran} of {expected} queued tasks run ({completed} completed, \
+             expected {want_completed}): queued work was lost"
+        ));
+    }
+    Ok(ShutdownRun {
+        latency: end.saturating_duration_since(released),
+        polls: pool.stats().shutdown_polls(),
+    })
+}
+
+/// One throughput run: submits [`THROUGHPUT_TASKS`] tiny tasks and waits until the last one ran.
+/// Returns the time that took and the idle wakeups meanwhile.
+pub fn throughput_once(variant: PoolVariant) -> Result<(Duration, u64), String> {
+    let pool = variant.pool(config())?;
+    let left = Arc::new(AtomicU64::new(THROUGHPUT_TASKS));
+    let (finished_tx, finished) = mpsc::sync_channel::<()>(1);
+    let woke0 = pool.stats().idle_wakeups();
+    let t0 = Instant::now();
+    for i in 0..THROUGHPUT_TASKS {
+        let (l, f) = (Arc::clone(&left), finished_tx.clone());
+        pool.execute(Box::new(move || {
+            if l.fetch_sub(1, Ordering::AcqRel) == 1 {
+                let _ = f.send(());
+            }
+        }))
+        .map_err(|e| format!("submitting task {i}: {e}"))?;
+    }
+    finished.recv_timeout(STUCK).map_err(|_| {
+        format!(
+            "{} of {THROUGHPUT_TASKS} tasks still pending after {STUCK:?}",
+            left.load(Ordering::Relaxed)
+        )
+    })?;
+    let took = t0.elapsed();
+    let woke = pool.stats().idle_wakeups() - woke0;
+    pool.shutdown().map_err(|e| e.to_string())?;
+    Ok((took, woke))
+}
+
+fn samples_metric(times: &[Duration], confidence: f64) -> Metric {
+    Samples {
+        ns_per_iter: times.iter().map(|d| d.as_nanos() as f64).collect(),
+        batch: 1,
+    }
+    .into_metric(confidence)
+}
+
+/// `pool/{idle,shutdown,throughput}/{polling,blocking}/...`.
+struct PoolScenario {
+    id: String,
+    situation: Situation,
+    variant: PoolVariant,
+}
+
+impl Scenario for PoolScenario {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn role(&self) -> Role {
+        match self.variant {
+            PoolVariant::Polling => Role::Before,
+            PoolVariant::Blocking => Role::After {
+                before: pool_id(self.situation, PoolVariant::Polling),
+            },
+        }
+    }
+
+    /// The smoke suite keeps the two situations where the pools differ: idle wakeups and shutdown
+    /// with a full queue (0.35 s each, and 0.5 s / 0.1 s for the five shutdowns).
+    fn in_smoke(&self) -> bool {
+        matches!(self.situation, Situation::Idle | Situation::ShutdownFull)
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
+        let variant = if ctx.swap_in_before {
+            PoolVariant::Polling
+        } else {
+            self.variant
+        };
+        let confidence = ctx.plan.confidence;
+        Ok(match self.situation {
+            Situation::Idle => {
+                let woke = idle_wakeups(variant)?;
+                BTreeMap::from([(
+                    IDLE_WAKEUPS_PER_S.to_owned(),
+                    exact_rate(woke as f64 / IDLE_WINDOW.as_secs_f64(), "wakeups/s"),
+                )])
+            }
+            Situation::ShutdownFull | Situation::ShutdownEmpty => {
+                let full = self.situation == Situation::ShutdownFull;
+                let runs = (0..SHUTDOWN_REPS)
+                    .map(|_| shutdown_once(variant, full, RELEASE_AFTER))
+                    .collect::<Result<Vec<_>, String>>()?;
+                let latencies: Vec<Duration> = runs.iter().map(|r| r.latency).collect();
+                let polls: u64 = runs.iter().map(|r| r.polls).sum();
+                BTreeMap::from([
+                    (
+                        SHUTDOWN_LATENCY.to_owned(),
+                        samples_metric(&latencies, confidence),
+                    ),
+                    (
+                        SHUTDOWN_POLLS.to_owned(),
+                        exact_rate(polls as f64 / SHUTDOWN_REPS as f64, "polls/shutdown"),
+                    ),
+                ])
+            }
+            Situation::Throughput => {
+                let runs = (0..THROUGHPUT_REPS)
+                    .map(|_| throughput_once(variant))
+                    .collect::<Result<Vec<_>, String>>()?;
+                let times: Vec<Duration> = runs.iter().map(|r| r.0).collect();
+                let woke: u64 = runs.iter().map(|r| r.1).sum();
+                BTreeMap::from([
+                    (WALL_TIME.to_owned(), samples_metric(&times, confidence)),
+                    (IDLE_WAKEUPS.to_owned(), Metric::count(woke, "wakeups")),
+                ])
+            }
+        })
+    }
+}
+
+/// Registers the worker-pool scenarios and claims.
+pub fn register(r: &mut Registry) {
+    for situation in [
+        Situation::Idle,
+        Situation::ShutdownFull,
+        Situation::ShutdownEmpty,
+        Situation::Throughput,
+    ] {
+        for variant in [PoolVariant::Polling, PoolVariant::Blocking] {
+            r.add(PoolScenario {
+                id: pool_id(situation, variant),
+                situation,
+                variant,
+            });
+        }
+    }
+    r.claim(Claim {
+        seed: SEED.to_owned(),
+        line: 31,
+        text: "Eliminated unnecessary wakeups in worker threads (read as: an idle pool's workers \
+               never wake)"
+            .to_owned(),
+        check: ClaimCheck::AtMost {
+            scenario: pool_id(Situation::Idle, PoolVariant::Blocking),
+            metric: IDLE_WAKEUPS_PER_S.to_owned(),
+            max: 0.0,
+        },
+    });
+    r.claim(Claim {
+        seed: SEED.to_owned(),
+        line: 32,
+        text: "Cleaner shutdown with proper task completion waiting (read as: with a full queue, \
+               every task runs and shutdown returns in at most half the time)"
+            .to_owned(),
+        check: ClaimCheck::RatioAtMost {
+            before: pool_id(Situation::ShutdownFull, PoolVariant::Polling),
+            after: pool_id(Situation::ShutdownFull, PoolVariant::Blocking),
+            metric: SHUTDOWN_LATENCY.to_owned(),
+            max: 0.5,
+        },
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The blocking pool's shutdown waits for events only, so it runs here: a full queue drains
+    /// completely without a single poll, and an empty pool shuts down too.
+    #[test]
+    fn blocking_shutdown_runs_every_queued_task_without_polling() {
+        let full = shutdown_once(PoolVariant::Blocking, true, Duration::ZERO).expect("drains");
+        assert_eq!(full.polls, 0);
+        let empty = shutdown_once(PoolVariant::Blocking, false, Duration::ZERO).expect("stops");
+        assert_eq!(empty.polls, 0);
+    }
+
+    #[test]
+    fn blocking_throughput_runs_every_task() {
+        let (_, woke) = throughput_once(PoolVariant::Blocking).expect("runs");
+        assert_eq!(woke, 0);
+    }
+
+    #[test]
+    fn smoke_keeps_the_differing_pairs_and_claims_name_registered_ids() {
+        let mut r = Registry::default();
+        register(&mut r);
+        let ids: Vec<&str> = r.scenarios().map(|s| s.id()).collect();
+        let smoke: Vec<&str> = r
+            .scenarios()
+            .filter(|s| s.in_smoke())
+            .map(|s| s.id())
+            .collect();
+        assert_eq!(
+            smoke,
+            vec![
+                "pool/idle/polling/workers=4",
+                "pool/idle/blocking/workers=4",
+                "pool/shutdown/polling/queue=full",
+                "pool/shutdown/blocking/queue=full",
+            ]
+        );
+        assert!(ids.contains(&"pool/throughput/blocking/tasks=10000"));
+        for c in r.claims() {
+            let named = match &c.check {
+                ClaimCheck::AtMost { scenario, .. } => vec![scenario.clone()],
+                ClaimCheck::RatioAtMost { before, after, .. } => {
+                    vec![before.clone(), after.clone()]
+                }
+                ClaimCheck::Exponent { .. } => Vec::new(),
+            };
+            for id in named {
+                assert!(smoke.contains(&id.as_str()), "claim {} names {id}", c.line);
+            }
+        }
+    }
+}
