@@ -284,6 +284,9 @@ pub fn loglog(
             .y_desc(shown.as_str())
             .x_label_formatter(&|v: &f64| tick(*v))
             .y_label_formatter(&|v: &f64| tick(*v))
+            // Few labels: over less than a decade plotters labels every minor tick, which overlap.
+            .x_labels(6)
+            .y_labels(6)
             .light_line_style(BLACK.mix(0.05))
             .draw()
             .map_err(|e| e.to_string())?;

@@ -459,17 +459,15 @@ fn components(out: &mut String, r: &RunRecord) -> Result<(), Error> {
                 esc(component),
                 esc(situation)
             );
+            let labels = scale_labels(&sit.scales);
             for metric in metrics {
                 let mut unit = String::new();
                 let groups: Vec<BarGroup> = sit
                     .scales
                     .iter()
-                    .map(|scale| BarGroup {
-                        label: if scale.is_empty() {
-                            "–".to_owned()
-                        } else {
-                            (*scale).to_owned()
-                        },
+                    .zip(&labels)
+                    .map(|(scale, label)| BarGroup {
+                        label: label.clone(),
                         bars: variants
                             .iter()
                             .enumerate()
@@ -501,6 +499,24 @@ fn components(out: &mut String, r: &RunRecord) -> Result<(), Error> {
     }
     out.push_str("</section>\n");
     Ok(())
+}
+
+/// Axis labels for a situation's scales: the parameters that differ between them (`hold_ms=50`, not
+/// `contenders=8,hold_ms=50` when every scale has 8 contenders), so long scales do not overlap.
+fn scale_labels(scales: &[&str]) -> Vec<String> {
+    let split: Vec<Vec<&str>> = scales.iter().map(|s| s.split(',').collect()).collect();
+    let shared = |part: &&str| scales.len() > 1 && split.iter().all(|p| p.contains(part));
+    split
+        .iter()
+        .map(|parts| {
+            let own: Vec<&str> = parts.iter().copied().filter(|p| !shared(p)).collect();
+            match (own.is_empty(), parts.iter().any(|p| !p.is_empty())) {
+                (_, false) => "–".to_owned(),
+                (true, true) => parts.join(","),
+                (false, true) => own.join(","),
+            }
+        })
+        .collect()
 }
 
 /// The figures of a bar chart in words, so the numbers can be read and copied.
@@ -550,14 +566,16 @@ fn growth_chart(
     let lines: Vec<Line> = fits
         .iter()
         .map(|g| {
+            // `backoff` or, for a fit at fixed other parameters, `backoff/contenders=8`.
             let variant = g.family.strip_prefix(&prefix).unwrap_or(&g.family);
-            let series = variants.iter().position(|v| *v == variant).unwrap_or(0);
+            let base = variant.split('/').next().unwrap_or(variant);
+            let series = variants.iter().position(|v| *v == base).unwrap_or(0);
             let exponent = match g.exponent {
                 Some(e) => format!("{param}^{}", format_sig(e)),
                 None if g.points.iter().all(|p| p.1 == 0.0) => "0 at every scale".to_owned(),
                 None => "no fit".to_owned(),
             };
-            let role = if befores.contains(&variant) {
+            let role = if befores.contains(&base) {
                 " (before)"
             } else {
                 ""
@@ -864,5 +882,16 @@ mod tests {
         assert!(page.contains("The last 12 runs"));
         assert!(page.contains("b-step"), "the 1.3x step is flagged");
         assert!(page.contains("stroke-dasharray") || page.contains("step at run"));
+    }
+
+    #[test]
+    fn scale_labels_keep_only_what_differs() {
+        assert_eq!(
+            scale_labels(&["contenders=8,hold_ms=50", "contenders=8,hold_ms=200"]),
+            vec!["hold_ms=50", "hold_ms=200"]
+        );
+        assert_eq!(scale_labels(&["files=10"]), vec!["files=10"]);
+        assert_eq!(scale_labels(&[""]), vec!["–"]);
+        assert_eq!(scale_labels(&["a=1,b=2", "a=2,b=2"]), vec!["a=1", "a=2"]);
     }
 }
