@@ -276,6 +276,18 @@ pub struct Claim {
     pub check: ClaimCheck,
 }
 
+impl Claim {
+    /// The claim at `seed`:`line` quoting `text`, checked by `check`.
+    pub fn new(seed: &str, line: u32, text: impl Into<String>, check: ClaimCheck) -> Self {
+        Self {
+            seed: seed.to_owned(),
+            line,
+            text: text.into(),
+            check,
+        }
+    }
+}
+
 /// How a claim is checked against a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -330,12 +330,7 @@ pub fn register(r: &mut Registry) {
             });
         }
     }
-    let claim = |line, text: &str, check| Claim {
-        seed: SEED.to_owned(),
-        line,
-        text: text.to_owned(),
-        check,
-    };
+    let claim = |line, text: &str, check| Claim::new(SEED, line, text, check);
     let per_write = |delay, minutes| record_id(StatusVariant::PerWrite, delay, minutes);
     let central = |delay, minutes| record_id(StatusVariant::Central, delay, minutes);
     r.claim(claim(

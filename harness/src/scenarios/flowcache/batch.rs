@@ -292,12 +292,7 @@ pub fn register(r: &mut Registry) {
             }
         }
     }
-    let claim = |line, text: &str, check| Claim {
-        seed: SEED.to_owned(),
-        line,
-        text: text.to_owned(),
-        check,
-    };
+    let claim = |line, text: &str, check| Claim::new(SEED, line, text, check);
     let ratio = |job, n, metric: &str, max| ClaimCheck::RatioAtMost {
         before: batch_id(job, Mode::Single, n),
         after: batch_id(job, Mode::Batch, n),

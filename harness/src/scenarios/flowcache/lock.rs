@@ -166,12 +166,7 @@ pub fn register(r: &mut Registry) {
             }
         }
     }
-    let claim = |line, text: String, check| Claim {
-        seed: SEED.to_owned(),
-        line,
-        text,
-        check,
-    };
+    let claim = |line, text: String, check| Claim::new(SEED, line, text, check);
     let c = SMOKE_CONTENDERS;
     // The seed's "before" (2-5 s on average) is what fixed polling gives 8 contenders holding 500 ms.
     r.claim(claim(

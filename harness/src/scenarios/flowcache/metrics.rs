@@ -154,12 +154,7 @@ pub fn register(r: &mut Registry) {
             mode,
         });
     }
-    let claim = |line, text: &str, check| Claim {
-        seed: SEED.to_owned(),
-        line,
-        text: text.to_owned(),
-        check,
-    };
+    let claim = |line, text: &str, check| Claim::new(SEED, line, text, check);
     r.claim(claim(
         181,
         "Performance metrics: ~1MB for 10,000 operations (read as: the original's CSV, at most 1 MiB)",

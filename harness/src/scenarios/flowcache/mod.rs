@@ -159,12 +159,7 @@ fn register_size(r: &mut Registry) {
         }
     }
     let largest = SIZE_SCALES[SIZE_SCALES.len() - 1];
-    let claim = |line, text: &str, check| Claim {
-        seed: SEED.to_owned(),
-        line,
-        text: text.to_owned(),
-        check,
-    };
+    let claim = |line, text: &str, check| Claim::new(SEED, line, text, check);
     r.claim(claim(
         35,
         "Cache size queries now complete in <10ms vs 50-200ms previously",
