@@ -80,6 +80,7 @@ h3 { font-size: 15px; margin: 16px 0 6px; }
 p.note { color: var(--muted); margin: 4px 0 10px; }
 table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
 td.kind, td.verdict { white-space: nowrap; }
+td:first-child { min-width: 18em; }
 td.limit { font-size: 11.5px; color: #344054; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { position: sticky; top: 37px; background: #f2f4f7; font-weight: 600; z-index: 1; }
