@@ -312,7 +312,7 @@ fn judge(
         if !significant {
             verdict = Verdict::Same;
         }
-        if cur.kind == MetricKind::WallTime && !same_machine {
+        if matches!(cur.kind, MetricKind::WallTime | MetricKind::CpuTime) && !same_machine {
             rule = Rule::OtherMachine;
         }
     }
@@ -537,6 +537,22 @@ mod tests {
         let row = only(&c, "wall_time");
         assert_eq!(row.rule, Rule::OtherMachine);
         assert!(!row.gated && !c.failed() && !c.same_machine);
+    }
+
+    #[test]
+    fn cpu_times_gate_like_wall_times() {
+        let mut base_m = wall(&[100.0; 10]);
+        base_m.kind = MetricKind::CpuTime;
+        let mut cur_m = wall(&[
+            300.0, 301.0, 299.0, 300.0, 300.5, 299.5, 300.0, 300.0, 300.1, 299.9,
+        ]);
+        cur_m.kind = MetricKind::CpuTime;
+        let base = record("laptop", vec![("a/b/c", "cpu", base_m.clone())]);
+        let elsewhere = cmp(&base, &record("ci", vec![("a/b/c", "cpu", cur_m.clone())]));
+        assert_eq!(only(&elsewhere, "cpu").rule, Rule::OtherMachine);
+        assert!(!elsewhere.failed());
+        let here = cmp(&base, &record("laptop", vec![("a/b/c", "cpu", cur_m)]));
+        assert!(here.failed(), "{here:?}");
     }
 
     #[test]

@@ -87,6 +87,9 @@ pub enum MetricKind {
     Instructions,
     /// Sampled wall time: gates only on the same machine, and only when the change is significant.
     WallTime,
+    /// Process CPU time (user + system): as noisy and as machine-bound as wall time, gated the same
+    /// way, but a different quantity (a thread that sleeps costs wall time, not CPU).
+    CpuTime,
     /// A ratio of two wall times measured in the same run (after / before): gates on any machine,
     /// when significant.
     InRunRatio,
@@ -95,7 +98,10 @@ pub enum MetricKind {
 impl MetricKind {
     /// Whether the metric is noisy and needs a significance test before it can fail the gate.
     pub fn is_noisy(self) -> bool {
-        matches!(self, MetricKind::WallTime | MetricKind::InRunRatio)
+        matches!(
+            self,
+            MetricKind::WallTime | MetricKind::CpuTime | MetricKind::InRunRatio
+        )
     }
 
     /// The kind as written in records and shown in reports.
@@ -105,6 +111,7 @@ impl MetricKind {
             MetricKind::VirtualTime => "virtual time",
             MetricKind::Instructions => "instructions",
             MetricKind::WallTime => "wall time",
+            MetricKind::CpuTime => "cpu time",
             MetricKind::InRunRatio => "in-run ratio",
         }
     }

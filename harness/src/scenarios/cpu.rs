@@ -32,7 +32,7 @@ pub fn sleep_until(at: Instant) {
     }
 }
 
-/// A single measured nanosecond figure (CPU time, a latency) as a noisy metric with no samples: it
+/// A single measured nanosecond figure (a latency) as a noisy metric with no samples: it
 /// shows in reports, and gates only through a hard limit in `perfgate.toml`.
 pub fn single_ns(ns: f64) -> Metric {
     Metric {
@@ -43,6 +43,15 @@ pub fn single_ns(ns: f64) -> Metric {
         summary: None,
         samples: Vec::new(),
         rounds: Vec::new(),
+    }
+}
+
+/// A CPU time in nanoseconds (per grant, per idle second) as a noisy metric with no samples, like
+/// [`single_ns`] but of kind [`MetricKind::CpuTime`].
+pub fn single_cpu_ns(ns: f64) -> Metric {
+    Metric {
+        kind: MetricKind::CpuTime,
+        ..single_ns(ns)
     }
 }
 

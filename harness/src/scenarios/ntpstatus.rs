@@ -244,7 +244,7 @@ impl Scenario for RecordScenario {
 fn per_minute(count: u64, minutes: u32) -> Metric {
     let m = u64::from(minutes.max(1));
     let mut metric = Metric::count(count / m, "processes/min");
-    if count % m != 0 {
+    if !count.is_multiple_of(m) {
         metric.value = Value::Float(count as f64 / m as f64);
     }
     metric

@@ -9,7 +9,7 @@ use std::time::Duration;
 use components::clock::{Clock, SystemClock};
 use components::ratelimit::{CondvarLimiter, PollingLimiter, Rate, RateLimiter};
 
-use super::cpu::{exact_rate, process_cpu, single_ns};
+use super::cpu::{exact_rate, process_cpu, single_cpu_ns};
 use super::ntpstatus::quantile_metric;
 use crate::model::{Claim, ClaimCheck, Metric};
 use crate::scenario::{Registry, Role, RunContext, Scenario};
@@ -265,7 +265,7 @@ impl Scenario for ContendScenario {
             ),
             (
                 CPU_PER_GRANT.to_owned(),
-                single_ns(run.cpu.as_nanos() as f64 / grants),
+                single_cpu_ns(run.cpu.as_nanos() as f64 / grants),
             ),
             (
                 LATENESS_P50.to_owned(),

@@ -10,7 +10,7 @@ use components::watch::{
     Backend, ChangeKind, FileWatcher, NotifyWatcher, POLL_INTERVAL, PollingWatcher,
 };
 
-use super::cpu::{exact_rate, process_cpu, single_ns, sleep_until};
+use super::cpu::{exact_rate, process_cpu, single_cpu_ns, single_ns, sleep_until};
 use crate::model::{Claim, ClaimCheck, Metric};
 use crate::scenario::{Registry, Role, RunContext, Scenario};
 
@@ -274,7 +274,7 @@ impl Scenario for WatchScenario {
                     ),
                     (
                         CPU_PER_S.to_owned(),
-                        single_ns(cost.cpu.as_nanos() as f64 / secs),
+                        single_cpu_ns(cost.cpu.as_nanos() as f64 / secs),
                     ),
                 ])
             }
