@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::model::{RunRecord, SCHEMA_NAME, SCHEMA_VERSION};
+use crate::model::{OLDEST_READ_VERSION, RunRecord, SCHEMA_NAME, SCHEMA_VERSION, readable_version};
 use crate::{stats, store};
 
 /// Runs fewer than this on either side of a split are not tested for a step.
@@ -79,9 +79,10 @@ fn parse_line(path: &Path, line_no: usize, line: &str) -> Result<RunRecord, Erro
     };
     let record: RunRecord =
         serde_json::from_str(line).map_err(|e| bad(format!("not a run record: {e}")))?;
-    if record.schema != SCHEMA_NAME || record.schema_version != SCHEMA_VERSION {
+    if record.schema != SCHEMA_NAME || !readable_version(u64::from(record.schema_version)) {
         return Err(bad(format!(
-            "schema {} v{}, this perfgate reads {SCHEMA_NAME} v{SCHEMA_VERSION}",
+            "schema {} v{}, this perfgate reads {SCHEMA_NAME} v{OLDEST_READ_VERSION} to \
+             v{SCHEMA_VERSION}",
             record.schema, record.schema_version
         )));
     }

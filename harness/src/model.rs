@@ -8,8 +8,17 @@ use serde::{Deserialize, Serialize};
 
 /// The record format's name, stored in every record so a foreign JSON file is recognised as such.
 pub const SCHEMA_NAME: &str = "perfgate.run";
-/// Bumped whenever a field changes meaning or a required field is added; readers refuse other versions.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped whenever a field changes meaning or a required field or a value is added; readers take
+/// [`OLDEST_READ_VERSION`] up to this one and refuse the rest (a newer record may hold what they
+/// cannot read). v2 added the `cpu_time` metric kind; a v1 record is a valid v2 record.
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest record version this perfgate reads (older committed baselines stay readable).
+pub const OLDEST_READ_VERSION: u32 = 1;
+
+/// Whether a record of `version` can be read by this perfgate.
+pub fn readable_version(version: u64) -> bool {
+    (u64::from(OLDEST_READ_VERSION)..=u64::from(SCHEMA_VERSION)).contains(&version)
+}
 
 /// A metric's value: exact integers stay integers (counts never round-trip through floats).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::error::Error;
-use crate::model::{RunRecord, SCHEMA_NAME, SCHEMA_VERSION};
+use crate::model::{OLDEST_READ_VERSION, RunRecord, SCHEMA_NAME, SCHEMA_VERSION, readable_version};
 
 /// Reads a run record or baseline; `fix` tells the user how to produce a good one.
 pub fn load_record(path: &Path, fix: &str) -> Result<RunRecord, Error> {
@@ -47,10 +47,11 @@ pub fn load_record(path: &Path, fix: &str) -> Result<RunRecord, Error> {
         }
     }
     match value.get("schema_version").and_then(|v| v.as_u64()) {
-        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+        Some(v) if readable_version(v) => {}
         Some(v) => {
             return Err(bad(format!(
-                "schema_version {v}, this perfgate reads version {SCHEMA_VERSION}"
+                "schema_version {v}, this perfgate reads versions {OLDEST_READ_VERSION} to \
+                 {SCHEMA_VERSION}"
             )));
         }
         None => return Err(bad("no schema_version".to_owned())),
@@ -124,5 +125,30 @@ mod tests {
             let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
             assert_eq!(mode & 0o777, 0o644);
         }
+    }
+
+    #[test]
+    fn older_readable_versions_load_and_newer_ones_are_refused_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("run.json");
+        let mut record = crate::testutil::record(
+            "m",
+            vec![("a/b", "count", crate::model::Metric::count(3, "calls"))],
+        );
+        record.schema_version = OLDEST_READ_VERSION;
+        save_record(&path, &record).expect("save");
+        let back = load_record(&path, "fix").expect("an old committed baseline still loads");
+        assert_eq!(back.schema_version, OLDEST_READ_VERSION);
+        assert_eq!(back.scenarios, record.scenarios);
+
+        record.schema_version = SCHEMA_VERSION + 1;
+        save_record(&path, &record).expect("save");
+        let err = load_record(&path, "fix").expect_err("a newer record is refused");
+        let text = err.to_string();
+        assert!(text.contains("run.json"), "{text}");
+        assert!(
+            text.contains(&format!("schema_version {}", SCHEMA_VERSION + 1)),
+            "{text}"
+        );
     }
 }

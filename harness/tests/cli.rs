@@ -42,7 +42,10 @@ fn bad_records_exit_2_naming_the_file_and_the_fix() {
     );
     write(
         &dir.path().join("future.json"),
-        &full.replace("\"schema_version\":1", "\"schema_version\":99"),
+        &full.replace(
+            &format!("\"schema_version\":{}", harness::model::SCHEMA_VERSION),
+            "\"schema_version\":99",
+        ),
     );
     write(
         &dir.path().join("shape.json"),
