@@ -308,7 +308,7 @@ pub struct ServerOutcome {
 pub struct SyncReport {
     /// The lowest-delay usable reply, or why there is none.
     pub best: Result<Measurement, SyncError>,
-    /// Every exchange (and failed lookup), in completion order.
+    /// Every exchange (and failed lookup), in the configured order: server, attempt, address.
     pub servers: Vec<ServerOutcome>,
     /// Requests sent.
     pub packets_sent: u64,
@@ -565,22 +565,28 @@ impl<T: NtpTransport, R: Resolver> SntpQuery for ParallelQuery<T, R> {
         let stamper = Stamper::start(clock, self.stamping);
         let sent = AtomicU64::new(0);
         let mut lookups = 0;
-        let mut servers = Vec::new();
-        let mut jobs: Vec<(&Server, SocketAddr, usize)> = Vec::new();
-        for server in &self.config.servers {
+        // Outcomes keyed by (server index, job index), sorted at the end into the configured order
+        // (server, attempt, address), the sequential query's: among equal delays the first wins
+        // in both, whatever order the replies came in.
+        let mut keyed: Vec<((usize, usize), ServerOutcome)> = Vec::new();
+        let mut jobs: Vec<(usize, &Server, SocketAddr, usize)> = Vec::new();
+        for (s, server) in self.config.servers.iter().enumerate() {
             lookups += 1;
             match self.cache.resolve(&server.host, server.port) {
                 Ok(addrs) => {
                     for attempt in 0..self.config.attempts {
-                        jobs.extend(addrs.iter().map(|&a| (server, a, attempt)));
+                        jobs.extend(addrs.iter().map(|&a| (s, server, a, attempt)));
                     }
                 }
-                Err(e) => servers.push(ServerOutcome {
-                    server: server.clone(),
-                    addr: None,
-                    attempt: 0,
-                    result: Err(e.into()),
-                }),
+                Err(e) => keyed.push((
+                    (s, 0),
+                    ServerOutcome {
+                        server: server.clone(),
+                        addr: None,
+                        attempt: 0,
+                        result: Err(e.into()),
+                    },
+                )),
             }
         }
         let mut done = vec![false; jobs.len()];
@@ -592,7 +598,7 @@ impl<T: NtpTransport, R: Resolver> SntpQuery for ParallelQuery<T, R> {
             let mut pending: FuturesUnordered<_> = jobs
                 .iter()
                 .enumerate()
-                .map(|(i, &(server, addr, _))| async move {
+                .map(|(i, &(_, server, addr, _))| async move {
                     (
                         i,
                         exchange_one(transport, stamper, server, addr, timeout, sent).await,
@@ -610,7 +616,7 @@ impl<T: NtpTransport, R: Resolver> SntpQuery for ParallelQuery<T, R> {
                     }
                 };
                 done[i] = true;
-                let (server, addr, attempt) = jobs[i];
+                let (s, server, addr, attempt) = jobs[i];
                 if result
                     .as_ref()
                     .err()
@@ -619,12 +625,15 @@ impl<T: NtpTransport, R: Resolver> SntpQuery for ParallelQuery<T, R> {
                     self.cache.invalidate(&server.host, server.port);
                 }
                 let good = result.as_ref().is_ok_and(|m| self.good_enough(m));
-                servers.push(ServerOutcome {
-                    server: server.clone(),
-                    addr: Some(addr),
-                    attempt,
-                    result,
-                });
+                keyed.push((
+                    (s, i),
+                    ServerOutcome {
+                        server: server.clone(),
+                        addr: Some(addr),
+                        attempt,
+                        result,
+                    },
+                ));
                 if good {
                     stopped_early = true;
                     break;
@@ -632,14 +641,21 @@ impl<T: NtpTransport, R: Resolver> SntpQuery for ParallelQuery<T, R> {
             }
             // Dropping `pending` here cancels every exchange still outstanding.
         }
-        for (&(server, addr, attempt), _) in jobs.iter().zip(&done).filter(|(_, d)| !**d) {
-            servers.push(ServerOutcome {
-                server: server.clone(),
-                addr: Some(addr),
-                attempt,
-                result: Err(QueryError::Cancelled),
-            });
+        for (i, &(s, server, addr, attempt)) in jobs.iter().enumerate() {
+            if !done[i] {
+                keyed.push((
+                    (s, i),
+                    ServerOutcome {
+                        server: server.clone(),
+                        addr: Some(addr),
+                        attempt,
+                        result: Err(QueryError::Cancelled),
+                    },
+                ));
+            }
         }
+        keyed.sort_by_key(|(k, _)| *k);
+        let servers: Vec<ServerOutcome> = keyed.into_iter().map(|(_, o)| o).collect();
         let best = if self.config.servers.is_empty() {
             Err(SyncError::NoServers)
         } else {
