@@ -519,6 +519,9 @@ impl<T: NtpTransport, R: Resolver> SntpQuery for SequentialQuery<T, R> {
 /// The improvement: resolve every server once through a TTL cache, ask every server x attempt x
 /// address at once, keep the lowest delay, stop at the first good-enough reply or the deadline and
 /// drop what is still outstanding; a server that times out is forgotten by the cache.
+///
+/// Lookups are plain calls to the [`Resolver`] before any exchange starts: the system resolver
+/// blocks the task while it runs (once per host per TTL, thanks to the cache).
 pub struct ParallelQuery<T, R> {
     transport: T,
     cache: CachingResolver<R>,
