@@ -1,7 +1,10 @@
-//! TimeSync (seed `timesync-plan.md`): the SNTP packet codec, FastDate64, the DNS TTL cache and the
-//! file-timestamp fallback scans so far; the sequential and parallel queries are still to come.
+//! TimeSync (seed `timesync-plan.md`): the SNTP packet codec, the sequential and parallel multi-server
+//! queries over a transport (UDP, or simulated in tests), the DNS TTL cache, the file-timestamp
+//! fallback scans and FastDate64.
 
 pub mod dns;
 pub mod fastdate;
 pub mod packet;
+pub mod query;
 pub mod scan;
+pub mod udp;

@@ -1,6 +1,9 @@
-//! TimeSync (seed `timesync-plan.md`) so far: the file-timestamp fallback (the original's recursive
-//! globs against the targeted scan, on generated trees of 2,000 and 20,000 files) and the DNS cache
-//! (a lookup per host per attempt against a 30 s TTL cache, in virtual time).
+//! TimeSync (seed `timesync-plan.md`): the sequential and parallel SNTP queries (`query`), the
+//! file-timestamp fallback (the original's recursive globs against the targeted scan, on generated
+//! trees of 2,000 and 20,000 files) and the DNS cache (a lookup per host per attempt against a 30 s
+//! TTL cache, in virtual time).
+
+pub mod query;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +25,8 @@ use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
 /// Tree sizes (files) the scan scenarios run at.
 pub const SCAN_SCALES: [usize; 2] = [2_000, 20_000];
 const TREE_SEED: u64 = 0x5CA9_71E5;
-const SEED: &str = "timesync-plan.md";
+/// The seed file the claims quote.
+pub const SEED: &str = "timesync-plan.md";
 
 /// The scanned tree: files one directory down (within the targeted scan's depth), recent mtimes.
 pub fn scan_tree_spec(files: usize) -> TreeSpec {
@@ -153,16 +157,9 @@ impl Scenario for ScanScenario {
 }
 
 /// The original's default servers.
-pub const DEFAULT_HOSTS: [&str; 6] = [
-    "time.google.com",
-    "time.cloudflare.com",
-    "time.apple.com",
-    "time.windows.com",
-    "time.facebook.com",
-    "pool.ntp.org",
-];
+pub const DEFAULT_HOSTS: [&str; 6] = fixtures::ntp::ORIGINAL_HOSTS;
 /// Attempts per host, as the original.
-pub const ATTEMPTS: usize = 2;
+pub const ATTEMPTS: usize = components::timesync::query::ATTEMPTS;
 /// Virtual latency of one stub lookup (the seed gives none; a typical uncached recursive lookup).
 pub const LOOKUP_LATENCY: Duration = Duration::from_millis(20);
 /// Syncs per scenario, 10 s apart: all within the cache's 30 s TTL.
@@ -268,18 +265,17 @@ pub fn register(r: &mut Registry) {
             variant,
         });
     }
-    r.claim(Claim {
-        seed: SEED.to_owned(),
-        line: 108,
-        text: "Expected Impact: 20-40% reduction in DNS lookup time (read as: at least 20 %)"
-            .to_owned(),
-        check: ClaimCheck::RatioAtMost {
+    r.claim(Claim::new(
+        SEED,
+        108,
+        "Expected Impact: 20-40% reduction in DNS lookup time (read as: at least 20 %)",
+        ClaimCheck::RatioAtMost {
             before: dns_id(DnsVariant::Uncached),
             after: dns_id(DnsVariant::Cached),
             metric: "lookup_time".to_owned(),
             max: 0.8,
         },
-    });
+    ));
     for files in SCAN_SCALES {
         let tree = Arc::new(scan_tree(files));
         for variant in [ScanVariant::Glob, ScanVariant::Targeted] {
@@ -291,28 +287,28 @@ pub fn register(r: &mut Registry) {
         }
     }
     let largest = SCAN_SCALES[SCAN_SCALES.len() - 1];
-    r.claim(Claim {
-        seed: SEED.to_owned(),
-        line: 127,
-        text: "Expected Impact: 90%+ reduction in fallback scan time".to_owned(),
-        check: ClaimCheck::RatioAtMost {
+    r.claim(Claim::new(
+        SEED,
+        127,
+        "Expected Impact: 90%+ reduction in fallback scan time",
+        ClaimCheck::RatioAtMost {
             before: scan_id(ScanVariant::Glob, largest),
             after: scan_id(ScanVariant::Targeted, largest),
             metric: WALL_TIME.to_owned(),
             max: 0.1,
         },
-    });
-    r.claim(Claim {
-        seed: SEED.to_owned(),
-        line: 31,
-        text: "Use targeted scanner with limited depth and early cutoff (read as: cost flat in \
-               tree size)"
-            .to_owned(),
-        check: ClaimCheck::Exponent {
+    ));
+    r.claim(Claim::new(
+        SEED,
+        31,
+        "Use targeted scanner with limited depth and early cutoff (read as: cost flat in tree \
+         size)",
+        ClaimCheck::Exponent {
             family: "timesync/scan/targeted".to_owned(),
             metric: "entries_visited".to_owned(),
             min: -0.2,
             max: 0.2,
         },
-    });
+    ));
+    query::register(r);
 }
