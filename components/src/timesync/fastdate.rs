@@ -19,6 +19,9 @@ pub enum FastDateError {
         /// The input.
         nanos: i128,
     },
+    /// A float input that is NaN (only [`FastDate64::from_unix_secs_f64`]).
+    #[error("NaN is not a time")]
+    NotANumber,
     /// At or after 2^34 seconds.
     #[error("{nanos} ns is past 2^34 s (about year 2514), the last time FastDate64 holds")]
     Overflow {
@@ -62,6 +65,32 @@ impl FastDate64 {
     pub fn seconds(self) -> u64 {
         self.0 >> FRACTION_BITS
     }
+
+    /// The original's encoding, kept as the "before": from float seconds (what `time.time()`
+    /// gives), `(floor(t) << 30) | floor(frac(t) * 2^30)`. An `f64` near 1.7e9 s holds the time to
+    /// about 240 ns, so most fraction bits below that are wrong: compare [`Self::from_unix_nanos`].
+    pub fn from_unix_secs_f64(secs: f64) -> Result<Self, FastDateError> {
+        // For the error's sake only: the input as nanoseconds (saturating).
+        let as_nanos = || (secs * 1e9) as i128;
+        if secs.is_nan() {
+            return Err(FastDateError::NotANumber);
+        }
+        if secs < 0.0 {
+            return Err(FastDateError::Negative { nanos: as_nanos() });
+        }
+        let whole = secs.floor();
+        if whole >= MAX_SECONDS as f64 {
+            return Err(FastDateError::Overflow { nanos: as_nanos() });
+        }
+        let frac = ((secs - whole) * (1u64 << FRACTION_BITS) as f64) as u64 & FRACTION_MASK;
+        Ok(Self(((whole as u64) << FRACTION_BITS) | frac))
+    }
+
+    /// The original's decoding: float seconds.
+    pub fn to_unix_secs_f64(self) -> f64 {
+        (self.0 >> FRACTION_BITS) as f64
+            + (self.0 & FRACTION_MASK) as f64 / (1u64 << FRACTION_BITS) as f64
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +123,44 @@ mod tests {
             FastDate64::from_unix_nanos(i128::MAX),
             Err(FastDateError::Overflow { nanos: i128::MAX })
         );
+    }
+
+    #[test]
+    fn the_float_encoding_agrees_on_whole_seconds_and_drifts_below_a_microsecond() {
+        for nanos in [0_i128, 1_500_000_000, 1_767_225_600_123_456_789] {
+            let exact = FastDate64::from_unix_nanos(nanos).expect("in range");
+            let float = FastDate64::from_unix_secs_f64(nanos as f64 / 1e9).expect("in range");
+            assert_eq!(float.seconds(), exact.seconds(), "{nanos}");
+            let err = (float.to_unix_nanos() as i128 - nanos).abs();
+            assert!(err < 1_000, "{nanos}: float encoding {err} ns off");
+        }
+        // Exact where the float is: 1.5 s and 0 are representable.
+        assert_eq!(
+            FastDate64::from_unix_secs_f64(1.5),
+            FastDate64::from_unix_nanos(1_500_000_000)
+        );
+        // And wrong below its precision near today's times: the point of the integer path.
+        let today = 1_767_225_600_123_456_789_i128;
+        assert_ne!(
+            FastDate64::from_unix_secs_f64(today as f64 / 1e9),
+            FastDate64::from_unix_nanos(today)
+        );
+        assert!(matches!(
+            FastDate64::from_unix_secs_f64(-0.5),
+            Err(FastDateError::Negative { .. })
+        ));
+        assert_eq!(
+            FastDate64::from_unix_secs_f64(f64::NAN),
+            Err(FastDateError::NotANumber)
+        );
+        assert!(matches!(
+            FastDate64::from_unix_secs_f64(MAX_SECONDS as f64),
+            Err(FastDateError::Overflow { .. })
+        ));
+        assert!(matches!(
+            FastDate64::from_unix_secs_f64(f64::INFINITY),
+            Err(FastDateError::Overflow { .. })
+        ));
     }
 
     proptest! {
