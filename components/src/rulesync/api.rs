@@ -41,7 +41,7 @@ impl Default for RetryPolicy {
         Self {
             max_tries: MAX_TRIES,
             cap: BACKOFF_CAP,
-            jitter_seed: 0x5EED_CD,
+            jitter_seed: 0x5EED_C0DE,
         }
     }
 }
@@ -188,6 +188,17 @@ enum TryFailure {
     },
     /// Give up.
     Fatal(SyncError),
+}
+
+/// How to recognise, after an ambiguous failure (no response, or a 5xx), that a call took effect.
+#[derive(Clone, Copy)]
+enum Recovery<'a> {
+    /// Reads: repeating them is harmless.
+    Idempotent,
+    /// A delete answered 404 on a retry: the earlier try deleted it.
+    DeleteGone,
+    /// A create: a folder of this name now exists (same-name folders were deleted before).
+    CreateGroup(&'a str),
 }
 
 /// The API as the sync uses it: one method per endpoint, each retried by the policy.
@@ -413,24 +424,55 @@ impl Api {
         Duration::from_secs_f64(window * u)
     }
 
-    /// `method url` with retries; the 2xx response.
+    /// `method url` with retries; the 2xx response. `recovery` says how to tell, after a try that
+    /// may have been applied, that it was (so it is not applied twice).
     async fn call(
         &self,
         name: &str,
         method: Method,
         url: &str,
         form: Option<&[u8]>,
+        recovery: Recovery<'_>,
     ) -> Result<Response, SyncError> {
         let mut last = String::new();
+        let mut maybe_applied = false;
         let tries = self.policy.max_tries.max(1);
         for attempt in 0..tries {
             if attempt > 0 {
                 CallTracker::bump(&self.tracker.retries);
             }
+            if maybe_applied && let Recovery::CreateGroup(folder) = recovery {
+                // The folders of this name were deleted before: one now is the one we made.
+                let groups = Box::pin(self.list_groups()).await?;
+                if let Some(g) = groups.iter().find(|g| g.name == folder) {
+                    let body =
+                        serde_json::json!({"body": {"group": {"PK": g.pk, "group": g.name}}});
+                    return Ok(Response {
+                        status: StatusCode::OK,
+                        headers: HeaderMap::new(),
+                        body: body.to_string().into_bytes(),
+                    });
+                }
+            }
             match self.try_once(name, &method, url, form).await {
                 Ok(r) => return Ok(r),
+                Err(TryFailure::Fatal(SyncError::Rejected { status: 404, .. }))
+                    if maybe_applied && matches!(recovery, Recovery::DeleteGone) =>
+                {
+                    // The earlier try deleted it.
+                    return Ok(Response {
+                        status: StatusCode::OK,
+                        headers: HeaderMap::new(),
+                        body: b"{}".to_vec(),
+                    });
+                }
                 Err(TryFailure::Fatal(e)) => return Err(e),
-                Err(TryFailure::Retry { wait, why, .. }) => {
+                Err(TryFailure::Retry {
+                    wait,
+                    why,
+                    maybe_applied: m,
+                }) => {
+                    maybe_applied = m;
                     if attempt + 1 < tries {
                         let d = self.backoff(attempt, wait);
                         tracing::debug!(endpoint = name, attempt, ?d, %why, "retrying");
@@ -453,15 +495,18 @@ impl Api {
         method: Method,
         url: &str,
         form: Option<&[u8]>,
+        recovery: Recovery<'_>,
     ) -> Result<Value, SyncError> {
-        let r = self.call(name, method, url, form).await?;
+        let r = self.call(name, method, url, form, recovery).await?;
         parse_json(name, &r.body)
     }
 
     /// GET a folder file (any URL).
     pub async fn fetch_folder(&self, url: &str) -> Result<FolderFile, SyncError> {
         let name = format!("GET {url}");
-        let v = self.call_json(&name, Method::GET, url, None).await?;
+        let v = self
+            .call_json(&name, Method::GET, url, None, Recovery::Idempotent)
+            .await?;
         FolderFile::from_json(&v).map_err(|why| SyncError::Shape {
             endpoint: name,
             why,
@@ -472,7 +517,13 @@ impl Api {
     pub async fn list_groups(&self) -> Result<Vec<Group>, SyncError> {
         const NAME: &str = "GET /{profile}/groups";
         let v = self
-            .call_json(NAME, Method::GET, &self.url("groups"), None)
+            .call_json(
+                NAME,
+                Method::GET,
+                &self.url("groups"),
+                None,
+                Recovery::Idempotent,
+            )
             .await?;
         let shape = |why: &str| SyncError::Shape {
             endpoint: NAME.to_owned(),
@@ -508,6 +559,7 @@ impl Api {
             Method::DELETE,
             &self.url(&format!("groups/{pk}")),
             None,
+            Recovery::DeleteGone,
         )
         .await
         .map(|_| ())
@@ -532,6 +584,7 @@ impl Api {
                 Method::POST,
                 &self.url("groups"),
                 Some(form.as_bytes()),
+                Recovery::CreateGroup(name),
             )
             .await?;
         // `body.group.PK`, or the folder of that name in `body.groups`.
@@ -561,6 +614,7 @@ impl Api {
                 Method::GET,
                 &self.url(&format!("rules/{folder_pk}")),
                 None,
+                Recovery::Idempotent,
             )
             .await?;
         let rules = v
@@ -580,7 +634,7 @@ impl Api {
     ///
     /// A try that fails without a clear "not done" (no response, or a 5xx) may have been applied,
     /// so before trying again the folder's rules are read back and the hostnames already there are
-    /// dropped from the batch: nothing is pushed twice. Returns the hostnames this call added.
+    /// dropped from the batch: nothing is pushed twice. Returns the batch's size once all of it is in.
     pub async fn push_batch(
         &self,
         folder_pk: &str,
@@ -603,7 +657,7 @@ impl Api {
                     self.list_rules(folder_pk).await?.into_iter().collect();
                 batch.retain(|h| !present.contains(h.as_str()));
                 if batch.is_empty() {
-                    return Ok(0);
+                    return Ok(hostnames.len() as u64);
                 }
             }
             let form = {
@@ -620,7 +674,7 @@ impl Api {
                 .try_once(NAME, &Method::POST, &url, Some(form.as_bytes()))
                 .await
             {
-                Ok(_) => return Ok(batch.len() as u64),
+                Ok(_) => return Ok(hostnames.len() as u64),
                 Err(TryFailure::Fatal(e)) => return Err(e),
                 Err(TryFailure::Retry {
                     wait,

@@ -64,6 +64,8 @@ impl SequentialSync {
 
             let t = Instant::now();
             report.rules_in += f.hostnames.len() as u64;
+            // Deliberately per folder: the "before" has no precompiled pattern.
+            #[allow(clippy::regex_creation_in_loops)]
             let re = Regex::new(HOSTNAME_PATTERN).map_err(|e| SyncError::Client(e.to_string()))?;
             let mut new = Vec::new();
             for h in &f.hostnames {
