@@ -500,6 +500,10 @@ impl Scenario for VirtualScenario {
                 Metric::count(report.calls.total(), "requests"),
             ),
             (
+                "http_clients".to_owned(),
+                Metric::count(report.calls.clients, "clients"),
+            ),
+            (
                 SYNC_TIME_VIRTUAL.to_owned(),
                 Metric::virtual_ns(report.stages.total()),
             ),
