@@ -391,3 +391,40 @@ async fn random_faults_and_a_429_storm_lose_and_duplicate_nothing() {
         "{r:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tcp_with_reqwest_the_pooled_client_reuses_its_connections() {
+    // Real sockets on 127.0.0.1, no latency and no retries: no waiting, real or virtual.
+    let set = generate(&RuleSetSpec::standard(5_000), 5).expect("rule set");
+    let mut connections = Vec::new();
+    for name in ["sequential", "pooled"] {
+        let s = setup(set.clone(), ApiBehaviour::default());
+        let server = s.api.serve().await.expect("serve on loopback");
+        assert!(server.addr().ip().is_loopback());
+        let urls: Vec<String> = s
+            .set
+            .folders
+            .iter()
+            .map(|f| format!("{}{}", server.base_url(), s.api.add_folder_file(f)))
+            .collect();
+        let mut config = config(TOKEN);
+        config.endpoint.api_base = server.api_base();
+        let connector = Arc::new(components::rulesync::ReqwestConnector::default());
+        let sync: Box<dyn RuleSync> = match name {
+            "sequential" => Box::new(SequentialSync::new(config, connector)),
+            _ => Box::new(PooledSync::new(config, connector)),
+        };
+        let r = sync.sync(&urls).await.expect("sync over TCP");
+        assert_end_state(&s);
+        connections.push((r.calls.total(), s.api.connections()));
+    }
+    let [(seq_calls, seq_conns), (pooled_calls, pooled_conns)] = connections[..] else {
+        panic!("two runs")
+    };
+    assert_eq!(seq_calls, pooled_calls);
+    assert_eq!(seq_conns, seq_calls, "a connection per call");
+    assert!(
+        pooled_conns <= 8,
+        "{pooled_conns} connections for {pooled_calls} calls"
+    );
+}

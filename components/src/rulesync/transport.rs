@@ -102,13 +102,21 @@ impl ReqwestTransport {
         request: http::Request<Vec<u8>>,
         max_body: usize,
     ) -> Result<Response, TransportError> {
+        if request.uri().scheme_str() == Some("https") && !cfg!(feature = "tls") {
+            return Err(TransportError::Invalid(
+                "HTTPS needs TLS: build components with `--features tls`".to_owned(),
+            ));
+        }
         let request = reqwest::Request::try_from(request)
             .map_err(|e| TransportError::Invalid(format!("{e}{}", source_text(&e))))?;
-        let mut response = self
-            .client
-            .execute(request)
-            .await
-            .map_err(|e| TransportError::Failed(format!("{e}{}", source_text(&e))))?;
+        let mut response = self.client.execute(request).await.map_err(|e| {
+            let why = format!("{e}{}", source_text(&e));
+            if e.is_builder() {
+                TransportError::Invalid(why)
+            } else {
+                TransportError::Failed(why)
+            }
+        })?;
         if response
             .content_length()
             .is_some_and(|n| n > max_body as u64)
