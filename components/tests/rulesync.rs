@@ -428,3 +428,21 @@ async fn over_tcp_with_reqwest_the_pooled_client_reuses_its_connections() {
         "{pooled_conns} connections for {pooled_calls} calls"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_create_or_delete_whose_answer_was_lost_is_not_repeated() {
+    let set = generate(&RuleSetSpec::standard(3_000), 2).expect("rule set");
+    assert!(!set.replaced.is_empty());
+    for name in ["sequential", "pooled"] {
+        let s = setup(set.clone(), ApiBehaviour::default());
+        for (method, path) in [(Method::POST, "/groups"), (Method::DELETE, "/groups/")] {
+            let mut lost = Scripted::new(method, path, StatusCode::BAD_GATEWAY, b"lost", 1);
+            lost.after_apply = true;
+            s.api.script(lost);
+        }
+        let r = run(name, &s).await.expect("sync");
+        // One folder per name: the create was not repeated, the delete's 404 on retry was success.
+        assert_end_state(&s);
+        assert_eq!(r.calls.retries, 2, "{name}");
+    }
+}
