@@ -102,13 +102,14 @@ pub struct FolderFile {
 }
 
 impl FolderFile {
-    /// Reads `{"group":{"group":name,"action":{"do":n,"status":n}},"rules":[{"PK":h},…]}`. Rules
-    /// without a string `PK` are skipped, as the original did.
+    /// Reads `{"group":{"group":name,"action":{"do":n,"status":n}},"rules":[{"PK":h},…]}` (or
+    /// `"rule_groups":[{"rules":[…]},…]` in place of `rules`). Rules without a string `PK` are
+    /// skipped, as the original did.
     pub fn from_json(v: &Value) -> Result<Self, String> {
         let name = v
             .pointer("/group/group")
             .and_then(Value::as_str)
-            .ok_or("no group.group (the folder name)")?;
+            .ok_or("no group.group (the folder name)".to_owned())?;
         let action = v
             .pointer("/group/action/do")
             .and_then(Value::as_i64)
@@ -117,18 +118,29 @@ impl FolderFile {
             .pointer("/group/action/status")
             .and_then(Value::as_i64)
             .unwrap_or(1);
-        let rules = v
-            .get("rules")
-            .and_then(Value::as_array)
-            .ok_or("no rules array")?;
+        let pks = |rules: &Vec<Value>| -> Vec<String> {
+            rules
+                .iter()
+                .filter_map(|r| r.get("PK").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        };
+        // `rules`, or the other form: `rule_groups[].rules`, concatenated in order.
+        let hostnames = if let Some(rules) = v.get("rules").and_then(Value::as_array) {
+            pks(rules)
+        } else if let Some(groups) = v.get("rule_groups").and_then(Value::as_array) {
+            groups
+                .iter()
+                .filter_map(|g| g.get("rules").and_then(Value::as_array))
+                .flat_map(pks)
+                .collect()
+        } else {
+            return Err("no rules or rule_groups array".to_owned());
+        };
         Ok(Self {
             name: name.to_owned(),
             action,
             status,
-            hostnames: rules
-                .iter()
-                .filter_map(|r| r.get("PK").and_then(Value::as_str).map(str::to_owned))
-                .collect(),
+            hostnames,
         })
     }
 
@@ -331,5 +343,10 @@ mod tests {
         let got = FolderFile::from_json(&v).expect("parses");
         assert_eq!(got.hostnames, vec!["a".to_owned()]);
         assert!(FolderFile::from_json(&serde_json::json!({"rules":[]})).is_err());
+        assert!(FolderFile::from_json(&serde_json::json!({"group":{"group":"x"}})).is_err());
+        let v = serde_json::json!({"group":{"group":"x"},
+            "rule_groups":[{"rules":[{"PK":"a"}]},{"rules":[{"PK":"b"},{"PK":"c"}]},{"x":1}]});
+        let got = FolderFile::from_json(&v).expect("parses");
+        assert_eq!(got.hostnames, ["a", "b", "c"]);
     }
 }
