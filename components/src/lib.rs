@@ -6,5 +6,6 @@ pub mod flowcache;
 pub mod ntpstatus;
 pub mod pool;
 pub mod ratelimit;
+pub mod rulesync;
 pub mod timesync;
 pub mod watch;

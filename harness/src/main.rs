@@ -11,7 +11,16 @@ use clap::Parser;
 
 use cli::{Cli, Command};
 
+/// Counts the heap (current and peak bytes) for the rule sync's peak-heap metric.
+#[global_allocator]
+static HEAP: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
+
 fn main() -> ExitCode {
+    harness::scenarios::rulesync::set_heap_probe(harness::scenarios::rulesync::HeapProbe {
+        current: || HEAP.current_usage(),
+        peak: || HEAP.peak_usage(),
+        reset_peak: || HEAP.reset_peak_usage(),
+    });
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::List(args) => commands::list(&cli.global, args),

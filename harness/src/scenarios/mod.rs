@@ -7,6 +7,7 @@ pub mod flowcache;
 pub mod ntpstatus;
 pub mod pool;
 pub mod ratelimit;
+pub mod rulesync;
 pub mod timesync;
 pub mod watch;
 
@@ -25,6 +26,7 @@ pub fn registry() -> Registry {
     ratelimit::register(&mut r);
     pool::register(&mut r);
     watch::register(&mut r);
+    rulesync::register(&mut r);
     r
 }
 
@@ -111,7 +113,15 @@ mod tests {
         let r = registry();
         let ids: Vec<&str> = r.scenarios().map(|s| s.id()).collect();
         let known = |id: &str| ids.contains(&id);
-        let family = |f: &str| ids.iter().any(|id| ScenarioId::parse(id).family == f);
+        // A fit along one parameter of a multi-parameter scale is named `family/other=value`.
+        let family = |f: &str| {
+            ids.iter().any(|id| {
+                let fam = ScenarioId::parse(id).family;
+                fam == f
+                    || f.strip_prefix(fam)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+        };
         for c in r.claims() {
             let ok = match &c.check {
                 ClaimCheck::RatioAtMost { before, after, .. } => known(before) && known(after),

@@ -1,0 +1,243 @@
+//! The two sync workflows over [`Api`]: [`SequentialSync`] (the original) and [`PooledSync`] (the
+//! guide's), the same steps in the same order of effects, so both leave the same end state.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+use regex::Regex;
+use tokio::time::Instant;
+
+use super::api::{Api, Group};
+use super::transport::{BoxFuture, Connector};
+use super::{
+    BATCH_SIZE, FolderFile, HOSTNAME_PATTERN, RuleSync, SyncConfig, SyncError, SyncReport,
+    is_valid_hostname,
+};
+
+/// The original: a new HTTP client for every call, every step one after the other, every rule
+/// validated (the pattern compiled per folder), then filtered against what is known.
+pub struct SequentialSync {
+    config: SyncConfig,
+    connector: Arc<dyn Connector>,
+}
+
+impl SequentialSync {
+    /// A sync with `config`, building clients with `connector`.
+    pub fn new(config: SyncConfig, connector: Arc<dyn Connector>) -> Self {
+        Self { config, connector }
+    }
+
+    async fn run(&self, urls: &[String]) -> Result<SyncReport, SyncError> {
+        let api = Api::per_call(
+            self.config.endpoint.clone(),
+            Arc::clone(&self.connector),
+            self.config.retry,
+        );
+        let mut report = SyncReport::default();
+
+        let t = Instant::now();
+        let mut folders = Vec::with_capacity(urls.len());
+        for url in urls {
+            folders.push(api.fetch_folder(url).await?);
+        }
+        report.stages.fetch = t.elapsed();
+
+        let t = Instant::now();
+        let groups = api.list_groups().await?;
+        let (replaced, kept) = split_groups(&groups, &folders);
+        for g in replaced {
+            api.delete_group(&g.pk).await?;
+            report.deleted += 1;
+        }
+        let mut existing = HashSet::new();
+        for g in kept {
+            existing.extend(api.list_rules(&g.pk).await?);
+        }
+        report.stages.delete = t.elapsed();
+
+        let mut added: HashSet<String> = HashSet::new();
+        for f in &folders {
+            let t = Instant::now();
+            let pk = api.create_group(&f.name, f.action, f.status).await?;
+            report.stages.create += t.elapsed();
+
+            let t = Instant::now();
+            report.rules_in += f.hostnames.len() as u64;
+            // Deliberately per folder: the "before" has no precompiled pattern.
+            #[allow(clippy::regex_creation_in_loops)]
+            let re = Regex::new(HOSTNAME_PATTERN).map_err(|e| SyncError::Client(e.to_string()))?;
+            let mut new = Vec::new();
+            for h in &f.hostnames {
+                if !re.is_match(h) {
+                    report.invalid += 1;
+                } else if existing.contains(h) {
+                    report.skipped_existing += 1;
+                } else if !added.insert(h.clone()) {
+                    report.duplicates += 1;
+                } else {
+                    new.push(h.clone());
+                }
+            }
+            for batch in new.chunks(BATCH_SIZE) {
+                report.pushed += api.push_batch(&pk, f.action, f.status, batch).await?;
+                report.batches += 1;
+            }
+            report.stages.push += t.elapsed();
+        }
+        report.folders = folders.len();
+        report.calls = api.calls();
+        report.log(self.name());
+        Ok(report)
+    }
+}
+
+impl RuleSync for SequentialSync {
+    fn name(&self) -> &'static str {
+        "sequential"
+    }
+
+    fn sync<'a>(
+        &'a self,
+        folder_urls: &'a [String],
+    ) -> BoxFuture<'a, Result<SyncReport, SyncError>> {
+        Box::pin(self.run(folder_urls))
+    }
+}
+
+/// The guide's: one client (its pool keeps connections open), folder files fetched concurrently,
+/// deletes (3 workers) overlapping the reads of the rules already present (5 workers), ordered
+/// dedup with known hostnames skipped before validation, then every batch through a shared pool of
+/// 3 workers (a single batch inline).
+pub struct PooledSync {
+    config: SyncConfig,
+    connector: Arc<dyn Connector>,
+}
+
+impl PooledSync {
+    /// A sync with `config`, building its one client per sync with `connector`.
+    pub fn new(config: SyncConfig, connector: Arc<dyn Connector>) -> Self {
+        Self { config, connector }
+    }
+
+    async fn run(&self, urls: &[String]) -> Result<SyncReport, SyncError> {
+        let w = self.config.workers;
+        let api = Api::pooled(
+            self.config.endpoint.clone(),
+            self.connector.as_ref(),
+            self.config.retry,
+        )?;
+        let api = &api;
+        let mut report = SyncReport::default();
+
+        let t = Instant::now();
+        // Indices, not references, go through the streams: closures over borrowed items trip the
+        // compiler's higher-ranked lifetime check when the future must be `Send`.
+        let folders: Vec<FolderFile> = stream::iter(0..urls.len())
+            .map(|i| api.fetch_folder(&urls[i]))
+            .buffered(w.fetch.max(1))
+            .try_collect()
+            .await?;
+        report.stages.fetch = t.elapsed();
+
+        let t = Instant::now();
+        let groups = api.list_groups().await?;
+        let (replaced, kept) = split_groups(&groups, &folders);
+        report.deleted = replaced.len() as u64;
+        let (replaced, kept) = (&replaced, &kept);
+        let deletes = stream::iter(0..replaced.len())
+            .map(|i| api.delete_group(&replaced[i].pk))
+            .buffer_unordered(w.delete.max(1))
+            .try_collect::<Vec<()>>();
+        let reads = stream::iter(0..kept.len())
+            .map(|i| api.list_rules(&kept[i].pk))
+            .buffered(w.rules.max(1))
+            .try_collect::<Vec<Vec<String>>>();
+        let (deleted, read) = tokio::join!(deletes, reads);
+        deleted?;
+        let existing: HashSet<String> = read?.into_iter().flatten().collect();
+        report.stages.delete = t.elapsed();
+
+        // Ordered dedup: a hostname already known (present, or earlier in this sync) is skipped
+        // before it is validated.
+        let mut added: HashSet<&str> = HashSet::new();
+        let mut new_per_folder: Vec<Vec<String>> = Vec::with_capacity(folders.len());
+        for f in &folders {
+            report.rules_in += f.hostnames.len() as u64;
+            let mut new = Vec::new();
+            for h in &f.hostnames {
+                if existing.contains(h) {
+                    report.skipped_existing += 1;
+                } else if added.contains(h.as_str()) {
+                    report.duplicates += 1;
+                } else if !is_valid_hostname(h) {
+                    report.invalid += 1;
+                } else {
+                    added.insert(h);
+                    new.push(h.clone());
+                }
+            }
+            new_per_folder.push(new);
+        }
+        drop(added);
+        drop(existing);
+
+        let t = Instant::now();
+        let mut pks = Vec::with_capacity(folders.len());
+        for f in &folders {
+            pks.push(api.create_group(&f.name, f.action, f.status).await?);
+        }
+        report.stages.create = t.elapsed();
+
+        let t = Instant::now();
+        let batches: Vec<(&str, &FolderFile, &[String])> = folders
+            .iter()
+            .zip(&pks)
+            .zip(&new_per_folder)
+            .flat_map(|((f, pk), new)| new.chunks(BATCH_SIZE).map(move |b| (pk.as_str(), f, b)))
+            .collect();
+        report.batches = batches.len() as u64;
+        report.pushed = if let [(pk, f, b)] = batches.as_slice() {
+            api.push_batch(pk, f.action, f.status, b).await?
+        } else {
+            let batches = &batches;
+            stream::iter(0..batches.len())
+                .map(|i| {
+                    let (pk, f, b) = batches[i];
+                    api.push_batch(pk, f.action, f.status, b)
+                })
+                .buffer_unordered(w.push.max(1))
+                .try_fold(0u64, |acc, n| async move { Ok(acc + n) })
+                .await?
+        };
+        report.stages.push = t.elapsed();
+
+        report.folders = folders.len();
+        report.calls = api.calls();
+        report.log(self.name());
+        Ok(report)
+    }
+}
+
+impl RuleSync for PooledSync {
+    fn name(&self) -> &'static str {
+        "pooled"
+    }
+
+    fn sync<'a>(
+        &'a self,
+        folder_urls: &'a [String],
+    ) -> BoxFuture<'a, Result<SyncReport, SyncError>> {
+        Box::pin(self.run(folder_urls))
+    }
+}
+
+/// The profile's folders split into those replaced by a folder file of the same name and those
+/// kept (whose rules count as already present), each in the profile's order.
+fn split_groups<'g>(
+    groups: &'g [Group],
+    folders: &[FolderFile],
+) -> (Vec<&'g Group>, Vec<&'g Group>) {
+    let names: HashSet<&str> = folders.iter().map(|f| f.name.as_str()).collect();
+    groups.iter().partition(|g| names.contains(g.name.as_str()))
+}
