@@ -9,6 +9,7 @@
 //! requests go through a [`transport::Transport`], reqwest over TCP or in-process in tests.
 
 pub mod api;
+pub mod dedup;
 mod sync;
 pub mod transport;
 
@@ -233,6 +234,13 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
+    /// Adds what a dedup dropped to the skip counts.
+    pub fn record_dropped(&mut self, dropped: dedup::Dropped) {
+        self.invalid += dropped.invalid;
+        self.skipped_existing += dropped.existing;
+        self.duplicates += dropped.duplicates;
+    }
+
     /// Requests per 1,000 hostnames read.
     pub fn calls_per_1000_rules(&self) -> f64 {
         self.calls.per_1000_rules(self.rules_in)

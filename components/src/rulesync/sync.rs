@@ -5,15 +5,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
-use regex::Regex;
 use tokio::time::Instant;
 
 use super::api::{Api, Group};
+use super::dedup::{self, Dropped};
 use super::transport::{BoxFuture, Connector};
-use super::{
-    BATCH_SIZE, FolderFile, HOSTNAME_PATTERN, RuleSync, SyncConfig, SyncError, SyncReport,
-    is_valid_hostname,
-};
+use super::{BATCH_SIZE, FolderFile, RuleSync, SyncConfig, SyncError, SyncReport};
 
 /// The original: a new HTTP client for every call, every step one after the other, every rule
 /// validated (the pattern compiled per folder), then filtered against what is known.
@@ -57,6 +54,7 @@ impl SequentialSync {
         report.stages.delete = t.elapsed();
 
         let mut added: HashSet<String> = HashSet::new();
+        let mut dropped = Dropped::default();
         for f in &folders {
             let t = Instant::now();
             let pk = api.create_group(&f.name, f.action, f.status).await?;
@@ -64,21 +62,9 @@ impl SequentialSync {
 
             let t = Instant::now();
             report.rules_in += f.hostnames.len() as u64;
-            // Deliberately per folder: the "before" has no precompiled pattern.
-            #[allow(clippy::regex_creation_in_loops)]
-            let re = Regex::new(HOSTNAME_PATTERN).map_err(|e| SyncError::Client(e.to_string()))?;
-            let mut new = Vec::new();
-            for h in &f.hostnames {
-                if !re.is_match(h) {
-                    report.invalid += 1;
-                } else if existing.contains(h) {
-                    report.skipped_existing += 1;
-                } else if !added.insert(h.clone()) {
-                    report.duplicates += 1;
-                } else {
-                    new.push(h.clone());
-                }
-            }
+            let new =
+                dedup::new_validating_first(&f.hostnames, &existing, &mut added, &mut dropped)
+                    .map_err(|e| SyncError::Client(e.to_string()))?;
             for batch in new.chunks(BATCH_SIZE) {
                 report.pushed += api.push_batch(&pk, f.action, f.status, batch).await?;
                 report.batches += 1;
@@ -86,6 +72,7 @@ impl SequentialSync {
             report.stages.push += t.elapsed();
         }
         report.folders = folders.len();
+        report.record_dropped(dropped);
         report.calls = api.calls();
         report.log(self.name());
         Ok(report)
@@ -161,24 +148,18 @@ impl PooledSync {
         // Ordered dedup: a hostname already known (present, or earlier in this sync) is skipped
         // before it is validated.
         let mut added: HashSet<&str> = HashSet::new();
+        let mut dropped = Dropped::default();
         let mut new_per_folder: Vec<Vec<String>> = Vec::with_capacity(folders.len());
         for f in &folders {
             report.rules_in += f.hostnames.len() as u64;
-            let mut new = Vec::new();
-            for h in &f.hostnames {
-                if existing.contains(h) {
-                    report.skipped_existing += 1;
-                } else if added.contains(h.as_str()) {
-                    report.duplicates += 1;
-                } else if !is_valid_hostname(h) {
-                    report.invalid += 1;
-                } else {
-                    added.insert(h);
-                    new.push(h.clone());
-                }
-            }
-            new_per_folder.push(new);
+            new_per_folder.push(dedup::new_known_first(
+                &f.hostnames,
+                &existing,
+                &mut added,
+                &mut dropped,
+            ));
         }
+        report.record_dropped(dropped);
         drop(added);
         drop(existing);
 

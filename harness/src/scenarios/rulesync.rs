@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use components::rulesync::{
-    Endpoint, PooledSync, ReqwestConnector, RuleSync, SequentialSync, SyncConfig, SyncReport,
+    Endpoint, PooledSync, ReqwestConnector, RuleSync, SequentialSync, SyncConfig, SyncReport, dedup,
 };
 use fixtures::controld::{ApiBehaviour, Budget, SimulatedApi};
 use fixtures::datagen::rules::{self, RuleSet, RuleSetSpec};
@@ -86,6 +86,43 @@ impl Variant {
         match self {
             Self::Sequential => Box::new(SequentialSync::new(config, connector)),
             Self::Pooled => Box::new(PooledSync::new(config, connector)),
+        }
+    }
+}
+
+/// The standard rule set of `rules` hostnames the sync scenarios use (fixed seed): the benches'
+/// setup too.
+pub fn standard_rules(rules: usize) -> Result<RuleSet, String> {
+    rules::generate(&RuleSetSpec::standard(rules), RULES_SEED).map_err(|e| e.to_string())
+}
+
+/// The CPU-bound part of a sync on its own, for the benches: `variant`'s dedup and validation of
+/// every folder of `set` against its kept folders' rules. The new hostnames, per folder.
+pub fn dedup_all(variant: Variant, set: &RuleSet) -> Result<Vec<Vec<String>>, String> {
+    let existing: std::collections::HashSet<String> = set
+        .kept
+        .iter()
+        .flat_map(|f| f.hostnames.iter().cloned())
+        .collect();
+    let mut dropped = dedup::Dropped::default();
+    match variant {
+        Variant::Sequential => {
+            let mut added = std::collections::HashSet::new();
+            set.folders
+                .iter()
+                .map(|f| {
+                    dedup::new_validating_first(&f.hostnames, &existing, &mut added, &mut dropped)
+                        .map_err(|e| e.to_string())
+                })
+                .collect()
+        }
+        Variant::Pooled => {
+            let mut added = std::collections::HashSet::new();
+            Ok(set
+                .folders
+                .iter()
+                .map(|f| dedup::new_known_first(&f.hostnames, &existing, &mut added, &mut dropped))
+                .collect())
         }
     }
 }
@@ -605,6 +642,15 @@ pub fn register(r: &mut Registry) {
 mod tests {
     use super::*;
     use crate::measure::RealTimer;
+
+    #[test]
+    fn the_benches_dedup_gives_what_a_correct_sync_pushes_for_both_variants() {
+        let set = standard_rules(10_000).expect("rule set");
+        let want = set.expected_new();
+        assert!(want.iter().map(Vec::len).sum::<usize>() > 5_000);
+        assert_eq!(dedup_all(Variant::Sequential, &set).expect("dedup"), want);
+        assert_eq!(dedup_all(Variant::Pooled, &set).expect("dedup"), want);
+    }
 
     fn run(id: &str, swap: bool) -> BTreeMap<String, Metric> {
         let r = crate::scenarios::registry();
