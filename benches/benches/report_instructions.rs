@@ -63,6 +63,7 @@ fn setup(metrics: usize) -> (RunRecord, Comparison) {
                 cpu: "cpu".to_owned(),
                 cpus: 2,
                 memory_bytes: 1 << 30,
+                label: None,
             },
             toolchain: Toolchain {
                 rustc: "rustc".to_owned(),

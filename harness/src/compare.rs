@@ -6,7 +6,9 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::config::{GateConfig, Limits};
-use crate::model::{Direction, Interval, Metric, MetricKind, RunRecord, format_sig, human};
+use crate::model::{
+    Direction, Interval, MachineInfo, Metric, MetricKind, RunRecord, format_sig, human,
+};
 use crate::stats;
 
 /// The outcome for one metric.
@@ -45,7 +47,7 @@ pub enum Rule {
     Ratio,
     /// Noisy metric on the same machine: the ratio, and a bootstrap test that the change is real.
     RatioAndSignificance,
-    /// Absolute wall time from another machine: shown, not gated.
+    /// Absolute wall time, not from one labelled machine (`PERFGATE_MACHINE`): shown, not gated.
     OtherMachine,
     /// The absolute hard limit from `perfgate.toml` was crossed.
     HardLimit,
@@ -60,7 +62,7 @@ impl fmt::Display for Rule {
         f.write_str(match self {
             Rule::Ratio => "ratio (deterministic)",
             Rule::RatioAndSignificance => "ratio + significance",
-            Rule::OtherMachine => "other machine: shown, not gated",
+            Rule::OtherMachine => "no same labelled machine: shown, not gated",
             Rule::HardLimit => "hard limit",
             Rule::NotGated => "not gated (perfgate.toml)",
             Rule::Presence => "presence",
@@ -171,9 +173,10 @@ impl Comparison {
             )
         } else {
             format!(
-                "{baseline} comes from another machine ({}, this is {}): absolute wall times are shown \
-                 but do not gate; exact counts, virtual times and in-run ratios (after/before in this \
-                 run) still do.",
+                "{baseline} ({}) and this run ({}) are not one labelled machine: absolute wall times \
+                 are shown but do not gate; exact counts, virtual times and in-run ratios (after/before \
+                 in this run) still do. Set PERFGATE_MACHINE on a stable machine, bless there, to gate \
+                 wall times too.",
                 self.baseline_machine, self.current_machine
             )
         }
@@ -185,6 +188,12 @@ impl Comparison {
     }
 }
 
+/// Whether absolute wall times may gate: both runs carry the same `PERFGATE_MACHINE` label. An
+/// unlabelled match of hardware fingerprints is not enough (see [`crate::machine::detect`]).
+pub fn same_labelled_machine(baseline: &MachineInfo, current: &MachineInfo) -> bool {
+    baseline.label.is_some() && baseline.label == current.label
+}
+
 /// Compares `current` with `baseline` for the baseline scenarios `in_scope` accepts (a filtered run
 /// must not report the scenarios it did not select as missing).
 pub fn compare(
@@ -193,7 +202,7 @@ pub fn compare(
     config: &GateConfig,
     in_scope: &dyn Fn(&str) -> bool,
 ) -> Comparison {
-    let same_machine = baseline.machine.fingerprint == current.machine.fingerprint;
+    let same_machine = same_labelled_machine(&baseline.machine, &current.machine);
     let mut rows = Vec::new();
     for base in baseline.scenarios.iter().filter(|s| in_scope(&s.id)) {
         let cur = current.scenario(&base.id);
@@ -537,6 +546,26 @@ mod tests {
         let row = only(&c, "wall_time");
         assert_eq!(row.rule, Rule::OtherMachine);
         assert!(!row.gated && !c.failed() && !c.same_machine);
+    }
+
+    #[test]
+    fn matching_hardware_without_a_label_is_not_the_same_machine() {
+        let slow = wall(&[
+            300.0, 301.0, 299.0, 300.0, 300.5, 299.5, 300.0, 300.0, 300.1, 299.9,
+        ]);
+        let mut base = record("vm", vec![("a/b/c", "wall_time", wall(&[100.0; 10]))]);
+        let mut cur = record("vm", vec![("a/b/c", "wall_time", slow)]);
+        assert!(cmp(&base, &cur).failed(), "labelled alike: walls gate");
+        base.machine.label = None;
+        cur.machine.label = None;
+        let c = cmp(&base, &cur);
+        assert_eq!(base.machine.fingerprint, cur.machine.fingerprint);
+        assert!(!c.same_machine && !c.failed(), "{c:?}");
+        assert_eq!(only(&c, "wall_time").rule, Rule::OtherMachine);
+        assert!(c.rule_text("smoke.json").contains("PERFGATE_MACHINE"));
+        // One side labelled is not enough either.
+        cur.machine.label = Some("vm".to_owned());
+        assert!(!cmp(&base, &cur).same_machine);
     }
 
     #[test]

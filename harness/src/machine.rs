@@ -8,23 +8,26 @@ use crate::model::{GitInfo, MachineInfo, Toolchain};
 /// Environment variable that names the machine explicitly (e.g. a dedicated CI runner's label).
 pub const MACHINE_ENV: &str = "PERFGATE_MACHINE";
 
-/// Describes this machine. The fingerprint is the CPU model, CPU count and memory (to the GiB), so a
-/// fresh container on the same kind of host matches, and a laptop or another runner type does not.
+/// Describes this machine. The fingerprint is the label, else the CPU model, CPU count and memory
+/// (to the GiB), for people. Only a label makes absolute wall times gate: a matching fingerprint
+/// does not make a stable machine (on the 2-core VM, file-system-bound wall times moved 1.3-2.05x
+/// between a bless and a check 20 minutes later, same VM, nothing else running).
 pub fn detect() -> MachineInfo {
     let cpu = read_cpu_model().unwrap_or_else(|| "unknown cpu".to_owned());
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let memory_bytes = read_mem_total().unwrap_or(0);
-    let fingerprint = std::env::var(MACHINE_ENV)
+    let label = std::env::var(MACHINE_ENV)
         .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| {
-            format!(
-                "{}-{} | {cpu} | {cpus} cpus | {} GiB",
-                std::env::consts::OS,
-                std::env::consts::ARCH,
-                (memory_bytes as f64 / (1u64 << 30) as f64).round()
-            )
-        });
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    let fingerprint = label.clone().unwrap_or_else(|| {
+        format!(
+            "{}-{} | {cpu} | {cpus} cpus | {} GiB",
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            (memory_bytes as f64 / (1u64 << 30) as f64).round()
+        )
+    });
     MachineInfo {
         fingerprint,
         hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -35,6 +38,7 @@ pub fn detect() -> MachineInfo {
         cpu,
         cpus,
         memory_bytes,
+        label,
     }
 }
 

@@ -259,6 +259,10 @@ pub struct MachineInfo {
     pub cpus: usize,
     /// Total memory in bytes (0 if unknown).
     pub memory_bytes: u64,
+    /// `PERFGATE_MACHINE` when set: the machine is declared stable (a dedicated runner, a quiet
+    /// workstation), and absolute wall times gate between runs carrying the same label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// The build that ran.

@@ -137,7 +137,7 @@ pub fn print_comparison(record: &RunRecord, c: &Comparison) {
         if c.same_machine {
             ""
         } else {
-            "; baseline from another machine: absolute wall times not gated"
+            "; absolute wall times not gated (no same PERFGATE_MACHINE label)"
         }
     );
 }

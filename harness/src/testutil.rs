@@ -36,6 +36,7 @@ pub fn record(machine: &str, rows: Vec<(&str, &str, Metric)>) -> RunRecord {
             cpu: "cpu".to_owned(),
             cpus: 2,
             memory_bytes: 1 << 30,
+            label: Some(machine.to_owned()),
         },
         toolchain: Toolchain {
             rustc: "rustc".to_owned(),

@@ -361,7 +361,7 @@ mod tests {
             history: &[],
         });
         assert!(
-            md.contains("another machine") && md.contains("do not gate"),
+            md.contains("not one labelled machine") && md.contains("do not gate"),
             "{md}"
         );
     }

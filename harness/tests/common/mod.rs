@@ -25,6 +25,7 @@ pub fn record(entries: u64) -> RunRecord {
             cpu: "c".to_owned(),
             cpus: 2,
             memory_bytes: 0,
+            label: Some("test-machine".to_owned()),
         },
         toolchain: Toolchain {
             rustc: "rustc".to_owned(),
