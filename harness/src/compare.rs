@@ -62,7 +62,7 @@ impl fmt::Display for Rule {
         f.write_str(match self {
             Rule::Ratio => "ratio (deterministic)",
             Rule::RatioAndSignificance => "ratio + significance",
-            Rule::OtherMachine => "no same labelled machine: shown, not gated",
+            Rule::OtherMachine => "shown (no machine label)",
             Rule::HardLimit => "hard limit",
             Rule::NotGated => "not gated (perfgate.toml)",
             Rule::Presence => "presence",

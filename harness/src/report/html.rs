@@ -74,7 +74,7 @@ nav { position: sticky; top: 0; background: #fff; border-bottom: 1px solid var(-
   padding: 8px 20px; z-index: 2; font-size: 13px; }
 nav a { margin-right: 14px; color: var(--info); text-decoration: none; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 8px; margin: 18px 0;
-  padding: 8px 18px 16px; }
+  padding: 8px 18px 16px; overflow-x: auto; }
 h2 { font-size: 18px; margin: 12px 0 8px; }
 h3 { font-size: 15px; margin: 16px 0 6px; }
 p.note { color: var(--muted); margin: 4px 0 10px; }
