@@ -186,6 +186,35 @@ impl Comparison {
     pub fn count(&self, verdict: Verdict) -> usize {
         self.rows.iter().filter(|r| r.verdict == verdict).count()
     }
+
+    /// The counts for a headline: regressions and missing metrics that gate (what fails), then
+    /// improved, same and new; worse-beyond-limit figures that do not gate are counted apart, so
+    /// "PASS" never stands beside "2 regressed".
+    pub fn headline(&self) -> String {
+        let gated = |v: Verdict| {
+            self.rows
+                .iter()
+                .filter(|r| r.verdict == v && r.gated)
+                .count()
+        };
+        let shown = self
+            .rows
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::Regressed | Verdict::Missing) && !r.gated)
+            .count();
+        let mut text = format!(
+            "{} regressed, {} missing, {} improved, {} same, {} new",
+            gated(Verdict::Regressed),
+            gated(Verdict::Missing),
+            self.count(Verdict::Improved),
+            self.count(Verdict::Same),
+            self.count(Verdict::New)
+        );
+        if shown > 0 {
+            text.push_str(&format!(" ({shown} worse but not gated)"));
+        }
+        text
+    }
 }
 
 /// Whether absolute wall times may gate: both runs carry the same `PERFGATE_MACHINE` label. An
@@ -546,6 +575,30 @@ mod tests {
         let row = only(&c, "wall_time");
         assert_eq!(row.rule, Rule::OtherMachine);
         assert!(!row.gated && !c.failed() && !c.same_machine);
+    }
+
+    #[test]
+    fn the_headline_counts_only_gated_regressions_as_regressed() {
+        let slow = wall(&[
+            300.0, 301.0, 299.0, 300.0, 300.5, 299.5, 300.0, 300.0, 300.1, 299.9,
+        ]);
+        let base = record("laptop", vec![("a/b/c", "wall_time", wall(&[100.0; 10]))]);
+        let elsewhere = cmp(
+            &base,
+            &record("ci", vec![("a/b/c", "wall_time", slow.clone())]),
+        );
+        assert!(!elsewhere.failed());
+        assert_eq!(
+            elsewhere.headline(),
+            "0 regressed, 0 missing, 0 improved, 0 same, 0 new (1 worse but not gated)"
+        );
+        let here = cmp(&base, &record("laptop", vec![("a/b/c", "wall_time", slow)]));
+        assert!(here.failed());
+        assert!(
+            here.headline().starts_with("1 regressed, "),
+            "{}",
+            here.headline()
+        );
     }
 
     #[test]

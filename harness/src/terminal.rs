@@ -3,7 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use harness::compare::{Comparison, Verdict};
+use harness::compare::Comparison;
 use harness::model::{RunRecord, format_sig};
 use harness::report::human;
 use harness::scenario::{Progress, WALL_RATIO};
@@ -125,13 +125,9 @@ pub fn print_comparison(record: &RunRecord, c: &Comparison) {
     }
     print_claims_and_growth(record);
     println!(
-        "\n{}: {} regressed, {} missing, {} improved, {} same, {} new ({} scenarios, {:.1} s){}",
+        "\n{}: {} ({} scenarios, {:.1} s){}",
         if c.failed() { "FAIL" } else { "PASS" },
-        c.count(Verdict::Regressed),
-        c.count(Verdict::Missing),
-        c.count(Verdict::Improved),
-        c.count(Verdict::Same),
-        c.count(Verdict::New),
+        c.headline(),
         record.scenarios.len(),
         record.duration_s,
         if c.same_machine {

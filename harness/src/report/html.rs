@@ -150,13 +150,8 @@ fn banner(out: &mut String, input: &ReportInput<'_>, class: &str, headline: &str
             let gated = c.rows.iter().filter(|row| row.gated).count();
             let _ = write!(
                 out,
-                "<p><b>{} regressed, {} missing, {} improved, {} same, {} new</b>; {gated} of {} \
-                 metrics gated; {} scenarios.</p>",
-                c.count(Verdict::Regressed),
-                c.count(Verdict::Missing),
-                c.count(Verdict::Improved),
-                c.count(Verdict::Same),
-                c.count(Verdict::New),
+                "<p><b>{}</b>; {gated} of {} metrics gated; {} scenarios.</p>",
+                esc(&c.headline()),
                 c.rows.len(),
                 r.scenarios.len()
             );

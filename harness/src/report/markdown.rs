@@ -73,12 +73,8 @@ pub fn render(input: &ReportInput<'_>) -> String {
             let gated = c.rows.iter().filter(|row| row.gated).count();
             let _ = writeln!(
                 out,
-                "{} regressed, {} missing, {} improved, {} same, {} new; {} of {} metrics gated.\n",
-                c.count(Verdict::Regressed),
-                c.count(Verdict::Missing),
-                c.count(Verdict::Improved),
-                c.count(Verdict::Same),
-                c.count(Verdict::New),
+                "{}; {} of {} metrics gated.\n",
+                c.headline(),
                 gated,
                 c.rows.len()
             );
