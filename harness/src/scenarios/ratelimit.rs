@@ -382,8 +382,13 @@ mod tests {
             let clock = Arc::new(MockClock::new());
             let limiter = variant.limiter(Arc::clone(&clock)).expect("valid");
             let run = contend(limiter, clock.clone(), 4, 10).expect("runs");
-            assert_eq!(run.grants, 10, "{}", variant.name());
             assert_eq!(run.grant_times.len(), 10, "{}", variant.name());
+            // The limiter's counter is read by the thread of the 10th ticket; in virtual time
+            // other threads' acquires can return before that read and before it raises `done`
+            // (they count as tail grants), so the counter is at least the tickets and the total is
+            // bounded only by each thread's loop (10 acquires).
+            assert!(run.grants >= 10, "{}: {}", variant.name(), run.grants);
+            assert!(run.grants + run.tail_grants <= 40, "{}", variant.name());
             assert!(run.wakeups >= 9, "{}: {}", variant.name(), run.wakeups);
             // Virtual time: 9 intervals of 20 ms at least.
             assert!(clock.elapsed() >= 180 * MS, "{}", variant.name());
