@@ -424,6 +424,32 @@ impl Api {
         Duration::from_secs_f64(window * u)
     }
 
+    /// After a failed try: a fatal failure ends the call; a retryable one waits its backoff (none
+    /// after the last try) and leaves its reason and whether it may have been applied.
+    async fn settle(
+        &self,
+        name: &str,
+        attempt: u32,
+        tries: u32,
+        failure: TryFailure,
+    ) -> Result<(String, bool), SyncError> {
+        match failure {
+            TryFailure::Fatal(e) => Err(e),
+            TryFailure::Retry {
+                wait,
+                why,
+                maybe_applied,
+            } => {
+                if attempt + 1 < tries {
+                    let d = self.backoff(attempt, wait);
+                    tracing::debug!(endpoint = name, attempt, ?d, %why, "retrying");
+                    tokio::time::sleep(d).await;
+                }
+                Ok((why, maybe_applied))
+            }
+        }
+    }
+
     /// `method url` with retries; the 2xx response. `recovery` says how to tell, after a try that
     /// may have been applied, that it was (so it is not applied twice).
     async fn call(
@@ -466,19 +492,8 @@ impl Api {
                         body: b"{}".to_vec(),
                     });
                 }
-                Err(TryFailure::Fatal(e)) => return Err(e),
-                Err(TryFailure::Retry {
-                    wait,
-                    why,
-                    maybe_applied: m,
-                }) => {
-                    maybe_applied = m;
-                    if attempt + 1 < tries {
-                        let d = self.backoff(attempt, wait);
-                        tracing::debug!(endpoint = name, attempt, ?d, %why, "retrying");
-                        tokio::time::sleep(d).await;
-                    }
-                    last = why;
+                Err(failure) => {
+                    (last, maybe_applied) = self.settle(name, attempt, tries, failure).await?;
                 }
             }
         }
@@ -675,17 +690,8 @@ impl Api {
                 .await
             {
                 Ok(_) => return Ok(hostnames.len() as u64),
-                Err(TryFailure::Fatal(e)) => return Err(e),
-                Err(TryFailure::Retry {
-                    wait,
-                    why,
-                    maybe_applied: m,
-                }) => {
-                    maybe_applied = m;
-                    if attempt + 1 < tries {
-                        tokio::time::sleep(self.backoff(attempt, wait)).await;
-                    }
-                    last = why;
+                Err(failure) => {
+                    (last, maybe_applied) = self.settle(NAME, attempt, tries, failure).await?;
                 }
             }
         }

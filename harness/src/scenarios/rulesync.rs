@@ -18,7 +18,7 @@ use fixtures::controld::{ApiBehaviour, Budget, SimulatedApi};
 use fixtures::datagen::rules::{self, RuleSet, RuleSetSpec};
 
 use crate::measure::{self, SamplingPlan};
-use crate::model::{Claim, ClaimCheck, Direction, Metric, MetricKind, Value};
+use crate::model::{Claim, ClaimCheck, Direction, Metric};
 use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
 
 const SEED: &str = "rulesync-performance-guide.md";
@@ -212,18 +212,6 @@ fn minimum_requests(set: &RuleSet) -> u64 {
     (f + 1 + set.replaced.len() + set.kept.len() + f + set.expected_batches()) as u64
 }
 
-fn float(value: f64, unit: &str) -> Metric {
-    Metric {
-        kind: MetricKind::Exact,
-        unit: unit.to_owned(),
-        direction: Direction::LowerIsBetter,
-        value: Value::Float(value),
-        summary: None,
-        samples: Vec::new(),
-        rounds: Vec::new(),
-    }
-}
-
 /// Runs `variant` once in process on a paused clock against an API behaving as `behaviour`.
 fn run_virtual(
     variant: Variant,
@@ -391,7 +379,7 @@ impl Scenario for SyncScenario {
             ),
             (
                 "calls_per_1000_rules".to_owned(),
-                float(report.calls_per_1000_rules(), "calls"),
+                super::cpu::exact_rate(report.calls_per_1000_rules(), "calls"),
             ),
             (
                 "tcp_connections".to_owned(),
