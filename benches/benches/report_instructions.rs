@@ -76,6 +76,8 @@ fn setup(metrics: usize) -> (RunRecord, Comparison) {
             scenarios,
             growth: Vec::new(),
             claims: Vec::new(),
+            injected: Vec::new(),
+            ab: None,
         };
         r.growth = harness::analysis::growth(&r);
         r
@@ -92,6 +94,7 @@ fn render(exporter: &dyn Exporter, (record, comparison): &(RunRecord, Comparison
         baseline_path: None,
         baseline: None,
         history: &[],
+        ab: None,
     };
     exporter.render(&input).expect("render").len()
 }

@@ -21,9 +21,10 @@ pub struct Global {
     /// the current directory with a perfgate.toml.
     #[arg(long, global = true)]
     pub root: Option<PathBuf>,
-    /// Gate configuration, relative to the root.
-    #[arg(long, global = true, default_value = "perfgate.toml")]
-    pub config: PathBuf,
+    /// Gate configuration, relative to the root [default: perfgate.toml, the defaults when absent;
+    /// a file named here must exist].
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,6 +47,98 @@ pub enum Command {
     Merge(MergeArgs),
     /// Turn criterion and gungraun results into a run record (suite `bench`) that gates and reports.
     Ingest(IngestArgs),
+    /// A/B: build REV, run it and the working tree in interleaved rounds, gate the head on paired
+    /// ratios (wall and CPU times that `check` cannot gate on a shared machine).
+    Ab(AbArgs),
+    /// Measure the A/B's power on this machine: false alarms of A/A trials, detection of injected
+    /// slowdowns, and each wall metric's minimum detectable slowdown.
+    Power(PowerArgs),
+    /// Run scenarios named on standard input, one JSON answer per line (what `ab` drives).
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[arg(long, value_enum, default_value = "smoke")]
+    pub suite: SuiteArg,
+    /// Substring or glob (`*`) over scenario ids.
+    #[arg(long, short)]
+    pub filter: Option<String>,
+    /// As for `run`.
+    #[arg(long, value_name = "PATTERN=FACTOR")]
+    pub inject: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ModeArg {
+    /// Base and head one after the other, in a seeded random order per round.
+    Sequential,
+    /// Base and head at the same time, each pinned to its own CPU (taskset).
+    Duet,
+}
+
+/// How the rounds run (shared by `ab` and `power`).
+#[derive(Debug, Args)]
+pub struct RoundArgs {
+    #[arg(long, value_enum, default_value = "smoke")]
+    pub suite: SuiteArg,
+    /// Substring or glob (`*`) over scenario ids.
+    #[arg(long, short)]
+    pub filter: Option<String>,
+    /// Seed of the round order.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Sequential or duet rounds.
+    #[arg(long, value_enum, default_value = "sequential")]
+    pub mode: ModeArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AbArgs {
+    /// The base: any git revision (commit, branch, tag, HEAD~1). The head is the working tree,
+    /// uncommitted changes included.
+    #[arg(long)]
+    pub base: String,
+    #[command(flatten)]
+    pub run: RoundArgs,
+    /// Rounds (each one base and one head process) [default: `[ab] rounds` of perfgate.toml, 6].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(3..=100))]
+    pub rounds: Option<u32>,
+    /// Make the head's wall and CPU times of matching scenarios FACTOR times slower (`PATTERN=FACTOR`,
+    /// e.g. 'flowcache/size/indexed/*=1.25'): shows what the gate catches. Repeatable.
+    #[arg(long, value_name = "PATTERN=FACTOR")]
+    pub inject: Vec<String>,
+    /// Reports directory (summary.md, index.html, run.json of the head, base.json, the rounds).
+    #[arg(long, default_value = "reports/ab")]
+    pub reports: PathBuf,
+    /// Minimum detectable slowdowns to show beside each metric (written by `power`), if present.
+    #[arg(long, default_value = "baselines/power.json")]
+    pub power: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PowerArgs {
+    #[command(flatten)]
+    pub run: RoundArgs,
+    /// A/A rounds to measure (each one process per side, the same build on both).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(3..=500))]
+    pub measure_rounds: u32,
+    /// Rounds in each trial [default: `[ab] rounds` of perfgate.toml, what one `ab` runs].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(3..=100))]
+    pub per_trial: Option<u32>,
+    /// Trials per condition.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub trials: u32,
+    /// Injected slowdowns to report detection rates for.
+    #[arg(long, value_delimiter = ',', default_value = "1.1,1.25,1.5,2")]
+    pub factors: Vec<f64>,
+    /// Reports directory (power.json, summary.md, the rounds).
+    #[arg(long, default_value = "reports/power")]
+    pub reports: PathBuf,
+    /// Also write the result here, e.g. baselines/power.json, which `ab` and `check` show.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -95,6 +188,10 @@ pub struct RunArgs {
     /// Where to write the run record (besides reports/run.json).
     #[arg(long, short)]
     pub out: Option<PathBuf>,
+    /// Make the wall and CPU times of matching scenarios FACTOR times slower after measuring
+    /// (`PATTERN=FACTOR`): for measuring the gate, never for a baseline. Repeatable.
+    #[arg(long, value_name = "PATTERN=FACTOR")]
+    pub inject: Vec<String>,
     #[command(flatten)]
     pub outputs: Outputs,
 }

@@ -8,17 +8,18 @@ use anyhow::{Context, Result};
 use harness::compare;
 use harness::config::GateConfig;
 use harness::error::Error;
+use harness::inject::{self, Injection};
 use harness::measure::RealTimer;
 use harness::model::RunRecord;
 use harness::report::{self, ReportInput};
 use harness::scenario::{self, Filter, Registry, RunContext, Shard, Suite};
 use harness::{
-    baseline, history, ingest as ingesting, merge as merging, scenarios, selftest, store,
+    ab, baseline, history, ingest as ingesting, merge as merging, power, scenarios, selftest, store,
 };
 
 use crate::cli::{
-    BlessArgs, CheckArgs, CompareArgs, Global, IngestArgs, ListArgs, MergeArgs, Outputs,
-    ReportArgs, RunArgs, SelftestArgs, SuiteArg,
+    AbArgs, BlessArgs, CheckArgs, CompareArgs, Global, IngestArgs, ListArgs, MergeArgs, ModeArg,
+    Outputs, PowerArgs, ReportArgs, RoundArgs, RunArgs, SelftestArgs, SuiteArg, WorkerArgs,
 };
 use crate::terminal;
 
@@ -52,6 +53,8 @@ const BLESS_FIX: &str = "run `cargo perfgate bless` to write it from a fresh run
 struct Paths {
     root: PathBuf,
     config: PathBuf,
+    /// Whether `--config` named the file (then it must exist).
+    config_named: bool,
 }
 
 impl Paths {
@@ -61,7 +64,13 @@ impl Paths {
             None => find_root()?,
         };
         Ok(Self {
-            config: root.join(&global.config),
+            config: root.join(
+                global
+                    .config
+                    .as_deref()
+                    .unwrap_or(Path::new("perfgate.toml")),
+            ),
+            config_named: global.config.is_some(),
             root,
         })
     }
@@ -87,6 +96,14 @@ impl Paths {
     }
 
     fn load_config(&self) -> Result<GateConfig, Error> {
+        if self.config_named && !self.config.is_file() {
+            return Err(Error::Missing {
+                path: self.config.clone(),
+                fix: "--config must name an existing perfgate.toml (leave it out for the root's \
+                      perfgate.toml, or the defaults when there is none)"
+                    .to_owned(),
+            });
+        }
         GateConfig::load(&self.config)
     }
 }
@@ -248,8 +265,18 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<Outcome> {
     let paths = Paths::new(global)?;
     let sinks = Sinks::from_outputs(&paths, &args.outputs)?;
     let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
+    let injections = args
+        .inject
+        .iter()
+        .map(|spec| Injection::parse(spec))
+        .collect::<Result<Vec<_>, _>>()?;
     let registry = scenarios::registry();
-    let record = measure(&registry, suite(args.suite), args.filter.as_deref(), shard)?;
+    let mut record = measure(&registry, suite(args.suite), args.filter.as_deref(), shard)?;
+    inject::apply(
+        &mut record,
+        &injections,
+        suite(args.suite).plan().confidence,
+    );
     if let Some(out) = &args.out {
         store::save_record(&paths.at(out), &record)?;
     }
@@ -260,6 +287,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<Outcome> {
         baseline_path: None,
         baseline: None,
         history: &series,
+        ab: None,
     })?;
     terminal::print_record(&record);
     Ok(Outcome::Pass)
@@ -282,6 +310,7 @@ pub fn check(global: &Global, args: &CheckArgs) -> Result<Outcome> {
         baseline_path: Some(&paths.shown(&baseline_path)),
         baseline: Some(&baseline),
         history: &series,
+        ab: None,
     })?;
     terminal::print_comparison(&record, &comparison);
     Ok(Outcome::from_failed(comparison.failed()))
@@ -305,6 +334,7 @@ pub fn compare(global: &Global, args: &CompareArgs) -> Result<Outcome> {
         baseline_path: Some(&paths.shown(&baseline_path)),
         baseline: Some(&baseline),
         history: &[],
+        ab: None,
     })?;
     terminal::print_comparison(&current, &comparison);
     Ok(Outcome::from_failed(comparison.failed()))
@@ -337,6 +367,7 @@ pub fn report(global: &Global, args: &ReportArgs) -> Result<Outcome> {
         baseline_path: baseline_path.map(|p| paths.shown(&p)).as_deref(),
         baseline: baseline.as_ref(),
         history: &series,
+        ab: None,
     })?;
     Ok(Outcome::Pass)
 }
@@ -389,6 +420,17 @@ pub fn bless(global: &Global, args: &BlessArgs) -> Result<Outcome> {
             })?
         }
     };
+    if !record.injected.is_empty() {
+        return Err(Error::BadRecord {
+            path: args.from.clone().unwrap_or_default(),
+            what: format!(
+                "it carries injected slowdowns ({}): it measures the gate, not the code",
+                record.injected.join(", ")
+            ),
+            fix: "bless a record from a plain `cargo perfgate run`".to_owned(),
+        }
+        .into());
+    }
     let target = paths.baseline(suite, args.baseline.as_ref());
     if let Some(f) = args.filter.as_deref() {
         // Re-bless part: keep the existing baseline's other scenarios.
@@ -470,6 +512,7 @@ pub fn ingest(global: &Global, args: &IngestArgs) -> Result<Outcome> {
             baseline_path: None,
             baseline: None,
             history: &[],
+            ab: None,
         })?;
         terminal::print_record(&record);
         return Ok(Outcome::Pass);
@@ -487,7 +530,284 @@ pub fn ingest(global: &Global, args: &IngestArgs) -> Result<Outcome> {
         baseline_path: Some(&paths.shown(&baseline_path)),
         baseline: Some(&baseline),
         history: &[],
+        ab: None,
     })?;
     terminal::print_comparison(&record, &comparison);
     Ok(Outcome::from_failed(comparison.failed()))
+}
+
+fn round_args(run: &RoundArgs) -> Vec<String> {
+    let mut args = vec!["--suite".to_owned(), suite(run.suite).name().to_owned()];
+    if let Some(f) = &run.filter {
+        args.push("--filter".to_owned());
+        args.push(f.clone());
+    }
+    args
+}
+
+fn mode(m: ModeArg) -> ab::rounds::Mode {
+    match m {
+        ModeArg::Sequential => ab::rounds::Mode::Sequential,
+        ModeArg::Duet => ab::rounds::Mode::Duet,
+    }
+}
+
+/// The cargo target directory (where `ab` keeps its base builds).
+fn target_dir(paths: &Paths) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map_or_else(|| paths.root.join("target"), |t| paths.at(&t))
+}
+
+fn say(line: &str) {
+    eprintln!("perfgate: {line}");
+}
+
+/// Saves each round's records under `dir/rounds` is done by the runner; this merges each side's
+/// rounds (each metric keeps its median round) and stamps the A/B result on both.
+fn merged_side(
+    rounds: &[(harness::model::RunRecord, harness::model::RunRecord)],
+    head: bool,
+    result: &ab::AbResult,
+) -> Option<harness::model::RunRecord> {
+    let side: Vec<_> = rounds
+        .iter()
+        .map(|(b, h)| if head { h.clone() } else { b.clone() })
+        .collect();
+    let mut merged = baseline::merge_rounds(side)?;
+    merged.ab = Some(Box::new(result.clone()));
+    Some(merged)
+}
+
+pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
+    let paths = Paths::new(global)?;
+    let config = paths.load_config()?;
+    let settings = config.ab_settings();
+    for spec in &args.inject {
+        Injection::parse(spec)?;
+    }
+    let filter = Filter::new(args.run.filter.as_deref())?;
+    let reports = paths.at(&args.reports);
+    let base = ab::build::prepare(
+        &paths.root,
+        &args.base,
+        &target_dir(&paths).join("perfgate-ab"),
+        &mut say,
+    )?;
+    let head_exe = std::env::current_exe().context("cannot find the running perfgate binary")?;
+    let (head_commit, head_dirty) = ab::build::head_state(&paths.root);
+    let mut extra = Vec::new();
+    for spec in &args.inject {
+        extra.push("--inject".to_owned());
+        extra.push(spec.clone());
+    }
+    let plan = ab::rounds::Plan {
+        rounds: args.rounds.map_or(config.ab.rounds, |n| n as usize),
+        seed: args.run.seed,
+        mode: mode(args.run.mode),
+        args: round_args(&args.run),
+        dir: reports.join("rounds"),
+    };
+    say(&format!(
+        "A/B: {} rounds ({}), base {} ({}) against the working tree",
+        plan.rounds,
+        plan.mode.name(),
+        args.base,
+        ab::short(&base.commit)
+    ));
+    let t0 = std::time::Instant::now();
+    let (rounds, interleave) = ab::rounds::run(
+        &ab::rounds::Build {
+            side: "base",
+            exe: base.exe.clone(),
+            root: base.root.clone(),
+            extra: Vec::new(),
+        },
+        &ab::rounds::Build {
+            side: "head",
+            exe: head_exe,
+            root: paths.root.clone(),
+            extra,
+        },
+        &plan,
+        &mut say,
+    )?;
+    let duration_s = t0.elapsed().as_secs_f64();
+    let common = rounds.first().is_some_and(|(b, h)| {
+        h.scenarios
+            .iter()
+            .any(|s| filter.matches(&s.id) && b.scenario(&s.id).is_some())
+    });
+    if !common {
+        return Err(Error::Usage(format!(
+            "--base {:?} ({}): its records have no scenario in common with the head{}; nothing to \
+             compare (pick a newer base, or a filter both builds know: `cargo perfgate list`)",
+            args.base,
+            ab::short(&base.commit),
+            args.run
+                .filter
+                .as_deref()
+                .map(|f| format!(" matching {f:?}"))
+                .unwrap_or_default()
+        ))
+        .into());
+    }
+    let power_path = paths.at(&args.power);
+    let mds = load_power(&power_path)?
+        .map(|p| p.mds_map())
+        .unwrap_or_default();
+    let result = ab::AbResult {
+        base_rev: args.base.clone(),
+        base_commit: base.commit.clone(),
+        head_commit,
+        head_dirty,
+        rounds: rounds.len(),
+        mode: plan.mode.name().to_owned(),
+        seed: plan.seed,
+        interleave: interleave.name().to_owned(),
+        settings,
+        injected: args.inject.clone(),
+        duration_s,
+        rows: ab::analyze(&rounds, &config, settings, &mds),
+    };
+    let head = merged_side(&rounds, true, &result)
+        .ok_or_else(|| anyhow::anyhow!("the A/B ran no rounds"))?;
+    if let Some(base_record) = merged_side(&rounds, false, &result) {
+        store::save_record(&reports.join("base.json"), &base_record)?;
+    }
+    let sinks = Sinks::new(&paths, Some(&args.reports), &[], None)?;
+    sinks.write(&ReportInput {
+        record: &head,
+        comparison: None,
+        baseline_path: None,
+        baseline: None,
+        history: &[],
+        ab: Some(&result),
+    })?;
+    terminal::print_ab(&result);
+    Ok(Outcome::from_failed(result.failed()))
+}
+
+/// The power file at `path`, if there is one.
+fn load_power(path: &Path) -> Result<Option<power::PowerResult>, Error> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::BadRecord {
+                path: path.to_owned(),
+                what: format!("not a power measurement: {e}"),
+                fix: "re-measure it with `cargo perfgate power --out baselines/power.json`, or delete it"
+                    .to_owned(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+pub fn power(global: &Global, args: &PowerArgs) -> Result<Outcome> {
+    let paths = Paths::new(global)?;
+    let config = paths.load_config()?;
+    let settings = config.ab_settings();
+    if args.factors.iter().any(|f| !(f.is_finite() && *f >= 1.0)) {
+        return Err(Error::Usage(format!(
+            "--factors {:?}: each must be a slowdown of 1 or more, e.g. 1.1,1.25,1.5,2",
+            args.factors
+        ))
+        .into());
+    }
+    let reports = paths.at(&args.reports);
+    let exe = std::env::current_exe().context("cannot find the running perfgate binary")?;
+    let side = |name: &'static str| ab::rounds::Build {
+        side: name,
+        exe: exe.clone(),
+        root: paths.root.clone(),
+        extra: Vec::new(),
+    };
+    let plan = ab::rounds::Plan {
+        rounds: args.measure_rounds as usize,
+        seed: args.run.seed,
+        mode: mode(args.run.mode),
+        args: round_args(&args.run),
+        dir: reports.join("rounds"),
+    };
+    say(&format!(
+        "power: {} A/A rounds ({}) of this build against itself",
+        plan.rounds,
+        plan.mode.name()
+    ));
+    let (rounds, interleave) = ab::rounds::run(&side("base"), &side("head"), &plan, &mut say)?;
+    let p = power::PowerSettings {
+        trials: args.trials as usize,
+        rounds_per_trial: args.per_trial.map_or(config.ab.rounds, |n| n as usize),
+        factors: args.factors.clone(),
+        target: 0.95,
+        seed: args.run.seed,
+    };
+    let (metrics, aa_failed_trials, method) = power::analyze(&rounds, &config, settings, &p);
+    let first = &rounds[0].1;
+    let result = power::PowerResult {
+        machine: first.machine.label.clone().map_or_else(
+            || first.machine.fingerprint.clone(),
+            |l| format!("{l} ({})", first.machine.fingerprint),
+        ),
+        measured: first.started.clone(),
+        commit: first.git.commit.clone(),
+        rounds_measured: rounds.len(),
+        mode: format!("{}, interleaved {}", plan.mode.name(), interleave.name()),
+        ab: settings,
+        settings: p,
+        aa_failed_trials,
+        metrics,
+        method,
+    };
+    let json = serde_json::to_vec_pretty(&result).context("cannot serialize the power result")?;
+    let mut written = vec![reports.join("power.json")];
+    store::write_atomic(&reports.join("power.json"), &json)?;
+    let md = power::markdown(&result);
+    store::write_atomic(&reports.join("summary.md"), md.as_bytes())?;
+    written.push(reports.join("summary.md"));
+    if let Some(out) = &args.out {
+        store::write_atomic(&paths.at(out), &json)?;
+        written.push(paths.at(out));
+    }
+    println!("{md}");
+    say(&format!(
+        "wrote {}",
+        written
+            .iter()
+            .map(|p| paths.shown(p).display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    Ok(Outcome::Pass)
+}
+
+pub fn worker(global: &Global, args: &WorkerArgs) -> Result<Outcome> {
+    let _paths = Paths::new(global)?;
+    let injections = args
+        .inject
+        .iter()
+        .map(|spec| Injection::parse(spec))
+        .collect::<Result<Vec<_>, _>>()?;
+    let suite = suite(args.suite);
+    let registry = scenarios::registry();
+    let timer = RealTimer::new();
+    let ctx = RunContext {
+        plan: suite.plan(),
+        timer: &timer,
+        swap_in_before: false,
+    };
+    ab::worker::serve(
+        &registry,
+        suite,
+        args.filter.as_deref(),
+        &injections,
+        &ctx,
+        std::io::stdin().lock(),
+        std::io::stdout().lock(),
+    )?;
+    Ok(Outcome::Pass)
 }

@@ -17,6 +17,56 @@ pub struct GateConfig {
     /// Overrides, tried in order; the first whose `scenario` and `metric` patterns match applies.
     #[serde(default, rename = "override")]
     pub overrides: Vec<Override>,
+    /// `[ab]`: how `ab` decides wall and CPU times on paired rounds.
+    #[serde(default)]
+    pub ab: AbDefaults,
+}
+
+/// `[ab]`.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbDefaults {
+    /// Margin: a wall or CPU time regresses when the head is significantly slower than the base by
+    /// more than this fraction (0.1 = 10 %).
+    #[serde(default = "default_ab_threshold")]
+    pub threshold: f64,
+    /// Family-wise error rate over every wall and CPU time compared (Holm).
+    #[serde(default = "default_ab_alpha")]
+    pub alpha: f64,
+    /// Rounds when `--rounds` is not given.
+    #[serde(default = "default_ab_rounds")]
+    pub rounds: usize,
+}
+
+fn default_ab_threshold() -> f64 {
+    0.1
+}
+fn default_ab_alpha() -> f64 {
+    0.05
+}
+fn default_ab_rounds() -> usize {
+    6
+}
+
+impl Default for AbDefaults {
+    fn default() -> Self {
+        Self {
+            threshold: default_ab_threshold(),
+            alpha: default_ab_alpha(),
+            rounds: default_ab_rounds(),
+        }
+    }
+}
+
+impl GateConfig {
+    /// The A/B's decision settings.
+    pub fn ab_settings(&self) -> crate::ab::AbSettings {
+        crate::ab::AbSettings {
+            threshold: self.ab.threshold,
+            alpha: self.ab.alpha,
+            confidence: self.gate.confidence,
+        }
+    }
 }
 
 /// `[gate]`.
@@ -115,6 +165,19 @@ impl GateConfig {
             return Err(bad(format!(
                 "gate.confidence = {} is outside [0.5, 1): use e.g. 0.95",
                 config.gate.confidence
+            )));
+        }
+        check_fraction("ab.threshold", config.ab.threshold).map_err(bad)?;
+        if !(config.ab.alpha > 0.0 && config.ab.alpha < 0.5) {
+            return Err(bad(format!(
+                "ab.alpha = {} is outside (0, 0.5): use e.g. 0.05",
+                config.ab.alpha
+            )));
+        }
+        if !(3..=100).contains(&config.ab.rounds) {
+            return Err(bad(format!(
+                "ab.rounds = {} is outside 3..=100: the paired test needs at least 3 rounds",
+                config.ab.rounds
             )));
         }
         for (i, o) in config.overrides.iter().enumerate() {

@@ -320,6 +320,8 @@ pub fn into_record(parts: Vec<Vec<ScenarioRecord>>, claims: &[Claim]) -> RunReco
         scenarios: by_id.into_values().collect(),
         growth: Vec::new(),
         claims: Vec::new(),
+        injected: Vec::new(),
+        ab: None,
     };
     record.growth = analysis::growth(&record);
     record.claims = analysis::check_claims(claims, &record, &record.growth);

@@ -32,6 +32,9 @@ fn main() -> ExitCode {
         Command::Report(args) => commands::report(&cli.global, args),
         Command::Merge(args) => commands::merge(&cli.global, args),
         Command::Ingest(args) => commands::ingest(&cli.global, args),
+        Command::Ab(args) => commands::ab(&cli.global, args),
+        Command::Power(args) => commands::power(&cli.global, args),
+        Command::Worker(args) => commands::worker(&cli.global, args),
     };
     match result {
         Ok(outcome) => outcome.exit_code(),

@@ -401,6 +401,13 @@ pub struct RunRecord {
     /// The seeds' claims and what this run says of them.
     #[serde(default)]
     pub claims: Vec<ClaimResult>,
+    /// Slowdowns injected into this run's wall and CPU times (`--inject PATTERN=FACTOR`, to measure
+    /// the gate's power): such a record measures the gate, not the code, and is never blessed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub injected: Vec<String>,
+    /// The A/B comparison this record is one side of (`ab --base REV`), when it came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ab: Option<Box<crate::ab::AbResult>>,
 }
 
 impl RunRecord {

@@ -232,6 +232,8 @@ pub fn run(
         scenarios,
         growth: Vec::new(),
         claims: Vec::new(),
+        injected: Vec::new(),
+        ab: None,
     };
     record.growth = analysis::growth(&record);
     record.claims = analysis::check_claims(claims, &record, &record.growth);

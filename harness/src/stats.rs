@@ -1,5 +1,6 @@
 //! Robust statistics for samples: median, MAD, a distribution-free confidence interval of the median,
-//! a seeded bootstrap for the ratio of two medians, and the log-log slope behind growth exponents.
+//! a seeded bootstrap for the ratio of two medians, the log-log slope behind growth exponents, and the
+//! paired tests of two builds (Student t on per-round log ratios, Holm's adjustment).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -166,6 +167,194 @@ pub fn log_log_slope(points: &[(f64, f64)]) -> Option<f64> {
     Some(sxy / sxx)
 }
 
+/// Natural log of the gamma function for `x > 0` (Lanczos approximation, g = 7, 9 terms; ~15 digits).
+fn ln_gamma(x: f64) -> f64 {
+    const G: f64 = 7.0;
+    const C: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        // Reflection: Γ(x) Γ(1 - x) = π / sin(πx).
+        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = C[0];
+    let t = x + G + 0.5;
+    for (i, c) in C.iter().enumerate().skip(1) {
+        a += c / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+/// The regularized incomplete beta function `I_x(a, b)` (continued fraction, modified Lentz; at most
+/// 300 terms, which converges to ~1e-14 for the degrees of freedom used here).
+fn incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let front =
+        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
+    // The fraction converges fast for x < (a + 1) / (a + b + 2); use the symmetry otherwise.
+    if x > (a + 1.0) / (a + b + 2.0) {
+        return 1.0 - incomplete_beta(b, a, 1.0 - x);
+    }
+    const TINY: f64 = 1e-300;
+    let (mut c, mut d) = (1.0, 1.0 - (a + b) * x / (a + 1.0));
+    if d.abs() < TINY {
+        d = TINY;
+    }
+    d = 1.0 / d;
+    let mut h = d;
+    for m in 1..=300 {
+        let m = f64::from(m);
+        let m2 = 2.0 * m;
+        for num in [
+            m * (b - m) * x / ((a + m2 - 1.0) * (a + m2)),
+            -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0)),
+        ] {
+            d = 1.0 + num * d;
+            if d.abs() < TINY {
+                d = TINY;
+            }
+            c = 1.0 + num / c;
+            if c.abs() < TINY {
+                c = TINY;
+            }
+            d = 1.0 / d;
+            h *= d * c;
+        }
+        if (d * c - 1.0).abs() < 1e-15 {
+            break;
+        }
+    }
+    front * h / a
+}
+
+/// `P(T > t)` for Student's t distribution with `df` degrees of freedom (the one-sided p-value of `t`).
+pub fn student_t_sf(t: f64, df: f64) -> f64 {
+    if t.is_nan() || df <= 0.0 {
+        return f64::NAN;
+    }
+    if t.is_infinite() {
+        return if t > 0.0 { 0.0 } else { 1.0 };
+    }
+    let tail = 0.5 * incomplete_beta(df / 2.0, 0.5, df / (df + t * t));
+    if t >= 0.0 { tail } else { 1.0 - tail }
+}
+
+/// The `t` with `P(T > t) = p` for Student's t with `df` degrees of freedom (bisection to 1e-10).
+pub fn student_t_quantile_upper(p: f64, df: f64) -> f64 {
+    let (mut lo, mut hi) = (-1e3, 1e3);
+    for _ in 0..200 {
+        let mid = (lo + hi) / 2.0;
+        if student_t_sf(mid, df) > p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi - lo < 1e-10 {
+            break;
+        }
+    }
+    (lo + hi) / 2.0
+}
+
+/// A paired comparison of two builds over interleaved rounds: per round the ratio `worse` of the
+/// head's value to the base's (above 1 is worse whatever the metric's direction), tested on logs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairedTest {
+    /// Rounds with a usable pair (both values finite and positive).
+    pub n: usize,
+    /// Geometric mean of the per-round ratios head / base.
+    pub ratio: f64,
+    /// Two-sided t interval of that geometric mean at the requested level.
+    pub interval: Interval,
+    /// Standard deviation of the per-round log ratios: the metric's round-to-round noise.
+    pub sd_log: f64,
+    /// One-sided p-value that the head is worse than the base by more than the margin.
+    pub p_worse: f64,
+    /// One-sided p-value that the head is better than the base by more than the margin.
+    pub p_better: f64,
+}
+
+/// Tests paired `(base, head)` values of one metric (one pair per round) for a change beyond
+/// `margin` (0.1: worse by more than 10 %, or better by more than 1/1.1): a one-sample t test on the
+/// per-round log ratios, whose geometric mean is the estimate. `higher_is_better` flips what "worse"
+/// means. `None` with fewer than three usable rounds.
+pub fn paired_log_ratio(
+    pairs: &[(f64, f64)],
+    higher_is_better: bool,
+    margin: f64,
+    level: f64,
+) -> Option<PairedTest> {
+    let logs: Vec<f64> = pairs
+        .iter()
+        .filter(|(b, h)| b.is_finite() && h.is_finite() && *b > 0.0 && *h > 0.0)
+        .map(|(b, h)| (h / b).ln())
+        .collect();
+    let n = logs.len();
+    if n < 3 {
+        return None;
+    }
+    let nf = n as f64;
+    let mean = logs.iter().sum::<f64>() / nf;
+    let sd = (logs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (nf - 1.0)).sqrt();
+    let se = sd / nf.sqrt();
+    let df = nf - 1.0;
+    let bound = (1.0 + margin).ln();
+    // Worse is a larger log ratio for lower-is-better metrics, a smaller one otherwise.
+    let worse = if higher_is_better { -mean } else { mean };
+    let p = |excess: f64| {
+        if se > 0.0 {
+            student_t_sf(excess / se, df)
+        } else if excess > 0.0 {
+            0.0
+        } else {
+            1.0
+        }
+    };
+    let half = student_t_quantile_upper((1.0 - level) / 2.0, df) * se;
+    Some(PairedTest {
+        n,
+        ratio: mean.exp(),
+        interval: Interval {
+            level,
+            lower: (mean - half).exp(),
+            upper: (mean + half).exp(),
+        },
+        sd_log: sd,
+        p_worse: p(worse - bound),
+        p_better: p(-worse - bound),
+    })
+}
+
+/// Holm's step-down adjustment: adjusted p-values in the input's order. Rejecting every hypothesis
+/// whose adjusted p is at most `alpha` keeps the family-wise error rate at `alpha`.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut adjusted = vec![1.0; m];
+    let mut running: f64 = 0.0;
+    for (rank, &i) in order.iter().enumerate() {
+        let v = ((m - rank) as f64 * p[i]).min(1.0);
+        running = running.max(if v.is_nan() { 1.0 } else { v });
+        adjusted[i] = running;
+    }
+    adjusted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +416,80 @@ mod tests {
             prop_assert!(s.median <= s.ci.upper && s.ci.upper <= s.max);
             prop_assert!(s.mad >= 0.0);
         }
+    }
+
+    #[test]
+    fn student_t_matches_tables() {
+        // Two-sided 95 % critical values: df 1 -> 12.706, df 5 -> 2.571, df 30 -> 2.042.
+        for (df, t) in [(1.0, 12.706), (5.0, 2.571), (30.0, 2.042)] {
+            assert!((student_t_sf(t, df) - 0.025).abs() < 2e-5, "df {df}");
+            assert!(
+                (student_t_quantile_upper(0.025, df) - t).abs() < 2e-3,
+                "df {df}"
+            );
+        }
+        assert!((student_t_sf(0.0, 7.0) - 0.5).abs() < 1e-12);
+        assert!((student_t_sf(-2.571, 5.0) - 0.975).abs() < 2e-5);
+    }
+
+    #[test]
+    fn paired_test_finds_a_known_ratio_and_its_direction() {
+        // Head 1.5x the base with ±3 % round-to-round noise: found, significant beyond a 10 % margin.
+        let noise = [1.0, 1.03, 0.97, 1.01, 0.99, 1.02, 0.98, 1.0];
+        let pairs: Vec<(f64, f64)> = noise
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (100.0 + i as f64, (100.0 + i as f64) * 1.5 * e))
+            .collect();
+        let t = paired_log_ratio(&pairs, false, 0.1, 0.95).expect("enough rounds");
+        assert!((t.ratio - 1.5).abs() < 0.02, "{t:?}");
+        assert!(t.interval.lower < 1.5 && 1.5 < t.interval.upper);
+        assert!(t.p_worse < 1e-6 && t.p_better > 0.99, "{t:?}");
+        // The same data for a higher-is-better metric is an improvement.
+        let t = paired_log_ratio(&pairs, true, 0.1, 0.95).expect("enough rounds");
+        assert!(t.p_better < 1e-6 && t.p_worse > 0.99, "{t:?}");
+        // Within the margin: 5 % slower is not "worse by more than 10 %".
+        let small: Vec<(f64, f64)> = pairs.iter().map(|&(b, _)| (b, b * 1.05)).collect();
+        let t = paired_log_ratio(&small, false, 0.1, 0.95).expect("enough rounds");
+        assert_eq!(t.p_worse, 1.0);
+        assert!(paired_log_ratio(&pairs[..2], false, 0.1, 0.95).is_none());
+    }
+
+    #[test]
+    fn a_a_data_fail_at_about_the_configured_rate() {
+        // 2,000 A/A trials of 8 rounds of lognormal noise (sigma 0.1), margin 0: a 5 % one-sided test
+        // should reject about 5 % of them.
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut normal = || {
+            // Box-Muller.
+            let (u, v): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random_range(0.0..1.0));
+            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+        };
+        let trials = 2000;
+        let mut rejected = 0;
+        for _ in 0..trials {
+            let pairs: Vec<(f64, f64)> = (0..8)
+                .map(|_| ((0.1 * normal()).exp(), (0.1 * normal()).exp()))
+                .collect();
+            let t = paired_log_ratio(&pairs, false, 0.0, 0.95).expect("rounds");
+            if t.p_worse <= 0.05 {
+                rejected += 1;
+            }
+        }
+        let rate = f64::from(rejected) / f64::from(trials);
+        assert!((0.03..0.07).contains(&rate), "A/A rejection rate {rate}");
+    }
+
+    #[test]
+    fn holm_adjusts_step_down_and_keeps_order() {
+        let adj = holm(&[0.01, 0.04, 0.03, 0.005]);
+        // Sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> running max 0.06.
+        let want = [0.03, 0.06, 0.06, 0.02];
+        for (a, w) in adj.iter().zip(want) {
+            assert!((a - w).abs() < 1e-12, "{adj:?}");
+        }
+        assert!(holm(&[]).is_empty());
+        assert_eq!(holm(&[0.9, 0.8]), vec![1.0, 1.0]);
     }
 
     #[test]

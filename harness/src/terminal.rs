@@ -167,3 +167,30 @@ pub fn print_selftest(results: &[ComponentResult]) -> bool {
     }
     harness::selftest::passed(results)
 }
+
+/// After `ab`: what changed, then the verdict.
+pub fn print_ab(result: &harness::ab::AbResult) {
+    for r in result.changed() {
+        println!(
+            "{:<10} {:<44} {:<22} {} ({}; {})",
+            if r.fails() {
+                r.verdict.to_string().to_uppercase()
+            } else {
+                r.verdict.to_string()
+            },
+            r.scenario,
+            r.metric,
+            r.change_text(),
+            r.ratio_text(),
+            r.why()
+        );
+    }
+    println!(
+        "\n{}: A/B {} ({} rounds, {}, {:.0} s)",
+        if result.failed() { "FAIL" } else { "PASS" },
+        result.headline(),
+        result.rounds,
+        result.mode,
+        result.duration_s
+    );
+}

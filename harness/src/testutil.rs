@@ -49,6 +49,8 @@ pub fn record(machine: &str, rows: Vec<(&str, &str, Metric)>) -> RunRecord {
         scenarios,
         growth: Vec::new(),
         claims: Vec::new(),
+        injected: Vec::new(),
+        ab: None,
     }
 }
 

@@ -103,6 +103,7 @@ mod tests {
             baseline_path: None,
             baseline: None,
             history: &[],
+            ab: None,
         }
     }
 

@@ -110,10 +110,12 @@ details summary { cursor: pointer; color: var(--info); margin: 6px 0; }
 pub fn render(input: &ReportInput<'_>) -> Result<String, Error> {
     let r = input.record;
     let mut out = String::with_capacity(64 * 1024);
-    let (class, headline) = match input.comparison {
-        Some(c) if c.failed() => ("fail", "regression"),
-        Some(_) => ("pass", "pass"),
-        None => ("info", "measured, not compared"),
+    let (class, headline) = match (input.ab, input.comparison) {
+        (Some(ab), _) if ab.failed() => ("fail", "A/B regression"),
+        (Some(_), _) => ("pass", "A/B pass"),
+        (None, Some(c)) if c.failed() => ("fail", "regression"),
+        (None, Some(_)) => ("pass", "pass"),
+        (None, None) => ("info", "measured, not compared"),
     };
     let _ = write!(
         out,
@@ -128,7 +130,10 @@ pub fn render(input: &ReportInput<'_>) -> Result<String, Error> {
          <a href=\"#changes\">Baseline vs current</a><a href=\"#components\">Components</a>\
          <a href=\"#history\">History</a><a href=\"#facts\">Run facts</a></nav>\n<main>\n",
     );
-    verdicts(&mut out, input);
+    match input.ab {
+        Some(ab) => super::ab::html(&mut out, ab),
+        None => verdicts(&mut out, input),
+    }
     claims(&mut out, r);
     changes(&mut out, input)?;
     components(&mut out, r)?;
@@ -145,8 +150,17 @@ fn banner(out: &mut String, input: &ReportInput<'_>, class: &str, headline: &str
         "<header class=\"banner {class}\"><h1>perfgate {}: {headline}</h1>",
         esc(&r.suite)
     );
-    match input.comparison {
-        Some(c) => {
+    match (input.ab, input.comparison) {
+        (Some(ab), _) => {
+            let _ = write!(
+                out,
+                "<p><b>{}</b>; {} scenarios.</p><p>Rule: {}</p>",
+                esc(&ab.headline()),
+                r.scenarios.len(),
+                esc(&ab.rule_text())
+            );
+        }
+        (None, Some(c)) => {
             let gated = c.rows.iter().filter(|row| row.gated).count();
             let _ = write!(
                 out,
@@ -160,7 +174,7 @@ fn banner(out: &mut String, input: &ReportInput<'_>, class: &str, headline: &str
                 .map_or_else(|| "the baseline".to_owned(), |p| p.display().to_string());
             let _ = write!(out, "<p>Rule: {}</p>", esc(&c.rule_text(&baseline)));
         }
-        None => {
+        (None, None) => {
             let _ = write!(
                 out,
                 "<p>{} scenarios measured; no baseline compared (run <code>cargo perfgate check</code> \
@@ -800,6 +814,7 @@ mod tests {
             baseline_path: None,
             baseline: Some(&base),
             history: &[],
+            ab: None,
         })
         .expect("render");
         assert!(page.starts_with("<!doctype html>") && page.trim_end().ends_with("</html>"));
@@ -854,6 +869,7 @@ mod tests {
             baseline_path: None,
             baseline: None,
             history: &[],
+            ab: None,
         })
         .expect("render");
         assert!(!page.contains("<script>"));
@@ -873,6 +889,7 @@ mod tests {
             baseline_path: None,
             baseline: None,
             history: &series,
+            ab: None,
         })
         .expect("render");
         assert!(page.contains("The last 12 runs"));

@@ -61,6 +61,9 @@ const TABLE_HEAD: &str = "| scenario | metric | baseline | current | ratio [CI] 
 pub fn render(input: &ReportInput<'_>) -> String {
     let r = input.record;
     let mut out = String::new();
+    if let Some(ab) = input.ab {
+        super::ab::markdown(&mut out, ab);
+    }
     match input.comparison {
         Some(c) => {
             let failed = c.failed();
@@ -113,6 +116,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
                 );
             }
         }
+        None if input.ab.is_some() => {}
         None => {
             let _ = writeln!(
                 out,
@@ -153,7 +157,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
             out.push_str(&row_line(row));
         }
         out.push_str("\n</details>\n\n");
-    } else {
+    } else if input.ab.is_none() {
         out.push_str("## Metrics\n\n| scenario | metric | value | 95% CI |\n|---|---|---|---|\n");
         for s in &r.scenarios {
             for (name, m) in &s.metrics {
@@ -294,6 +298,7 @@ mod tests {
             baseline_path: None,
             baseline: None,
             history: &[],
+            ab: None,
         });
         assert!(md.len() < 65_536, "{} characters", md.len());
         assert!(
@@ -317,6 +322,7 @@ mod tests {
             baseline_path: None,
             baseline: None,
             history: &[],
+            ab: None,
         });
         assert!(md.starts_with("# perfgate smoke: ❌ regression"), "{md}");
         assert!(
@@ -331,6 +337,7 @@ mod tests {
             baseline_path: None,
             baseline: None,
             history: &[],
+            ab: None,
         });
         assert!(
             md.starts_with("# perfgate smoke: ✅ pass") && md.contains("None."),
@@ -355,6 +362,7 @@ mod tests {
             baseline_path: None,
             baseline: None,
             history: &[],
+            ab: None,
         });
         assert!(
             md.contains("not one labelled machine") && md.contains("do not gate"),

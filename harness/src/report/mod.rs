@@ -1,6 +1,7 @@
 //! Reports: every output format is an [`Exporter`] in its own module, rendering the same
 //! [`ReportInput`]; [`write_all`] writes each one atomically into the reports directory.
 
+pub mod ab;
 pub mod bmf;
 pub mod charts;
 pub mod github;
@@ -29,6 +30,8 @@ pub struct ReportInput<'a> {
     pub baseline: Option<&'a RunRecord>,
     /// Each metric over the history (this run last), when `--history` was given.
     pub history: &'a [Series],
+    /// The A/B comparison this run is the head of (`ab --base REV`), when there was one.
+    pub ab: Option<&'a crate::ab::AbResult>,
 }
 
 /// One output format.

@@ -46,6 +46,8 @@ pub fn record(entries: u64) -> RunRecord {
         }],
         growth: Vec::new(),
         claims: Vec::new(),
+        injected: Vec::new(),
+        ab: None,
     }
 }
 

@@ -1,0 +1,303 @@
+//! The base side of an A/B: resolve a git revision, check it out in a worktree of its own and build
+//! its `perfgate` binary once into a cache, so a second A/B against the same commit builds nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::Error;
+
+/// A built base.
+#[derive(Clone, Debug)]
+pub struct BaseBuild {
+    /// The commit the revision resolved to.
+    pub commit: String,
+    /// The cached binary.
+    pub exe: PathBuf,
+    /// The worktree it was built from (its perfgate root).
+    pub root: PathBuf,
+    /// Whether the binary came from the cache (nothing was built).
+    pub cached: bool,
+}
+
+fn git(repo: &Path, args: &[&str]) -> Result<std::process::Output, Error> {
+    Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .output()
+        .map_err(|source| Error::Io {
+            path: PathBuf::from("git"),
+            source,
+        })
+}
+
+fn stdout_line(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The commit `rev` names in the repository holding `root`, or a usage error naming `rev`.
+pub fn resolve(root: &Path, rev: &str) -> Result<String, Error> {
+    let bad = |why: String| {
+        Error::Usage(format!(
+            "--base {rev:?}: {why}; pass a commit, branch or tag of this repository (e.g. --base HEAD, --base origin/main)"
+        ))
+    };
+    if rev.starts_with('-') || rev.trim().is_empty() {
+        return Err(bad("not a revision".to_owned()));
+    }
+    let out = git(
+        root,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{rev}^{{commit}}"),
+        ],
+    )?;
+    if !out.status.success() {
+        let inside = git(root, &["rev-parse", "--is-inside-work-tree"])?;
+        if !inside.status.success() {
+            return Err(bad(format!(
+                "{} is not inside a git repository",
+                root.display()
+            )));
+        }
+        return Err(bad("no such commit".to_owned()));
+    }
+    Ok(stdout_line(&out))
+}
+
+/// The top level of the git work tree holding `root`.
+pub fn toplevel(root: &Path) -> Result<PathBuf, Error> {
+    let out = git(root, &["rev-parse", "--show-toplevel"])?;
+    if !out.status.success() {
+        return Err(Error::Usage(format!(
+            "{} is not inside a git repository: `ab` builds the base from git",
+            root.display()
+        )));
+    }
+    Ok(PathBuf::from(stdout_line(&out)))
+}
+
+/// The head's commit and whether its work tree has uncommitted changes.
+pub fn head_state(root: &Path) -> (String, bool) {
+    let commit = git(root, &["rev-parse", "HEAD"])
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(|| "unknown".to_owned(), |o| stdout_line(&o));
+    let dirty = git(root, &["status", "--porcelain", "--untracked-files=no"])
+        .ok()
+        .is_some_and(|o| !o.stdout.is_empty());
+    (commit, dirty)
+}
+
+/// Where one commit's worktree, binary and build log live under `cache`.
+fn layout(cache: &Path, commit: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let short = commit.get(..12).unwrap_or(commit);
+    (
+        cache.join(format!("src-{short}")),
+        cache.join("bin").join(format!("perfgate-{commit}")),
+        cache.join(format!("build-{short}.log")),
+    )
+}
+
+/// Checks out `rev` of the repository holding `root` into a worktree under `cache` and builds its
+/// `perfgate` binary (release) with `cache/target` as the target directory, unless that commit's
+/// binary is cached already. `say` hears what is going on.
+pub fn prepare(
+    root: &Path,
+    rev: &str,
+    cache: &Path,
+    say: &mut dyn FnMut(&str),
+) -> Result<BaseBuild, Error> {
+    let commit = resolve(root, rev)?;
+    let top = toplevel(root)?;
+    let inner = root
+        .strip_prefix(&top)
+        .unwrap_or(Path::new(""))
+        .to_path_buf();
+    let (worktree, exe, log) = layout(cache, &commit);
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| Error::Io { path, source }
+    };
+    std::fs::create_dir_all(cache.join("bin")).map_err(io(cache))?;
+    if !worktree.join(".git").exists() {
+        say(&format!(
+            "checking out {rev} ({}) into {}",
+            &commit[..10.min(commit.len())],
+            worktree.display()
+        ));
+        let _ = git(&top, &["worktree", "prune"]);
+        if worktree.exists() {
+            std::fs::remove_dir_all(&worktree).map_err(io(&worktree))?;
+        }
+        let out = git(
+            &top,
+            &[
+                "worktree",
+                "add",
+                "--detach",
+                "--force",
+                &worktree.to_string_lossy(),
+                &commit,
+            ],
+        )?;
+        if !out.status.success() {
+            return Err(Error::Usage(format!(
+                "--base {rev:?}: git worktree add failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+    }
+    let base_root = worktree.join(&inner);
+    if exe.is_file() {
+        say(&format!(
+            "base {rev} ({}) is built already: {}",
+            &commit[..10.min(commit.len())],
+            exe.display()
+        ));
+        return Ok(BaseBuild {
+            commit,
+            exe,
+            root: base_root,
+            cached: true,
+        });
+    }
+    say(&format!(
+        "building the base {rev} (release, target dir {}; log {})",
+        cache.join("target").display(),
+        log.display()
+    ));
+    let log_file = std::fs::File::create(&log).map_err(io(&log))?;
+    let err_file = log_file.try_clone().map_err(io(&log))?;
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(&base_root)
+        .args(["build", "--release", "--bin", "perfgate"])
+        .env("CARGO_TARGET_DIR", cache.join("target"))
+        .stdout(log_file)
+        .stderr(err_file)
+        .status()
+        .map_err(|source| Error::Io {
+            path: PathBuf::from("cargo"),
+            source,
+        })?;
+    let built = cache.join("target").join("release").join("perfgate");
+    if !status.success() || !built.is_file() {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(15).collect();
+        return Err(Error::Usage(format!(
+            "--base {rev:?}: building its perfgate binary failed (log: {}):\n{}",
+            log.display(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )));
+    }
+    // Copy, then rename: an interrupted copy never looks like a cached binary.
+    let partial = exe.with_extension("partial");
+    std::fs::copy(&built, &partial).map_err(io(&partial))?;
+    std::fs::rename(&partial, &exe).map_err(io(&exe))?;
+    Ok(BaseBuild {
+        commit,
+        exe,
+        root: base_root,
+        cached: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(dir: &Path, args: &[&str]) {
+        let ok = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .status()
+            .expect("git runs")
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    /// A repository with two commits and a tag.
+    fn repo() -> tempfile::TempDir {
+        let d = tempfile::tempdir().expect("tempdir");
+        sh(d.path(), &["init", "-q"]);
+        std::fs::write(d.path().join("perfgate.toml"), "").expect("write");
+        sh(d.path(), &["add", "."]);
+        sh(d.path(), &["commit", "-q", "-m", "one"]);
+        sh(d.path(), &["tag", "v1"]);
+        std::fs::write(d.path().join("perfgate.toml"), "# two\n").expect("write");
+        sh(d.path(), &["commit", "-q", "-am", "two"]);
+        d
+    }
+
+    #[test]
+    fn revisions_resolve_and_bad_ones_are_named() {
+        let d = repo();
+        let head = resolve(d.path(), "HEAD").expect("HEAD resolves");
+        let v1 = resolve(d.path(), "v1").expect("tag resolves");
+        assert_eq!(head.len(), 40);
+        assert_ne!(head, v1);
+        assert_eq!(resolve(d.path(), "HEAD~1").expect("parent"), v1);
+        for bad in ["no-such-branch", "--help", ""] {
+            let e = resolve(d.path(), bad).expect_err("refused").to_string();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
+        let outside = tempfile::tempdir().expect("tempdir");
+        let e = resolve(outside.path(), "HEAD")
+            .expect_err("no repo")
+            .to_string();
+        assert!(e.contains("not inside a git repository"), "{e}");
+    }
+
+    #[test]
+    fn the_worktree_is_made_once_and_a_cached_binary_is_reused() {
+        let d = repo();
+        let cache = d.path().join("target/perfgate-ab");
+        let v1 = resolve(d.path(), "v1").expect("tag");
+        // A cached binary for v1: prepare checks out the worktree and does not build.
+        let (worktree, exe, _) = layout(&cache, &v1);
+        std::fs::create_dir_all(exe.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&exe, "binary").expect("write");
+        let mut said = Vec::new();
+        let b =
+            prepare(d.path(), "v1", &cache, &mut |s| said.push(s.to_owned())).expect("prepared");
+        assert!(b.cached);
+        assert_eq!(b.exe, exe);
+        assert_eq!(b.root, worktree);
+        assert_eq!(
+            std::fs::read_to_string(worktree.join("perfgate.toml")).expect("checked out"),
+            "",
+            "the worktree holds v1's files, not the head's"
+        );
+        // A second time reuses the worktree too.
+        let again = prepare(d.path(), "v1", &cache, &mut |_| {}).expect("prepared");
+        assert!(again.cached);
+        assert!(said.iter().any(|s| s.contains("checking out")));
+        // The head's own work tree is untouched.
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("perfgate.toml")).expect("head"),
+            "# two\n"
+        );
+    }
+
+    #[test]
+    fn a_base_that_does_not_build_is_an_error_naming_the_log() {
+        let d = repo();
+        let cache = d.path().join("target/perfgate-ab");
+        let e = prepare(d.path(), "HEAD", &cache, &mut |_| {})
+            .expect_err("no Cargo.toml, no build")
+            .to_string();
+        assert!(e.contains("building its perfgate binary failed"), "{e}");
+        assert!(e.contains("build-"), "{e}");
+    }
+}

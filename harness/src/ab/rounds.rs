@@ -1,0 +1,336 @@
+//! Running the two builds: N rounds, each one base and one head process running the same selection,
+//! one after the other in a seeded random order (sequential) or at the same time on their own CPUs
+//! (duet). Each process writes its run record; a failing process is an error naming its log.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::Error;
+use crate::model::RunRecord;
+use crate::store;
+
+use super::worker::Worker;
+
+/// One build taking part.
+#[derive(Clone, Debug)]
+pub struct Build {
+    /// `base` or `head`, for file names and messages.
+    pub side: &'static str,
+    /// Its `perfgate` binary.
+    pub exe: PathBuf,
+    /// Its perfgate root (`--root`).
+    pub root: PathBuf,
+    /// Extra arguments for its `run` (the head's `--inject`).
+    pub extra: Vec<String>,
+}
+
+/// How the rounds run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// One process at a time; each round's order is a seeded coin flip.
+    Sequential,
+    /// Both at once, each pinned to its own CPU (`taskset`); which CPU is a seeded coin flip.
+    Duet,
+}
+
+impl Mode {
+    /// The mode's name in records and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Sequential => "sequential",
+            Mode::Duet => "duet",
+        }
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Rounds.
+    pub rounds: usize,
+    /// Seed of the order.
+    pub seed: u64,
+    /// Sequential or duet.
+    pub mode: Mode,
+    /// `run` arguments both sides get: `--suite`, `--filter`.
+    pub args: Vec<String>,
+    /// Where the per-round records and logs go.
+    pub dir: PathBuf,
+}
+
+/// The order of each round: `true` when the head runs first (sequential) or on CPU 0 (duet).
+pub fn order(rounds: usize, seed: u64) -> Vec<bool> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..rounds).map(|_| rng.random_bool(0.5)).collect()
+}
+
+fn spawn(
+    build: &Build,
+    plan: &Plan,
+    round: usize,
+    cpu: Option<usize>,
+) -> Result<(Child, PathBuf, PathBuf), Error> {
+    let out = plan
+        .dir
+        .join(format!("round{round:02}-{}-run.json", build.side));
+    let log = plan.dir.join(format!("round{round:02}-{}.log", build.side));
+    let scratch_reports = plan.dir.join(format!("reports-{}", build.side));
+    let log_file = std::fs::File::create(&log).map_err(|source| Error::Io {
+        path: log.clone(),
+        source,
+    })?;
+    let err_file = log_file.try_clone().map_err(|source| Error::Io {
+        path: log.clone(),
+        source,
+    })?;
+    let mut cmd = match cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpu.to_string()).arg(&build.exe);
+            c
+        }
+        None => Command::new(&build.exe),
+    };
+    cmd.arg("--root")
+        .arg(&build.root)
+        .arg("run")
+        .args(&plan.args)
+        .arg("--out")
+        .arg(&out)
+        .arg("--reports")
+        .arg(&scratch_reports)
+        .args(&build.extra)
+        .stdin(Stdio::null())
+        .stdout(log_file)
+        .stderr(err_file);
+    let child = cmd.spawn().map_err(|source| Error::Io {
+        path: if cpu.is_some() {
+            PathBuf::from("taskset")
+        } else {
+            build.exe.clone()
+        },
+        source,
+    })?;
+    Ok((child, out, log))
+}
+
+fn finish(build: &Build, mut child: Child, out: &Path, log: &Path) -> Result<RunRecord, Error> {
+    let status = child.wait().map_err(|source| Error::Io {
+        path: build.exe.clone(),
+        source,
+    })?;
+    if !status.success() {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(8).collect();
+        return Err(Error::Scenario {
+            id: format!("{} build ({})", build.side, build.exe.display()),
+            what: format!(
+                "`run` exited with {status} (log {}):\n{}",
+                log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ),
+        });
+    }
+    store::load_record(
+        out,
+        "the build's `run` did not write a run record: is it a perfgate that has `run --out`?",
+    )
+}
+
+/// How finely base and head alternate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interleave {
+    /// Scenario by scenario, seconds apart (both builds have `perfgate worker`).
+    Scenario,
+    /// Whole runs, tens of seconds apart (a build without worker mode).
+    Run,
+}
+
+impl Interleave {
+    /// As written in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Interleave::Scenario => "scenario by scenario",
+            Interleave::Run => "whole runs",
+        }
+    }
+}
+
+/// Runs the plan; returns each round's `(base, head)` records and how they were interleaved. Each
+/// round starts a fresh process per side (so process-to-process variation shows in the rounds);
+/// inside a round, base and head alternate scenario by scenario in a seeded random order when both
+/// have worker mode, else whole runs alternate. `say` hears each round.
+pub fn run(
+    base: &Build,
+    head: &Build,
+    plan: &Plan,
+    say: &mut dyn FnMut(&str),
+) -> Result<(Vec<(RunRecord, RunRecord)>, Interleave), Error> {
+    std::fs::create_dir_all(&plan.dir).map_err(|source| Error::Io {
+        path: plan.dir.clone(),
+        source,
+    })?;
+    let mut results = Vec::with_capacity(plan.rounds);
+    let mut interleave = Interleave::Scenario;
+    let mut rng = ChaCha8Rng::seed_from_u64(plan.seed ^ 0x5eed_ab);
+    for (i, head_first) in order(plan.rounds, plan.seed).into_iter().enumerate() {
+        let round = i + 1;
+        let t0 = std::time::Instant::now();
+        let pair = match interleave {
+            Interleave::Scenario => {
+                match scenario_round(base, head, plan, round, head_first, &mut rng)? {
+                    Some(pair) => pair,
+                    None => {
+                        say("a build has no worker mode: rounds alternate whole runs");
+                        interleave = Interleave::Run;
+                        run_round(base, head, plan, round, head_first)?
+                    }
+                }
+            }
+            Interleave::Run => run_round(base, head, plan, round, head_first)?,
+        };
+        for (rec, side) in [(&pair.0, "base"), (&pair.1, "head")] {
+            store::save_record(&plan.dir.join(format!("round{round:02}-{side}.json")), rec)?;
+        }
+        say(&format!(
+            "round {round}/{} ({}, {}) {:.1} s",
+            plan.rounds,
+            interleave.name(),
+            plan.mode.name(),
+            t0.elapsed().as_secs_f64()
+        ));
+        results.push(pair);
+    }
+    Ok((results, interleave))
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// One round in worker mode; `None` when a build has no worker mode.
+fn scenario_round(
+    base: &Build,
+    head: &Build,
+    plan: &Plan,
+    round: usize,
+    head_first: bool,
+    rng: &mut ChaCha8Rng,
+) -> Result<Option<(RunRecord, RunRecord)>, Error> {
+    let (head_cpu, base_cpu) = match plan.mode {
+        Mode::Duet if head_first => (Some(0), Some(1)),
+        Mode::Duet => (Some(1), Some(0)),
+        Mode::Sequential => (None, None),
+    };
+    let start = |b: &Build, cpu| {
+        let mut args = plan.args.clone();
+        args.extend(b.extra.iter().cloned());
+        Worker::spawn(
+            b.side,
+            &b.exe,
+            &b.root,
+            &args,
+            cpu,
+            plan.dir.join(format!("round{round:02}-{}.log", b.side)),
+        )
+    };
+    let Some(mut bw) = start(base, base_cpu)? else {
+        return Ok(None);
+    };
+    let Some(mut hw) = start(head, head_cpu)? else {
+        bw.finish();
+        return Ok(None);
+    };
+    let started = now();
+    let t0 = std::time::Instant::now();
+    let mut ids: Vec<String> = hw.hello.ids.clone();
+    ids.extend(
+        bw.hello
+            .ids
+            .iter()
+            .filter(|id| !ids.contains(id))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    let (mut bs, mut hs) = (Vec::new(), Vec::new());
+    for id in &ids {
+        let in_base = bw.hello.ids.contains(id);
+        let in_head = hw.hello.ids.contains(id);
+        match (in_base, in_head) {
+            (true, true) if plan.mode == Mode::Duet => {
+                bw.send(id)?;
+                hw.send(id)?;
+                bs.push(bw.receive()?);
+                hs.push(hw.receive()?);
+            }
+            (true, true) => {
+                if rng.random_bool(0.5) {
+                    hs.push(hw.run(id)?);
+                    bs.push(bw.run(id)?);
+                } else {
+                    bs.push(bw.run(id)?);
+                    hs.push(hw.run(id)?);
+                }
+            }
+            (true, false) => bs.push(bw.run(id)?),
+            (false, true) => hs.push(hw.run(id)?),
+            (false, false) => {}
+        }
+    }
+    let duration = t0.elapsed().as_secs_f64();
+    let b = bw.record(bs, started.clone(), duration, 0.95);
+    let h = hw.record(hs, started, duration, 0.95);
+    bw.finish();
+    hw.finish();
+    Ok(Some((b, h)))
+}
+
+/// One round of whole `run` processes.
+fn run_round(
+    base: &Build,
+    head: &Build,
+    plan: &Plan,
+    round: usize,
+    head_first: bool,
+) -> Result<(RunRecord, RunRecord), Error> {
+    match plan.mode {
+        Mode::Sequential => {
+            let one = |build: &Build| -> Result<RunRecord, Error> {
+                let (child, out, log) = spawn(build, plan, round, None)?;
+                finish(build, child, &out, &log)
+            };
+            if head_first {
+                let h = one(head)?;
+                Ok((one(base)?, h))
+            } else {
+                let b = one(base)?;
+                Ok((b, one(head)?))
+            }
+        }
+        Mode::Duet => {
+            let (head_cpu, base_cpu) = if head_first { (0, 1) } else { (1, 0) };
+            let bs = spawn(base, plan, round, Some(base_cpu))?;
+            let hs = spawn(head, plan, round, Some(head_cpu))?;
+            let b = finish(base, bs.0, &bs.1, &bs.2);
+            let h = finish(head, hs.0, &hs.1, &hs.2);
+            Ok((b?, h?))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_order_is_seeded_and_mixed() {
+        let a = order(40, 7);
+        assert_eq!(a, order(40, 7), "same seed, same order");
+        assert_ne!(a, order(40, 8));
+        let head_first = a.iter().filter(|&&h| h).count();
+        assert!((10..=30).contains(&head_first), "{head_first} of 40");
+    }
+}

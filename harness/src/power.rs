@@ -1,0 +1,382 @@
+//! The gate's measured power: from rounds of an A/A run (the same build on both sides), how often the
+//! A/B fails by chance, how often it catches a known slowdown, and the smallest slowdown of each wall
+//! or CPU metric it catches 95 % of the time on this machine (its minimum detectable slowdown).
+
+use std::collections::BTreeMap;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::ab::{self, AbSettings};
+use crate::config::GateConfig;
+use crate::model::{Direction, RunRecord, format_sig};
+use crate::stats;
+
+/// How the trials are drawn.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PowerSettings {
+    /// Trials per condition (A/A, and each injected factor).
+    pub trials: usize,
+    /// Rounds in each trial (what one `ab` runs).
+    pub rounds_per_trial: usize,
+    /// Injected slowdowns to report detection rates for.
+    pub factors: Vec<f64>,
+    /// Detection rate that defines the minimum detectable slowdown.
+    pub target: f64,
+    /// Seed of the trial draws.
+    pub seed: u64,
+}
+
+/// One wall, CPU or in-run-ratio metric's power.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricPower {
+    /// Scenario id.
+    pub scenario: String,
+    /// Metric name.
+    pub metric: String,
+    /// Unit.
+    pub unit: String,
+    /// Median over every measured round (both sides).
+    pub median: f64,
+    /// Standard deviation of the per-round log ratios head / base: round-to-round noise.
+    pub sd_log: f64,
+    /// A/A trials in which this metric failed.
+    pub false_alarms: usize,
+    /// Detection rate for each of the settings' factors (a slowdown injected into its scenario alone).
+    pub detection: Vec<f64>,
+    /// Smallest slowdown caught in at least `target` of the trials, if one up to 16x is.
+    pub mds: Option<f64>,
+}
+
+/// A power measurement.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PowerResult {
+    /// The machine it was measured on (fingerprint, and label if any).
+    pub machine: String,
+    /// When (RFC 3339).
+    pub measured: String,
+    /// The commit measured.
+    pub commit: String,
+    /// Rounds measured in all; trials draw `rounds_per_trial` of them.
+    pub rounds_measured: usize,
+    /// `sequential` or `duet`.
+    pub mode: String,
+    /// How the A/B decides.
+    pub ab: AbSettings,
+    /// How trials were drawn.
+    pub settings: PowerSettings,
+    /// A/A trials in which any row failed (the family-wise false alarm rate, times `trials`).
+    pub aa_failed_trials: usize,
+    /// Per metric.
+    pub metrics: Vec<MetricPower>,
+    /// How trials were formed, in words (disjoint blocks or overlapping draws).
+    pub method: String,
+}
+
+impl PowerResult {
+    /// Minimum detectable slowdowns by (scenario, metric), for reports.
+    pub fn mds_map(&self) -> BTreeMap<(String, String), f64> {
+        self.metrics
+            .iter()
+            .filter_map(|m| Some(((m.scenario.clone(), m.metric.clone()), m.mds?)))
+            .collect()
+    }
+}
+
+/// The noisy metrics as a matrix: per metric its per-round (base, head) values.
+struct Matrix {
+    keys: Vec<(String, String, String, Direction)>,
+    /// `values[k][r] = (base, head)`; NaN where a side lacked it.
+    values: Vec<Vec<(f64, f64)>>,
+}
+
+fn matrix(rounds: &[(RunRecord, RunRecord)]) -> Matrix {
+    let mut keys = Vec::new();
+    if let Some((_, h)) = rounds.first() {
+        for s in &h.scenarios {
+            for (name, m) in &s.metrics {
+                if ab::is_paired(m.kind) {
+                    keys.push((s.id.clone(), name.clone(), m.unit.clone(), m.direction));
+                }
+            }
+        }
+    }
+    let values = keys
+        .iter()
+        .map(|(s, m, _, _)| {
+            rounds
+                .iter()
+                .map(|(b, h)| {
+                    let v = |r: &RunRecord| r.metric(s, m).map_or(f64::NAN, |x| x.value.as_f64());
+                    (v(b), v(h))
+                })
+                .collect()
+        })
+        .collect();
+    Matrix { keys, values }
+}
+
+/// Which metrics a trial flags as regressed, given its rounds, with `slow[k]` the factor injected
+/// into metric k's head values.
+fn flagged(m: &Matrix, trial: &[usize], slow: &[f64], s: AbSettings) -> Vec<bool> {
+    let mut p = Vec::with_capacity(m.keys.len());
+    let mut ok = Vec::with_capacity(m.keys.len());
+    for (k, (_, _, _, dir)) in m.keys.iter().enumerate() {
+        let f = match dir {
+            Direction::LowerIsBetter => slow[k],
+            Direction::HigherIsBetter => 1.0 / slow[k],
+        };
+        let pairs: Vec<(f64, f64)> = trial
+            .iter()
+            .map(|&r| (m.values[k][r].0, m.values[k][r].1 * f))
+            .collect();
+        match stats::paired_log_ratio(
+            &pairs,
+            *dir == Direction::HigherIsBetter,
+            s.threshold,
+            s.confidence,
+        ) {
+            Some(t) => {
+                p.push(t.p_worse);
+                ok.push(true);
+            }
+            None => {
+                p.push(1.0);
+                ok.push(false);
+            }
+        }
+    }
+    stats::holm(&p)
+        .into_iter()
+        .zip(ok)
+        .map(|(adj, ok)| ok && adj <= s.alpha)
+        .collect()
+}
+
+/// The trials: disjoint blocks of rounds when there are enough, else seeded draws without replacement.
+fn trials(measured: usize, p: &PowerSettings) -> (Vec<Vec<usize>>, String) {
+    let n = p.rounds_per_trial.min(measured);
+    if measured >= n * p.trials {
+        let t = (0..p.trials)
+            .map(|i| (i * n..(i + 1) * n).collect())
+            .collect();
+        return (t, format!("{} disjoint blocks of {n} rounds", p.trials));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
+    let t = (0..p.trials)
+        .map(|_| {
+            // A partial Fisher-Yates shuffle: the first n of a random permutation.
+            let mut all: Vec<usize> = (0..measured).collect();
+            for i in 0..n {
+                let j = rng.random_range(i..measured);
+                all.swap(i, j);
+            }
+            all.truncate(n);
+            all
+        })
+        .collect();
+    (
+        t,
+        format!(
+            "{} draws of {n} of the {measured} measured rounds (overlapping: rates are estimates, \
+             not independent trials)",
+            p.trials
+        ),
+    )
+}
+
+/// Measures power from `rounds` of an A/A run.
+pub fn analyze(
+    rounds: &[(RunRecord, RunRecord)],
+    config: &GateConfig,
+    settings: AbSettings,
+    p: &PowerSettings,
+) -> (Vec<MetricPower>, usize, String) {
+    let m = matrix(rounds);
+    let (draws, method) = trials(rounds.len(), p);
+    // A/A: the whole A/B, deterministic metrics included (they may vary between processes too).
+    let mut alarms: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut failed_trials = 0;
+    for t in &draws {
+        let subset: Vec<(RunRecord, RunRecord)> = t.iter().map(|&r| rounds[r].clone()).collect();
+        let rows = ab::analyze(&subset, config, settings, &BTreeMap::new());
+        let mut any = false;
+        for r in rows.iter().filter(|r| r.fails()) {
+            *alarms
+                .entry((r.scenario.clone(), r.metric.clone()))
+                .or_default() += 1;
+            any = true;
+        }
+        failed_trials += usize::from(any);
+    }
+    // Injected: each scenario alone made `f` times slower; the family is every noisy metric.
+    let rate = |k: usize, f: f64| -> f64 {
+        let slow: Vec<f64> = m
+            .keys
+            .iter()
+            .map(|key| if key.0 == m.keys[k].0 { f } else { 1.0 })
+            .collect();
+        let hits = draws
+            .iter()
+            .filter(|t| flagged(&m, t, &slow, settings)[k])
+            .count();
+        hits as f64 / draws.len().max(1) as f64
+    };
+    let metrics = m
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(k, (scenario, metric, unit, _))| {
+            let all: Vec<f64> = m.values[k].iter().flat_map(|&(b, h)| [b, h]).collect();
+            let logs: Vec<f64> = m.values[k]
+                .iter()
+                .filter(|(b, h)| *b > 0.0 && *h > 0.0)
+                .map(|(b, h)| (h / b).ln())
+                .collect();
+            let mean = logs.iter().sum::<f64>() / logs.len().max(1) as f64;
+            let sd = (logs.iter().map(|d| (d - mean).powi(2)).sum::<f64>()
+                / (logs.len().max(2) - 1) as f64)
+                .sqrt();
+            let detection = p.factors.iter().map(|&f| rate(k, f)).collect();
+            // Bisection on the factor (detection grows with it), 1 to 16x, to 1 %.
+            let mds = (rate(k, 16.0) >= p.target).then(|| {
+                let (mut lo, mut hi) = (1.0f64, 16.0f64);
+                while hi / lo > 1.01 {
+                    let mid = (lo * hi).sqrt();
+                    if rate(k, mid) >= p.target {
+                        hi = mid;
+                    } else {
+                        lo = mid;
+                    }
+                }
+                hi
+            });
+            MetricPower {
+                scenario: scenario.clone(),
+                metric: metric.clone(),
+                unit: unit.clone(),
+                median: stats::median(&all),
+                sd_log: sd,
+                false_alarms: alarms
+                    .get(&(scenario.clone(), metric.clone()))
+                    .copied()
+                    .unwrap_or(0),
+                detection,
+                mds,
+            }
+        })
+        .collect();
+    (metrics, failed_trials, method)
+}
+
+/// The power table in Markdown.
+pub fn markdown(r: &PowerResult) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "# perfgate power\n\nMeasured on {} at {} (commit {}): {} A/A rounds ({}), trials of {} rounds: {}. \
+         The A/B flags a metric when the head is slower by more than {} % with family-wise error {}.\n\n\
+         A/A trials that failed: **{} of {}**.\n\n",
+        r.machine,
+        r.measured,
+        ab::short(&r.commit),
+        r.rounds_measured,
+        r.mode,
+        r.settings.rounds_per_trial,
+        r.method,
+        format_sig(r.ab.threshold * 100.0),
+        format_sig(r.ab.alpha),
+        r.aa_failed_trials,
+        r.settings.trials
+    ));
+    out.push_str("| scenario | metric | median | noise (sd of log ratio) | A/A false alarms |");
+    for f in &r.settings.factors {
+        out.push_str(&format!(" caught at {}× |", format_sig(*f)));
+    }
+    out.push_str(" MDS (95 %) |\n|---|---|---|---|---|");
+    for _ in &r.settings.factors {
+        out.push_str("---|");
+    }
+    out.push_str("---|\n");
+    for m in &r.metrics {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {}/{} |",
+            m.scenario,
+            m.metric,
+            crate::model::human(m.median, &m.unit),
+            format_sig(m.sd_log),
+            m.false_alarms,
+            r.settings.trials
+        ));
+        for d in &m.detection {
+            out.push_str(&format!(
+                " {}/{} |",
+                (d * r.settings.trials as f64).round(),
+                r.settings.trials
+            ));
+        }
+        out.push_str(&match m.mds {
+            Some(x) => format!(" {}× |\n", format_sig(x)),
+            None => " > 16× |\n".to_owned(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{record, wall};
+
+    /// `n` A/A rounds of two wall metrics: a quiet one (±1 %) and a noisy one (±30 %).
+    fn aa(n: usize) -> Vec<(RunRecord, RunRecord)> {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut noise = |amp: f64| 1.0 + amp * rng.random_range(-1.0..1.0);
+        (0..n)
+            .map(|_| {
+                let mut side = || {
+                    record(
+                        "m",
+                        vec![
+                            ("a/quiet/v/n=1", "wall_time", wall(&[1000.0 * noise(0.01)])),
+                            ("a/noisy/v/n=1", "wall_time", wall(&[1000.0 * noise(0.3)])),
+                        ],
+                    )
+                };
+                (side(), side())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_quiet_metric_has_a_small_mds_and_a_noisy_one_a_large_one() {
+        let s = AbSettings {
+            threshold: 0.1,
+            alpha: 0.05,
+            confidence: 0.95,
+        };
+        let p = PowerSettings {
+            trials: 10,
+            rounds_per_trial: 8,
+            factors: vec![1.25, 2.0],
+            target: 0.95,
+            seed: 1,
+        };
+        let (metrics, failed, method) = analyze(&aa(40), &GateConfig::default(), s, &p);
+        assert!(method.contains("draws"), "{method}");
+        assert_eq!(failed, 0, "A/A trials do not fail");
+        let quiet = metrics
+            .iter()
+            .find(|m| m.scenario.contains("quiet"))
+            .expect("quiet");
+        let noisy = metrics
+            .iter()
+            .find(|m| m.scenario.contains("noisy"))
+            .expect("noisy");
+        assert_eq!(quiet.detection, vec![1.0, 1.0], "{quiet:?}");
+        let (qm, nm) = (quiet.mds.expect("quiet mds"), noisy.mds.expect("noisy mds"));
+        assert!(qm > 1.1 && qm < 1.2, "margin 10 % + a little: {qm}");
+        assert!(nm > qm * 1.2, "noisy {nm} vs quiet {qm}");
+        assert!(noisy.detection[0] < 1.0);
+    }
+}
