@@ -1,12 +1,14 @@
 //! Worker pool (seed `core-improvements.md`, section 2): 100 ms polling workers against blocking ones,
-//! in real time: wakeups of an idle pool, shutdown with a full and an empty queue, 10k-task throughput.
+//! in real time: wakeups and timed waits of an idle pool, shutdown with a full and an empty queue,
+//! 10k-task throughput. Also the timed-wait metrics the watcher and rate-limiter scenarios share.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 use components::pool::{BlockingPool, PollingPool, PoolConfig, WorkerPool};
+use fixtures::probe::threads::{ThreadSet, WaitProbe, WaitSeries};
 
 use super::cpu::{exact_rate, sleep_until};
 use crate::measure::Samples;
@@ -44,6 +46,52 @@ pub const SHUTDOWN_LATENCY: &str = "shutdown_latency";
 pub const SHUTDOWN_POLLS: &str = "shutdown_polls";
 /// Idle wakeups while the throughput run's tasks were flowing.
 pub const IDLE_WAKEUPS: &str = "idle_wakeups";
+
+/// The component's threads (those started since the scenario began) blocked in a wait with a
+/// deadline armed: median over [`WAIT_SAMPLES`] looks from the operating system. A wait that ends by
+/// itself is a wakeup to come, however long its period: a `recv_timeout(30 s)` loop moves no wakeup
+/// counter in a 200 ms window, but shows here.
+pub const TIMED_WAITS: &str = "timed_waits";
+/// As [`TIMED_WAITS`], counting only the waits due within [`WAIT_HORIZON`]: a wait of an hour
+/// (a starvation guard) is left out, a 5 s or 20 s period is not. Not emitted where a deadline could
+/// not be read.
+pub const TIMED_WAITS_SOON: &str = "timed_waits_under_10min";
+/// See [`TIMED_WAITS_SOON`].
+pub const WAIT_HORIZON: Duration = Duration::from_secs(600);
+/// Looks at the threads per measurement (odd, so the median is one of them).
+pub const WAIT_SAMPLES: usize = 7;
+/// Between two looks at an idle pool: 7 looks span 150 ms of the 200 ms window.
+pub const WAIT_GAP: Duration = Duration::from_millis(25);
+
+/// A probe of the threads started from now on; `None`, with a note on stderr (once), where this
+/// machine cannot show what a thread is blocked in: the metrics are then left out, not zero.
+pub fn wait_probe() -> Option<WaitProbe> {
+    static NOTED: AtomicBool = AtomicBool::new(false);
+    match ThreadSet::current().and_then(WaitProbe::new) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            if !NOTED.swap(true, Ordering::Relaxed) {
+                eprintln!("note: {TIMED_WAITS} not measured: {e}");
+            }
+            None
+        }
+    }
+}
+
+/// [`TIMED_WAITS`] and, where every deadline was read, [`TIMED_WAITS_SOON`] of a series of looks.
+pub fn timed_wait_metrics(series: Option<&WaitSeries>) -> Vec<(String, Metric)> {
+    let Some(series) = series else {
+        return Vec::new();
+    };
+    let mut out = vec![(
+        TIMED_WAITS.to_owned(),
+        Metric::count(series.timed(), "threads"),
+    )];
+    if let Some(soon) = series.timed_within() {
+        out.push((TIMED_WAITS_SOON.to_owned(), Metric::count(soon, "threads")));
+    }
+    out
+}
 
 /// Which pool a scenario measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,16 +154,35 @@ fn short_task() {
     std::hint::black_box(x);
 }
 
-/// Idle wakeups of a pool of `variant` in the window [`IDLE_FROM`] .. + [`IDLE_WINDOW`] after its start.
-pub fn idle_wakeups(variant: PoolVariant) -> Result<u64, String> {
+/// What an idle pool did in its window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdleRun {
+    /// Times a worker woke with no task.
+    pub wakeups: u64,
+    /// The pool's threads, looked at [`WAIT_SAMPLES`] times in the window (`None`: not measurable
+    /// here).
+    pub waits: Option<WaitSeries>,
+}
+
+/// Idle wakeups of a pool of `variant` in the window [`IDLE_FROM`] .. + [`IDLE_WINDOW`] after its
+/// start, and what its threads are blocked in meanwhile.
+pub fn idle_run(variant: PoolVariant) -> Result<IdleRun, String> {
+    let probe = wait_probe();
     let t0 = Instant::now();
     let pool = variant.pool(config())?;
     sleep_until(t0 + IDLE_FROM);
     let before = pool.stats().idle_wakeups();
+    let waits = probe
+        .map(|p| p.observe(WAIT_SAMPLES, WAIT_GAP, WAIT_HORIZON))
+        .transpose()
+        .map_err(|e| e.to_string())?;
     sleep_until(t0 + IDLE_FROM + IDLE_WINDOW);
     let woke = pool.stats().idle_wakeups() - before;
     pool.shutdown().map_err(|e| e.to_string())?;
-    Ok(woke)
+    Ok(IdleRun {
+        wakeups: woke,
+        waits,
+    })
 }
 
 /// One timed shutdown: how long it took and how often it polled.
@@ -300,11 +367,13 @@ impl Scenario for PoolScenario {
         let confidence = ctx.plan.confidence;
         Ok(match self.situation {
             Situation::Idle => {
-                let woke = idle_wakeups(variant)?;
-                BTreeMap::from([(
+                let run = idle_run(variant)?;
+                let mut m = BTreeMap::from([(
                     IDLE_WAKEUPS_PER_S.to_owned(),
-                    exact_rate(woke as f64 / IDLE_WINDOW.as_secs_f64(), "wakeups/s"),
-                )])
+                    exact_rate(run.wakeups as f64 / IDLE_WINDOW.as_secs_f64(), "wakeups/s"),
+                )]);
+                m.extend(timed_wait_metrics(run.waits.as_ref()));
+                m
             }
             Situation::ShutdownFull | Situation::ShutdownEmpty => {
                 let full = self.situation == Situation::ShutdownFull;
@@ -394,6 +463,32 @@ mod tests {
         assert_eq!(full.polls, 0);
         let empty = shutdown_once(PoolVariant::Blocking, false, Duration::ZERO).expect("stops");
         assert_eq!(empty.polls, 0);
+    }
+
+    #[test]
+    fn timed_wait_metrics_leave_out_what_was_not_measured() {
+        use fixtures::probe::threads::WaitCounts;
+        assert!(timed_wait_metrics(None).is_empty(), "no probe, no metric");
+        let sample = |timed, within| WaitCounts {
+            threads: 4,
+            timed,
+            timed_within: within,
+            ..WaitCounts::default()
+        };
+        let series = WaitSeries {
+            horizon: WAIT_HORIZON,
+            samples: vec![sample(4, Some(1)), sample(3, Some(1)), sample(4, Some(1))],
+        };
+        let m: BTreeMap<String, Metric> = timed_wait_metrics(Some(&series)).into_iter().collect();
+        assert_eq!(m[TIMED_WAITS], Metric::count(4, "threads"));
+        assert_eq!(m[TIMED_WAITS_SOON], Metric::count(1, "threads"));
+        let unread = WaitSeries {
+            samples: vec![sample(2, None)],
+            ..series
+        };
+        let m: BTreeMap<String, Metric> = timed_wait_metrics(Some(&unread)).into_iter().collect();
+        assert_eq!(m.len(), 1, "a deadline that was not read is not guessed");
+        assert_eq!(m[TIMED_WAITS], Metric::count(2, "threads"));
     }
 
     #[test]

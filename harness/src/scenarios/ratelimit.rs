@@ -1,5 +1,6 @@
 //! Rate limiter (seed `core-improvements.md`, section 1): 1 / 4 / 16 threads share one 50-per-second
-//! bucket (burst 1) for 20 grants in real time, 10 ms polling against the condition variable.
+//! bucket (burst 1) for 20 grants in real time, 10 ms polling against the condition variable: wakeups,
+//! CPU, lateness, and how many of the contending threads sit in a timed wait.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,9 +9,11 @@ use std::time::Duration;
 
 use components::clock::{Clock, SystemClock};
 use components::ratelimit::{CondvarLimiter, PollingLimiter, Rate, RateLimiter};
+use fixtures::probe::threads::{WaitProbe, WaitSeries};
 
-use super::cpu::{exact_rate, process_cpu, single_cpu_ns};
+use super::cpu::{exact_rate, process_cpu, single_cpu_ns, thread_cpu};
 use super::ntpstatus::quantile_metric;
+use super::pool::{WAIT_HORIZON, WAIT_SAMPLES, timed_wait_metrics, wait_probe};
 use crate::model::{Claim, ClaimCheck, Metric};
 use crate::scenario::{Registry, Role, RunContext, Scenario};
 
@@ -37,6 +40,12 @@ pub const CPU_PER_GRANT: &str = "cpu_per_grant";
 pub const LATENESS_P50: &str = "lateness_p50";
 /// 99th percentile (nearest rank: of 19 gaps, the largest) of the same, ns.
 pub const LATENESS_P99: &str = "lateness_p99";
+
+/// The contending threads are first looked at this long after they start (all of them waiting by
+/// then)…
+pub const WAIT_FROM: Duration = Duration::from_millis(40);
+/// …then every so often: 7 looks end about 130 ms in, well before the 20th grant (380 ms).
+pub const WAIT_GAP: Duration = Duration::from_millis(15);
 
 /// Which limiter a scenario measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +97,8 @@ pub struct Contention {
     pub cpu: Duration,
     /// Grants after it: each other thread finishes the wait it is in (at most `threads - 1`).
     pub tail_grants: u64,
+    /// The contending threads, looked at while they contend (with a probe only).
+    pub waits: Option<WaitSeries>,
 }
 
 /// `threads` threads take tokens from `limiter` (untimed `acquire`) until `grants` were handed out
@@ -98,6 +109,19 @@ pub fn contend(
     clock: Arc<dyn Clock>,
     threads: usize,
     grants: u64,
+) -> Result<Contention, String> {
+    contend_observed(limiter, clock, threads, grants, None)
+}
+
+/// [`contend`], and with a `probe` (made before the threads start, so it looks at them) this thread
+/// looks at the contending threads [`WAIT_SAMPLES`] times from [`WAIT_FROM`] after the start, in real
+/// time. The CPU this costs (this thread's) is taken out of the process CPU time reported.
+pub fn contend_observed(
+    limiter: Arc<dyn RateLimiter>,
+    clock: Arc<dyn Clock>,
+    threads: usize,
+    grants: u64,
+    probe: Option<&WaitProbe>,
 ) -> Result<Contention, String> {
     #[derive(Default)]
     struct Shared {
@@ -148,6 +172,15 @@ pub fn contend(
         .collect::<Result<Vec<_>, String>>()?;
     start.wait();
     let cpu0 = process_cpu();
+    let own0 = thread_cpu();
+    let waits = probe
+        .map(|p| {
+            std::thread::sleep(WAIT_FROM);
+            p.observe(WAIT_SAMPLES, WAIT_GAP, WAIT_HORIZON)
+        })
+        .transpose()
+        .map_err(|e| e.to_string());
+    let own = thread_cpu().saturating_sub(own0);
     for h in handles {
         h.join()
             .map_err(|_| "a contending thread panicked".to_owned())??;
@@ -164,8 +197,9 @@ pub fn contend(
         grant_times,
         wakeups,
         grants: counted,
-        cpu: cpu.saturating_sub(cpu0),
+        cpu: cpu.saturating_sub(cpu0).saturating_sub(own),
         tail_grants: limiter.stats().grants().saturating_sub(counted),
+        waits: waits?,
     })
 }
 
@@ -247,7 +281,8 @@ impl Scenario for ContendScenario {
         let interval = Rate::per_second(RATE_PER_S)
             .map_err(|e| e.to_string())?
             .interval();
-        let run = contend(limiter, clock, self.threads, GRANTS)?;
+        let probe = wait_probe();
+        let run = contend_observed(limiter, clock, self.threads, GRANTS, probe.as_ref())?;
         check_run(&run, GRANTS, interval)?;
         if run.tail_grants >= self.threads as u64 {
             return Err(format!(
@@ -258,7 +293,7 @@ impl Scenario for ContendScenario {
         let late = lateness_ns(&run.grant_times, interval);
         let confidence = ctx.plan.confidence;
         let grants = GRANTS as f64;
-        Ok(BTreeMap::from([
+        let mut m = BTreeMap::from([
             (
                 WAKEUPS_PER_GRANT.to_owned(),
                 exact_rate(run.wakeups as f64 / grants, "wakeups/grant"),
@@ -275,7 +310,9 @@ impl Scenario for ContendScenario {
                 LATENESS_P99.to_owned(),
                 quantile_metric(&late, 0.99, confidence),
             ),
-        ]))
+        ]);
+        m.extend(timed_wait_metrics(run.waits.as_ref()));
+        Ok(m)
     }
 }
 
@@ -362,6 +399,7 @@ mod tests {
             grants: 5,
             cpu: Duration::ZERO,
             tail_grants: 0,
+            waits: None,
         };
         assert!(check_run(&ok, 5, 20 * MS).is_ok());
         let fast = Contention {

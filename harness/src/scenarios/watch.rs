@@ -1,5 +1,6 @@
 //! Hot-reload watcher (seed `core-improvements.md`, section 3): stat every 1 s against inotify via
-//! notify, in real time: how soon one change is seen, and stat calls and CPU per idle second at 1k files.
+//! notify, in real time: how soon one change is seen, and stat calls, CPU and timed waits of an idle
+//! watcher at 1k files.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,7 +11,10 @@ use components::watch::{
     Backend, ChangeKind, FileWatcher, NotifyWatcher, POLL_INTERVAL, PollingWatcher,
 };
 
-use super::cpu::{exact_rate, process_cpu, single_cpu_ns, single_ns, sleep_until};
+use fixtures::probe::threads::WaitSeries;
+
+use super::cpu::{exact_rate, process_cpu, single_cpu_ns, single_ns, sleep_until, thread_cpu};
+use super::pool::{WAIT_HORIZON, WAIT_SAMPLES, timed_wait_metrics, wait_probe};
 use crate::model::{Claim, ClaimCheck, Metric};
 use crate::scenario::{Registry, Role, RunContext, Scenario};
 
@@ -23,6 +27,8 @@ pub const IDLE_FROM: Duration = Duration::from_millis(150);
 /// …and lasts one polling interval, so it holds exactly one of the polling watcher's scans whatever
 /// their phase (the first is due 1 s after the start, well inside).
 pub const IDLE_WINDOW: Duration = POLL_INTERVAL;
+/// Between two looks at an idle watcher's threads: 7 looks span 600 ms of the window.
+pub const WAIT_GAP: Duration = Duration::from_millis(100);
 /// Longest a detection may take before the scenario reports the change missed.
 const MISSED: Duration = Duration::from_secs(10);
 
@@ -173,21 +179,31 @@ pub fn detect_once(variant: WatchVariant) -> Result<Detection, String> {
 }
 
 /// What an idle window cost.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct IdleCost {
     /// `stat` calls on watched files in the window.
     pub stat_calls: u64,
-    /// Process CPU time in the window.
+    /// Process CPU time in the window, but the looks at the watcher's threads (this thread's).
     pub cpu: Duration,
+    /// The watcher's threads (notify's included), looked at [`WAIT_SAMPLES`] times in the window
+    /// (`None`: not measurable here).
+    pub waits: Option<WaitSeries>,
 }
 
 /// Starts a watcher over `files`, and counts its `stat` calls and the process's CPU time over
-/// [`IDLE_WINDOW`] from [`IDLE_FROM`] after the start, nothing changing.
+/// [`IDLE_WINDOW`] from [`IDLE_FROM`] after the start, nothing changing, and looks at what its
+/// threads are blocked in meanwhile.
 pub fn idle_window(variant: WatchVariant, files: &[PathBuf]) -> Result<IdleCost, String> {
+    let probe = wait_probe();
     let watcher = variant.start(files)?;
     let t0 = Instant::now();
     sleep_until(t0 + IDLE_FROM);
-    let (stats0, cpu0) = (watcher.stats().stat_calls(), process_cpu());
+    let (stats0, cpu0, own0) = (watcher.stats().stat_calls(), process_cpu(), thread_cpu());
+    let waits = probe
+        .map(|p| p.observe(WAIT_SAMPLES, WAIT_GAP, WAIT_HORIZON))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let own = thread_cpu().saturating_sub(own0);
     sleep_until(t0 + IDLE_FROM + IDLE_WINDOW);
     let (stats1, cpu1) = (watcher.stats().stat_calls(), process_cpu());
     if let Ok(c) = watcher.changes().try_recv() {
@@ -195,7 +211,8 @@ pub fn idle_window(variant: WatchVariant, files: &[PathBuf]) -> Result<IdleCost,
     }
     Ok(IdleCost {
         stat_calls: stats1 - stats0,
-        cpu: cpu1.saturating_sub(cpu0),
+        cpu: cpu1.saturating_sub(cpu0).saturating_sub(own),
+        waits,
     })
 }
 
@@ -267,7 +284,7 @@ impl Scenario for WatchScenario {
                 let files = self.files.get()?;
                 let cost = idle_window(variant, files.files())?;
                 let secs = IDLE_WINDOW.as_secs_f64();
-                BTreeMap::from([
+                let mut m = BTreeMap::from([
                     (
                         STAT_CALLS_PER_S.to_owned(),
                         exact_rate(cost.stat_calls as f64 / secs, "stats/s"),
@@ -276,7 +293,9 @@ impl Scenario for WatchScenario {
                         CPU_PER_S.to_owned(),
                         single_cpu_ns(cost.cpu.as_nanos() as f64 / secs),
                     ),
-                ])
+                ]);
+                m.extend(timed_wait_metrics(cost.waits.as_ref()));
+                m
             }
         })
     }

@@ -1,6 +1,6 @@
 //! Performance-metrics overhead (seed `cache-optimizations.md`, section 4): a cache read with monitoring
-//! off, with the seed's append-only CSV, and with the bounded CSV; time per operation and the bytes the
-//! CSV holds after 10,000 operations.
+//! off, with the seed's append-only CSV, and with the bounded CSV; time per operation, the bytes the
+//! CSV holds after 10,000 operations, and the file-system calls those 10,000 operations made.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use components::flowcache::{CacheDir, IndexedSize};
 use tempfile::TempDir;
 
 use super::super::scratch_dir;
+use super::{count_syscalls, syscall_metrics};
 use crate::measure;
 use crate::model::{Claim, ClaimCheck, Metric};
 use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
@@ -114,11 +115,11 @@ impl Scenario for MetricsOverhead {
             }
         };
 
-        // Exact: the CSV after OPS operations on a fresh monitor.
+        // Exact: the CSV after OPS operations on a fresh monitor, and their file-system calls.
         let counted = mode.monitor(dir.path());
-        for i in 0..OPS {
-            read(&counted, i)?;
-        }
+        let (done, syscalls) =
+            count_syscalls(&self.id, || (0..OPS).try_for_each(|i| read(&counted, i)))?;
+        done?;
         if counted.failures() > 0 {
             return Err(format!(
                 "{}: {} records failed to write",
@@ -136,13 +137,15 @@ impl Scenario for MetricsOverhead {
             i += 1;
             read(&timed, i)
         })?;
-        Ok(BTreeMap::from([
+        let mut m = BTreeMap::from([
             ("csv_bytes".to_owned(), Metric::count(bytes, "bytes")),
             (
                 WALL_TIME.to_owned(),
                 samples.into_metric(ctx.plan.confidence),
             ),
-        ]))
+        ]);
+        m.extend(syscall_metrics(syscalls.as_ref()));
+        Ok(m)
     }
 }
 
@@ -180,7 +183,7 @@ mod tests {
     use super::*;
     use crate::measure::{RealTimer, SamplingPlan};
 
-    fn bytes(mode: Monitoring) -> f64 {
+    fn run(mode: Monitoring) -> BTreeMap<String, Metric> {
         let timer = RealTimer::new();
         let ctx = RunContext {
             plan: SamplingPlan {
@@ -197,16 +200,51 @@ mod tests {
             mode,
         }
         .run(&ctx)
-        .expect("runs")["csv_bytes"]
-            .value
-            .as_f64()
+        .expect("runs")
+    }
+
+    fn value(m: &BTreeMap<String, Metric>, name: &str) -> Option<f64> {
+        m.get(name).map(|m| m.value.as_f64())
     }
 
     #[test]
     fn off_writes_nothing_bounded_stays_bounded_append_grows() {
-        assert_eq!(bytes(Monitoring::Off), 0.0);
-        assert!(bytes(Monitoring::Bounded) <= BOUND as f64);
+        let (off, append, bounded) = (
+            run(Monitoring::Off),
+            run(Monitoring::Append),
+            run(Monitoring::Bounded),
+        );
+        let bytes = |m| value(m, "csv_bytes").expect("csv_bytes");
+        assert_eq!(bytes(&off), 0.0);
+        assert!(bytes(&bounded) <= BOUND as f64);
         // 10,000 lines of `1767225600,get,0.001` plus the header.
-        assert!(bytes(Monitoring::Append) > 200_000.0);
+        assert!(bytes(&append) > 200_000.0);
+
+        // The kernel's counts, where it counts: of the 10,000 operations only (the 100 entries
+        // put beforehand, each a temp file renamed, are not in them).
+        let Some(open) = value(&off, "syscalls_open") else {
+            eprintln!("syscall counts not measured here");
+            return;
+        };
+        let ops = OPS as f64;
+        assert_eq!(open, ops, "one open per read");
+        assert_eq!(value(&off, "syscalls_write"), Some(0.0));
+        assert_eq!(value(&off, "syscalls_rename"), Some(0.0));
+        // The seed's `>>`: an open and a write per record besides the read's open.
+        assert_eq!(value(&append, "syscalls_open"), Some(2.0 * ops));
+        assert_eq!(
+            value(&append, "syscalls_write"),
+            Some(ops + 1.0),
+            "and the header"
+        );
+        assert_eq!(value(&append, "syscalls_rename"), Some(0.0));
+        // One handle: a few reopens after trims, each trim a temp file renamed over the CSV.
+        let renames = value(&bounded, "syscalls_rename").expect("counted");
+        assert!(renames >= 1.0, "{renames}");
+        let opens = value(&bounded, "syscalls_open").expect("counted");
+        assert!(opens > ops && opens < ops + 100.0, "{opens}");
+        for m in [&off, &append, &bounded] {
+            assert_eq!(value(m, "syscalls_sync"), Some(0.0), "nothing is synced");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The file cache (seed `cache-optimizations.md`): size queries here (`du`-style walk versus the
-//! `.size-index` file on generated trees of 1k / 10k / 50k files); lock, batch and metrics below.
+//! `.size-index` file on generated trees of 1k / 10k / 50k files); lock, batch and metrics below. Also
+//! the file-system syscall counts (`syscalls_<kind>`, from the kernel) that the cache scenarios share.
 
 pub mod batch;
 pub mod lock;
@@ -8,9 +9,11 @@ pub mod metrics;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use components::flowcache::{CacheDir, IndexedSize, SizeStrategy, WalkSize};
 use fixtures::datagen::tree::{MtimeSpec, SizeDist, TreeSpec};
+use fixtures::probe::syscalls::{SyscallCounter, SyscallCounts};
 
 use super::LazyTree;
 use crate::measure;
@@ -22,6 +25,50 @@ pub const SIZE_SCALES: [usize; 3] = [1_000, 10_000, 50_000];
 /// Seed of the generated cache trees.
 pub const TREE_SEED: u64 = 0xF10C_AC4E;
 const SEED: &str = "cache-optimizations.md";
+
+/// Prefix of the syscall metrics: `syscalls_open`, `syscalls_read`, `syscalls_write`, `syscalls_sync`,
+/// `syscalls_rename`, `syscalls_stat`, `syscalls_unlink`.
+pub const SYSCALLS_PREFIX: &str = "syscalls_";
+
+/// Runs `step` with its file-system system calls counted by kind, by the kernel (the calling thread
+/// and threads it starts): an fsync on tmpfs costs no time and moves no counter of ours, but it is
+/// counted here. The counts are `None`, with a note on stderr (once), where the kernel does not let
+/// us count (no tracefs, no permission, not Linux): the metrics are then left out, not zero. The
+/// counters are closed before this returns, so nothing timed afterwards pays for them.
+pub fn count_syscalls<T>(
+    id: &str,
+    step: impl FnOnce() -> T,
+) -> Result<(T, Option<SyscallCounts>), String> {
+    static NOTED: AtomicBool = AtomicBool::new(false);
+    match SyscallCounter::new() {
+        Ok(counter) => {
+            let (out, counts) = counter.count(step).map_err(|e| format!("{id}: {e}"))?;
+            Ok((out, Some(counts)))
+        }
+        Err(e) => {
+            if !NOTED.swap(true, Ordering::Relaxed) {
+                eprintln!("note: {SYSCALLS_PREFIX}* not measured: {e}");
+            }
+            Ok((step(), None))
+        }
+    }
+}
+
+/// One exact metric per kind, `syscalls_<kind>` (calls in the counted step), if counted.
+pub fn syscall_metrics(counts: Option<&SyscallCounts>) -> Vec<(String, Metric)> {
+    counts
+        .map(|c| {
+            c.iter()
+                .map(|(kind, n)| {
+                    (
+                        format!("{SYSCALLS_PREFIX}{}", kind.name()),
+                        Metric::count(n, "calls"),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 /// The cache tree of one scale: generated once, shared by the walk and the indexed variant.
 pub fn cache_tree_spec(files: usize) -> TreeSpec {
@@ -110,9 +157,11 @@ impl Scenario for SizeQuery {
         };
         let cache = open_cache(tree.path(), variant)?;
 
-        // Correctness first: a fast wrong answer must not pass as an improvement.
+        // Correctness first: a fast wrong answer must not pass as an improvement. This query's
+        // file-system calls are counted.
         cache.stats().reset();
-        let bytes = cache.size().map_err(|e| e.to_string())?;
+        let (bytes, syscalls) = count_syscalls(&self.id, || cache.size())?;
+        let bytes = bytes.map_err(|e| e.to_string())?;
         let expected = tree.manifest().total_bytes;
         if bytes != expected {
             return Err(format!(
@@ -125,7 +174,7 @@ impl Scenario for SizeQuery {
         let samples = measure::sample(ctx.timer, &ctx.plan, || {
             cache.size().map(drop).map_err(|e| e.to_string())
         })?;
-        Ok(BTreeMap::from([
+        let mut m = BTreeMap::from([
             (
                 "entries_visited".to_owned(),
                 Metric::count(visited, "entries"),
@@ -134,7 +183,9 @@ impl Scenario for SizeQuery {
                 WALL_TIME.to_owned(),
                 samples.into_metric(ctx.plan.confidence),
             ),
-        ]))
+        ]);
+        m.extend(syscall_metrics(syscalls.as_ref()));
+        Ok(m)
     }
 }
 
