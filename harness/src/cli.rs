@@ -53,9 +53,18 @@ pub enum Command {
     /// Measure the A/B's power on this machine: false alarms of A/A trials, detection of injected
     /// slowdowns, and each wall metric's minimum detectable slowdown.
     Power(PowerArgs),
+    /// Change points of a series: FILE is a JSON array of numbers (null where missing); prints the
+    /// 0-based indices where a new segment starts, as a JSON array.
+    Changepoints(ChangepointsArgs),
     /// Run scenarios named on standard input, one JSON answer per line (what `ab` drives).
     #[command(hide = true)]
     Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChangepointsArgs {
+    /// A JSON array of numbers, `null` where a value is missing.
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -18,8 +18,9 @@ use harness::{
 };
 
 use crate::cli::{
-    AbArgs, BlessArgs, CheckArgs, CompareArgs, Global, IngestArgs, ListArgs, MergeArgs, ModeArg,
-    Outputs, PowerArgs, ReportArgs, RoundArgs, RunArgs, SelftestArgs, SuiteArg, WorkerArgs,
+    AbArgs, BlessArgs, ChangepointsArgs, CheckArgs, CompareArgs, Global, IngestArgs, ListArgs,
+    MergeArgs, ModeArg, Outputs, PowerArgs, ReportArgs, RoundArgs, RunArgs, SelftestArgs, SuiteArg,
+    WorkerArgs,
 };
 use crate::terminal;
 
@@ -809,5 +810,24 @@ pub fn worker(global: &Global, args: &WorkerArgs) -> Result<Outcome> {
         std::io::stdin().lock(),
         std::io::stdout().lock(),
     )?;
+    Ok(Outcome::Pass)
+}
+
+pub fn changepoints(args: &ChangepointsArgs) -> Result<Outcome> {
+    let bytes = std::fs::read(&args.file).map_err(|source| Error::Io {
+        path: args.file.clone(),
+        source,
+    })?;
+    let series: Vec<Option<f64>> =
+        serde_json::from_slice(&bytes).map_err(|e| Error::BadRecord {
+            path: args.file.clone(),
+            what: format!("not a JSON array of numbers and nulls: {e}"),
+            fix: "write the series as e.g. [1.0, 1.1, null, 2.0]".to_owned(),
+        })?;
+    let points = harness::changepoint::detect(&series);
+    println!(
+        "{}",
+        serde_json::to_string(&points).context("cannot write the answer")?
+    );
     Ok(Outcome::Pass)
 }

@@ -49,8 +49,12 @@ pub enum Rule {
     RatioAndSignificance,
     /// Absolute wall time, not from one labelled machine (`PERFGATE_MACHINE`): shown, not gated.
     OtherMachine,
-    /// The absolute hard limit from `perfgate.toml` was crossed.
+    /// The absolute hard limit from `perfgate.toml` was crossed (for a noisy metric: by its whole
+    /// confidence interval).
     HardLimit,
+    /// A noisy metric measured once crossed its hard limit: one value cannot tell a crossing from
+    /// noise, so it is shown, not gated here; `ab` decides it on the median of paired rounds.
+    HardLimitSingleValue,
     /// `gate = false` in `perfgate.toml`.
     NotGated,
     /// Nothing to compare with (new or missing).
@@ -64,6 +68,7 @@ impl fmt::Display for Rule {
             Rule::RatioAndSignificance => "ratio + significance",
             Rule::OtherMachine => "shown (no machine label)",
             Rule::HardLimit => "hard limit",
+            Rule::HardLimitSingleValue => "over the hard limit once (single value: ab decides)",
             Rule::NotGated => "not gated (perfgate.toml)",
             Rule::Presence => "presence",
         })
@@ -356,14 +361,34 @@ fn judge(
     }
     let mut gated = limits.gate && rule != Rule::OtherMachine;
     if let Some(hard) = limits.hard {
-        let crossed = match cur.direction {
-            Direction::LowerIsBetter => c > hard,
-            Direction::HigherIsBetter => c < hard,
+        let over = |v: f64| match cur.direction {
+            Direction::LowerIsBetter => v > hard,
+            Direction::HigherIsBetter => v < hard,
         };
-        if crossed {
-            verdict = Verdict::Regressed;
-            rule = Rule::HardLimit;
-            gated = limits.gate;
+        // A noisy metric crosses only when its whole interval does: the bound nearest the limit.
+        let evidence = if cur.kind.is_noisy() {
+            cur.summary
+                .as_ref()
+                .filter(|s| s.n >= 2)
+                .map(|s| match cur.direction {
+                    Direction::LowerIsBetter => s.ci.lower,
+                    Direction::HigherIsBetter => s.ci.upper,
+                })
+        } else {
+            Some(c)
+        };
+        match evidence {
+            Some(v) if over(v) => {
+                verdict = Verdict::Regressed;
+                rule = Rule::HardLimit;
+                gated = limits.gate;
+            }
+            None if over(c) => {
+                verdict = Verdict::Regressed;
+                rule = Rule::HardLimitSingleValue;
+                gated = false;
+            }
+            _ => {}
         }
     }
     if !limits.gate {
@@ -698,5 +723,42 @@ mod tests {
             (Verdict::Regressed, Rule::NotGated, false)
         );
         assert!(c.rows.iter().filter(|r| r.fails()).count() == 1);
+    }
+
+    #[test]
+    fn a_noisy_hard_limit_needs_the_whole_interval_and_a_single_value_only_shows() {
+        let config = GateConfig::parse(
+            "[[override]]\nmetric = \"*\"\nhard = 1000\n",
+            std::path::Path::new("perfgate.toml"),
+        )
+        .expect("valid");
+        let judge_one = |m: Metric| {
+            let base = record("m", vec![("a/b/c", "t", m.clone())]);
+            let c = compare(
+                &base,
+                &record("m", vec![("a/b/c", "t", m)]),
+                &config,
+                &|_| true,
+            );
+            only(&c, "t")
+        };
+        // Median 1,050 but the interval reaches well under 1,000: noise, not a crossing.
+        let straddling = judge_one(wall(&[700.0, 900.0, 1050.0, 1100.0, 1200.0, 800.0, 1300.0]));
+        assert_eq!(straddling.verdict, Verdict::Same, "{straddling:?}");
+        // Every sample over: crossed.
+        let over = judge_one(wall(&[1500.0; 12]));
+        assert_eq!(
+            (over.verdict, over.rule, over.gated),
+            (Verdict::Regressed, Rule::HardLimit, true)
+        );
+        // One CPU-time value over: shown, not gated (ab decides over rounds).
+        let mut single = Metric::count(1500, "ns");
+        single.kind = MetricKind::CpuTime;
+        let once = judge_one(single);
+        assert_eq!(
+            (once.verdict, once.rule, once.gated),
+            (Verdict::Regressed, Rule::HardLimitSingleValue, false)
+        );
+        assert!(!once.fails());
     }
 }

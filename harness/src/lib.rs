@@ -4,6 +4,7 @@
 pub mod ab;
 pub mod analysis;
 pub mod baseline;
+pub mod changepoint;
 pub mod compare;
 pub mod config;
 pub mod error;

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Ab(args) => commands::ab(&cli.global, args),
         Command::Power(args) => commands::power(&cli.global, args),
         Command::Worker(args) => commands::worker(&cli.global, args),
+        Command::Changepoints(args) => commands::changepoints(args),
     };
     match result {
         Ok(outcome) => outcome.exit_code(),

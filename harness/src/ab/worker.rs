@@ -297,3 +297,106 @@ pub fn assemble(
     record.claims = analysis::check_claims(&hello.claims, &record, &record.growth);
     record
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::measure::RealTimer;
+    use crate::model::Metric;
+    use crate::scenario::Scenario;
+    use crate::testutil::wall;
+
+    struct Fixed(&'static str, Role, f64);
+
+    impl Scenario for Fixed {
+        fn id(&self) -> &str {
+            self.0
+        }
+        fn role(&self) -> Role {
+            self.1.clone()
+        }
+        fn run(&self, _: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
+            if self.2 < 0.0 {
+                return Err("broken on purpose".to_owned());
+            }
+            Ok(BTreeMap::from([
+                (scenario::WALL_TIME.to_owned(), wall(&[self.2, self.2])),
+                ("visits".to_owned(), Metric::count(7, "entries")),
+            ]))
+        }
+    }
+
+    fn registry() -> Registry {
+        let mut r = Registry::default();
+        r.add(Fixed("c/s/before/n=1", Role::Before, 100.0));
+        r.add(Fixed(
+            "c/s/after/n=1",
+            Role::After {
+                before: "c/s/before/n=1".to_owned(),
+            },
+            10.0,
+        ));
+        r.add(Fixed("c/broken/x/n=1", Role::Alone, -1.0));
+        r
+    }
+
+    #[test]
+    fn a_worker_says_hello_then_answers_each_line_and_injects() {
+        let timer = RealTimer::new();
+        let ctx = RunContext {
+            plan: Suite::Smoke.plan(),
+            timer: &timer,
+            swap_in_before: false,
+        };
+        let input = "c/s/after/n=1\n\nc/s/before/n=1\nno/such/id\nc/broken/x/n=1\n";
+        let mut out = Vec::new();
+        let inj = [Injection::parse("*/after/*=2").expect("valid")];
+        serve(
+            &registry(),
+            Suite::Smoke,
+            None,
+            &inj,
+            &ctx,
+            input.as_bytes(),
+            &mut out,
+        )
+        .expect("served");
+        let text = String::from_utf8(out).expect("utf8");
+        let mut lines = text.lines();
+        let hello: Hello = serde_json::from_str(lines.next().expect("hello")).expect("hello json");
+        assert_eq!(hello.protocol, PROTOCOL);
+        assert_eq!(hello.ids.len(), 3);
+        assert_eq!(hello.injected, vec!["*/after/*=2".to_owned()]);
+        let replies: Vec<Reply> = lines
+            .map(|l| serde_json::from_str(l).expect("reply json"))
+            .collect();
+        assert_eq!(replies.len(), 4, "one answer per non-empty line");
+        let Reply::Scenario(after) = &replies[0] else {
+            panic!("{:?}", replies[0]);
+        };
+        assert_eq!(after.before.as_deref(), Some("c/s/before/n=1"));
+        assert_eq!(
+            after.metrics[scenario::WALL_TIME].value.as_f64(),
+            20.0,
+            "injected 2x"
+        );
+        assert!(matches!(&replies[2], Reply::Error(e) if e.contains("no/such/id")));
+        assert!(matches!(&replies[3], Reply::Error(e) if e.contains("broken on purpose")));
+        let Reply::Scenario(before) = &replies[1] else {
+            panic!("{:?}", replies[1]);
+        };
+        let rec = assemble(
+            &hello,
+            vec![before.clone(), after.clone()],
+            "t".into(),
+            1.0,
+            0.95,
+        );
+        let ratio = rec
+            .metric("c/s/after/n=1", scenario::WALL_RATIO)
+            .expect("in-run ratio assembled");
+        assert!((ratio.value.as_f64() - 0.2).abs() < 1e-12);
+    }
+}
