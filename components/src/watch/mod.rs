@@ -442,13 +442,24 @@ fn debounce(
                 .debounce
                 .min(config.max_debounce.saturating_sub(t0.elapsed()))
         });
-        let got = crossbeam_channel::select! {
-            recv(stop) -> _ => return,
-            recv(raw) -> e => match e {
-                Ok(e) => Some(e),
-                Err(_) => return,
+        // Idle (nothing pending), wait without a deadline: a promise of no work when idle means no
+        // timer armed either (an hourly default timeout here was one wakeup an hour for nothing).
+        let got = match wait {
+            Some(wait) => crossbeam_channel::select! {
+                recv(stop) -> _ => return,
+                recv(raw) -> e => match e {
+                    Ok(e) => Some(e),
+                    Err(_) => return,
+                },
+                default(wait) => None,
             },
-            default(wait.unwrap_or(Duration::from_secs(3600))) => None,
+            None => crossbeam_channel::select! {
+                recv(stop) -> _ => return,
+                recv(raw) -> e => match e {
+                    Ok(e) => Some(e),
+                    Err(_) => return,
+                },
+            },
         };
         match got {
             Some(Ok(event)) => {

@@ -175,7 +175,7 @@ pub fn run(
     })?;
     let mut results = Vec::with_capacity(plan.rounds);
     let mut interleave = Interleave::Scenario;
-    let mut rng = ChaCha8Rng::seed_from_u64(plan.seed ^ 0x5eed_ab);
+    let mut rng = ChaCha8Rng::seed_from_u64(plan.seed ^ 0x005e_edab);
     for (i, head_first) in order(plan.rounds, plan.seed).into_iter().enumerate() {
         let round = i + 1;
         let t0 = std::time::Instant::now();
