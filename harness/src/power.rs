@@ -131,15 +131,12 @@ fn flagged(m: &Matrix, trial: &[usize], slow: &[f64], s: AbSettings) -> Vec<bool
             .iter()
             .map(|&r| (m.values[k][r].0, m.values[k][r].1 * f))
             .collect();
-        match stats::paired_log_ratio(
-            &pairs,
-            *dir == Direction::HigherIsBetter,
-            s.threshold,
-            s.confidence,
-        ) {
+        match stats::paired_log_ratio(&pairs, *dir == Direction::HigherIsBetter, 0.0, s.confidence)
+        {
             Some(t) => {
                 p.push(t.p_worse);
-                ok.push(true);
+                ok.push(t.ratio.powf(if *dir == Direction::HigherIsBetter { -1.0 } else { 1.0 })
+                    > 1.0 + s.threshold);
             }
             None => {
                 p.push(1.0);
