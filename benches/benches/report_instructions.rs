@@ -95,6 +95,7 @@ fn render(exporter: &dyn Exporter, (record, comparison): &(RunRecord, Comparison
         baseline: None,
         history: &[],
         ab: None,
+        power: None,
     };
     exporter.render(&input).expect("render").len()
 }

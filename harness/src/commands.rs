@@ -289,6 +289,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<Outcome> {
         baseline: None,
         history: &series,
         ab: None,
+        power: None,
     })?;
     terminal::print_record(&record);
     Ok(Outcome::Pass)
@@ -305,6 +306,7 @@ pub fn check(global: &Global, args: &CheckArgs) -> Result<Outcome> {
     let record = measure(&registry, Suite::Smoke, args.filter.as_deref(), None)?;
     let comparison = compare::compare(&baseline, &record, &config, &|id| filter.matches(id));
     let series = sinks.record_history(&record, true)?;
+    let power = load_power(&paths.at(Path::new(POWER_FILE)))?;
     sinks.write(&ReportInput {
         record: &record,
         comparison: Some(&comparison),
@@ -312,6 +314,7 @@ pub fn check(global: &Global, args: &CheckArgs) -> Result<Outcome> {
         baseline: Some(&baseline),
         history: &series,
         ab: None,
+        power: power.as_ref(),
     })?;
     terminal::print_comparison(&record, &comparison);
     Ok(Outcome::from_failed(comparison.failed()))
@@ -336,6 +339,7 @@ pub fn compare(global: &Global, args: &CompareArgs) -> Result<Outcome> {
         baseline: Some(&baseline),
         history: &[],
         ab: None,
+        power: None,
     })?;
     terminal::print_comparison(&current, &comparison);
     Ok(Outcome::from_failed(comparison.failed()))
@@ -369,6 +373,7 @@ pub fn report(global: &Global, args: &ReportArgs) -> Result<Outcome> {
         baseline: baseline.as_ref(),
         history: &series,
         ab: None,
+        power: None,
     })?;
     Ok(Outcome::Pass)
 }
@@ -514,6 +519,7 @@ pub fn ingest(global: &Global, args: &IngestArgs) -> Result<Outcome> {
             baseline: None,
             history: &[],
             ab: None,
+            power: None,
         })?;
         terminal::print_record(&record);
         return Ok(Outcome::Pass);
@@ -532,6 +538,7 @@ pub fn ingest(global: &Global, args: &IngestArgs) -> Result<Outcome> {
         baseline: Some(&baseline),
         history: &[],
         ab: None,
+        power: None,
     })?;
     terminal::print_comparison(&record, &comparison);
     Ok(Outcome::from_failed(comparison.failed()))
@@ -653,10 +660,8 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
         ))
         .into());
     }
-    let power_path = paths.at(&args.power);
-    let mds = load_power(&power_path)?
-        .map(|p| p.mds_map())
-        .unwrap_or_default();
+    let power = load_power(&paths.at(&args.power))?;
+    let mds = power.as_ref().map(|p| p.mds_map()).unwrap_or_default();
     let result = ab::AbResult {
         base_rev: args.base.clone(),
         base_commit: base.commit.clone(),
@@ -684,10 +689,14 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
         baseline: None,
         history: &[],
         ab: Some(&result),
+        power: power.as_ref(),
     })?;
     terminal::print_ab(&result);
     Ok(Outcome::from_failed(result.failed()))
 }
+
+/// Where `power --out` keeps the machine's measured power by convention; `check` shows it.
+const POWER_FILE: &str = "baselines/power.json";
 
 /// The power file at `path`, if there is one.
 fn load_power(path: &Path) -> Result<Option<power::PowerResult>, Error> {

@@ -135,8 +135,13 @@ fn flagged(m: &Matrix, trial: &[usize], slow: &[f64], s: AbSettings) -> Vec<bool
         {
             Some(t) => {
                 p.push(t.p_worse);
-                ok.push(t.ratio.powf(if *dir == Direction::HigherIsBetter { -1.0 } else { 1.0 })
-                    > 1.0 + s.threshold);
+                ok.push(
+                    t.ratio.powf(if *dir == Direction::HigherIsBetter {
+                        -1.0
+                    } else {
+                        1.0
+                    }) > 1.0 + s.threshold,
+                );
             }
             None => {
                 p.push(1.0);

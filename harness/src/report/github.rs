@@ -104,6 +104,7 @@ mod tests {
             baseline: None,
             history: &[],
             ab: None,
+            power: None,
         }
     }
 

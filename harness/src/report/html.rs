@@ -227,7 +227,10 @@ fn verdicts(out: &mut String, input: &ReportInput<'_>) {
                     esc(&opt(row.baseline, &row.unit)),
                     esc(&opt(row.current, &row.unit)),
                     esc(&row.ratio_text()),
-                    esc(&row.limit_text()),
+                    esc(&match input.mds(&row.scenario, &row.metric) {
+                        Some(m) => format!("{} · A/B MDS {}×", row.limit_text(), format_sig(m)),
+                        None => row.limit_text(),
+                    }),
                     verdict_badge(row.verdict),
                     esc(&row.rule.to_string())
                 );
@@ -815,6 +818,7 @@ mod tests {
             baseline: Some(&base),
             history: &[],
             ab: None,
+            power: None,
         })
         .expect("render");
         assert!(page.starts_with("<!doctype html>") && page.trim_end().ends_with("</html>"));
@@ -870,6 +874,7 @@ mod tests {
             baseline: None,
             history: &[],
             ab: None,
+            power: None,
         })
         .expect("render");
         assert!(!page.contains("<script>"));
@@ -890,6 +895,7 @@ mod tests {
             baseline: None,
             history: &series,
             ab: None,
+            power: None,
         })
         .expect("render");
         assert!(page.contains("The last 12 runs"));

@@ -299,6 +299,7 @@ mod tests {
             baseline: None,
             history: &[],
             ab: None,
+            power: None,
         });
         assert!(md.len() < 65_536, "{} characters", md.len());
         assert!(
@@ -323,6 +324,7 @@ mod tests {
             baseline: None,
             history: &[],
             ab: None,
+            power: None,
         });
         assert!(md.starts_with("# perfgate smoke: ❌ regression"), "{md}");
         assert!(
@@ -338,6 +340,7 @@ mod tests {
             baseline: None,
             history: &[],
             ab: None,
+            power: None,
         });
         assert!(
             md.starts_with("# perfgate smoke: ✅ pass") && md.contains("None."),
@@ -363,6 +366,7 @@ mod tests {
             baseline: None,
             history: &[],
             ab: None,
+            power: None,
         });
         assert!(
             md.contains("not one labelled machine") && md.contains("do not gate"),

@@ -32,6 +32,20 @@ pub struct ReportInput<'a> {
     pub history: &'a [Series],
     /// The A/B comparison this run is the head of (`ab --base REV`), when there was one.
     pub ab: Option<&'a crate::ab::AbResult>,
+    /// The A/B's measured power on this machine (`perfgate power`), to show each wall metric's
+    /// minimum detectable slowdown beside it.
+    pub power: Option<&'a crate::power::PowerResult>,
+}
+
+impl ReportInput<'_> {
+    /// The minimum detectable slowdown of `metric` of `scenario` in an A/B, if measured.
+    pub fn mds(&self, scenario: &str, metric: &str) -> Option<f64> {
+        self.power?
+            .metrics
+            .iter()
+            .find(|m| m.scenario == scenario && m.metric == metric)?
+            .mds
+    }
 }
 
 /// One output format.
