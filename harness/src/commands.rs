@@ -554,10 +554,15 @@ fn round_args(run: &RoundArgs) -> Vec<String> {
 }
 
 fn mode(m: ModeArg) -> ab::rounds::Mode {
-    match m {
+    let wanted = match m {
         ModeArg::Sequential => ab::rounds::Mode::Sequential,
         ModeArg::Duet => ab::rounds::Mode::Duet,
+    };
+    let mode = wanted.available();
+    if mode != wanted {
+        say("duet needs two CPUs and taskset: running sequential rounds");
     }
+    mode
 }
 
 /// The cargo target directory (where `ab` keeps its base builds).

@@ -37,6 +37,21 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Duet where it can run (two CPUs or more, and `taskset`), else sequential.
+    pub fn available(self) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let taskset = std::process::Command::new("taskset")
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        match self {
+            Mode::Duet if cpus < 2 || !taskset => Mode::Sequential,
+            m => m,
+        }
+    }
+
     /// The mode's name in records and reports.
     pub fn name(self) -> &'static str {
         match self {
