@@ -14,7 +14,10 @@ pub const MACHINE_ENV: &str = "PERFGATE_MACHINE";
 /// between a bless and a check 20 minutes later, same VM, nothing else running).
 pub fn detect() -> MachineInfo {
     let cpu = read_cpu_model().unwrap_or_else(|| "unknown cpu".to_owned());
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The machine's CPUs, not this process's share: an A/B worker pinned to one CPU (duet) runs on
+    // the same machine as an unpinned `check`.
+    let cpus = read_online_cpus()
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let memory_bytes = read_mem_total().unwrap_or(0);
     let label = std::env::var(MACHINE_ENV)
         .ok()
@@ -40,6 +43,19 @@ pub fn detect() -> MachineInfo {
         memory_bytes,
         label,
     }
+}
+
+/// Online CPUs from `/sys/devices/system/cpu/online` (`0-1`, `0,2-3`), whatever the affinity.
+fn read_online_cpus() -> Option<usize> {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/online").ok()?;
+    text.trim()
+        .split(',')
+        .map(|range| match range.split_once('-') {
+            Some((a, b)) => (b.parse::<usize>().ok()? + 1).checked_sub(a.parse::<usize>().ok()?),
+            None => range.parse::<usize>().ok().map(|_| 1),
+        })
+        .sum::<Option<usize>>()
+        .filter(|&n| n > 0)
 }
 
 fn read_cpu_model() -> Option<String> {

@@ -76,6 +76,18 @@ pub struct Plan {
     pub dir: PathBuf,
 }
 
+/// `exe`, pinned to `cpu` through `taskset` when given.
+pub fn command(exe: &Path, cpu: Option<usize>) -> Command {
+    match cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpu.to_string()).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    }
+}
+
 /// The order of each round: `true` when the head runs first (sequential) or on CPU 0 (duet).
 pub fn order(rounds: usize, seed: u64) -> Vec<bool> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -101,14 +113,7 @@ fn spawn(
         path: log.clone(),
         source,
     })?;
-    let mut cmd = match cpu {
-        Some(cpu) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(cpu.to_string()).arg(&build.exe);
-            c
-        }
-        None => Command::new(&build.exe),
-    };
+    let mut cmd = command(&build.exe, cpu);
     cmd.arg("--root")
         .arg(&build.root)
         .arg("run")

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -149,15 +149,7 @@ impl Worker {
             path: log.clone(),
             source,
         })?;
-        let mut cmd = match cpu {
-            Some(cpu) => {
-                let mut c = Command::new("taskset");
-                c.arg("-c").arg(cpu.to_string()).arg(exe);
-                c
-            }
-            None => Command::new(exe),
-        };
-        let mut child = cmd
+        let mut child = super::rounds::command(exe, cpu)
             .arg("--root")
             .arg(root)
             .arg("worker")
