@@ -238,14 +238,14 @@ impl AbResult {
             self.interleave,
             self.seed,
             self.rows.iter().filter(|r| r.p_adjusted.is_some()).count(),
-            format_sig(self.settings.alpha),
+            self.settings.alpha,
             pct(self.settings.threshold),
         )
     }
 }
 
 fn pct(f: f64) -> String {
-    format!("{} %", format_sig(f * 100.0))
+    format!("{} %", (f * 1000.0).round() / 10.0)
 }
 
 /// The first 10 characters of a commit hash.
@@ -459,8 +459,8 @@ pub fn analyze(
         } else {
             if pw <= settings.alpha {
                 row.note = Some(format!(
-                    "significantly slower, but by less than the {} % margin",
-                    format_sig(settings.threshold * 100.0)
+                    "significantly slower, but by less than the {} margin",
+                    pct(settings.threshold)
                 ));
             }
             Verdict::Same

@@ -69,17 +69,44 @@ pub fn markdown(out: &mut String, ab: &AbResult) {
         }
         out.push('\n');
     }
+    // GitHub takes 65,536 characters in a comment or step summary: the folded table lists the
+    // paired metrics and whatever moved; the deterministic metrics that stayed the same are counted
+    // (index.html lists every row), and rows stop at a budget, saying how many were left out.
+    let listed: Vec<&AbRow> = ab
+        .rows
+        .iter()
+        .filter(|r| r.p_adjusted.is_some() || r.verdict != Verdict::Same || r.note.is_some())
+        .collect();
     let _ = writeln!(
         out,
-        "<details><summary>All {} compared metrics</summary>\n",
+        "<details><summary>{} of {} compared metrics: every wall and CPU time, and what moved</summary>\n",
+        listed.len(),
         ab.rows.len()
     );
     out.push_str(MD_HEAD);
-    for row in &ab.rows {
+    let mut left_out = 0;
+    for row in &listed {
+        if out.len() > MD_BUDGET {
+            left_out += 1;
+            continue;
+        }
         out.push_str(&md_row(row));
     }
-    out.push_str("\n</details>\n\n");
+    if left_out > 0 {
+        let _ = writeln!(
+            out,
+            "\n{left_out} more rows left out to stay under GitHub's size limit."
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{} deterministic metrics were the same in both builds; index.html lists every row.\n\n</details>\n",
+        ab.rows.len() - listed.len()
+    );
 }
+
+/// Characters of summary.md the A/B section may fill before it stops listing rows.
+const MD_BUDGET: usize = 50_000;
 
 fn html_rows(out: &mut String, rows: &[&AbRow]) {
     out.push_str(
@@ -142,4 +169,82 @@ pub fn html(out: &mut String, ab: &AbResult) {
     );
     html_rows(out, &ab.rows.iter().collect::<Vec<_>>());
     out.push_str("</details></section>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ab::{AbRule, AbSettings};
+    use crate::model::{Direction, MetricKind};
+
+    fn result(rows: usize) -> AbResult {
+        let row = |i: usize| AbRow {
+            scenario: format!("component/family/variant/scale={i}"),
+            metric: if i.is_multiple_of(5) {
+                "wall_time"
+            } else {
+                "entries_visited"
+            }
+            .to_owned(),
+            kind: if i.is_multiple_of(5) {
+                MetricKind::WallTime
+            } else {
+                MetricKind::Exact
+            },
+            unit: "ns".to_owned(),
+            direction: Direction::LowerIsBetter,
+            base: Some(1000.0),
+            head: Some(if i == 7 { 2000.0 } else { 1000.0 }),
+            ratio: Some(1.0),
+            interval: None,
+            p_adjusted: (i.is_multiple_of(5)).then_some(0.5),
+            sd_log: None,
+            n: 12,
+            verdict: if i == 7 {
+                Verdict::Regressed
+            } else {
+                Verdict::Same
+            },
+            gated: true,
+            rule: if i.is_multiple_of(5) {
+                AbRule::Paired
+            } else {
+                AbRule::Deterministic
+            },
+            note: None,
+            mds: None,
+        };
+        AbResult {
+            base_rev: "HEAD~1".to_owned(),
+            base_commit: "a".repeat(40),
+            head_commit: "b".repeat(40),
+            head_dirty: false,
+            rounds: 12,
+            mode: "duet".to_owned(),
+            seed: 1,
+            interleave: "scenario by scenario".to_owned(),
+            settings: AbSettings {
+                threshold: 0.1,
+                alpha: 0.05,
+                confidence: 0.95,
+            },
+            injected: Vec::new(),
+            duration_s: 250.0,
+            rows: (0..rows).map(row).collect(),
+        }
+    }
+
+    #[test]
+    fn the_summary_leads_with_what_changed_and_fits_a_github_comment() {
+        let mut out = String::new();
+        markdown(&mut out, &result(5000));
+        assert!(out.len() < 65_536, "{} characters", out.len());
+        assert!(out.starts_with("# perfgate A/B: ❌ regression"));
+        let changed = out.find("## What changed").expect("section");
+        let row7 = out.find("scale=7`").expect("the regressed row is listed");
+        assert!(changed < row7 && row7 < out.find("<details>").expect("folded"));
+        assert!(out.contains("rows left out"), "says what it left out");
+        assert!(out.contains("deterministic metrics were the same"));
+        assert!(out.contains("10 %"), "{}", &out[..400]);
+    }
 }
