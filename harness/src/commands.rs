@@ -372,7 +372,7 @@ pub fn report(global: &Global, args: &ReportArgs) -> Result<Outcome> {
         baseline_path: baseline_path.map(|p| paths.shown(&p)).as_deref(),
         baseline: baseline.as_ref(),
         history: &series,
-        ab: None,
+        ab: record.ab.as_deref(),
         power: None,
     })?;
     Ok(Outcome::Pass)

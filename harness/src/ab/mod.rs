@@ -189,11 +189,17 @@ impl AbResult {
         self.rows.iter().any(AbRow::fails)
     }
 
-    /// The rows worth a reader's first look: regressed, improved, in one build only, or varying.
+    /// The rows worth a reader's first look: regressed, improved, in one build only.
     pub fn changed(&self) -> impl Iterator<Item = &AbRow> {
+        self.rows.iter().filter(|r| r.verdict != Verdict::Same)
+    }
+
+    /// The rows judged the same that carry a remark: a deterministic metric that varied between
+    /// rounds of one build, a slowdown significant but within the margin.
+    pub fn remarked(&self) -> impl Iterator<Item = &AbRow> {
         self.rows
             .iter()
-            .filter(|r| r.verdict != Verdict::Same || r.note.is_some())
+            .filter(|r| r.verdict == Verdict::Same && r.note.is_some())
     }
 
     /// Counts for a headline.
@@ -416,7 +422,7 @@ pub fn analyze(
                 .collect();
             if !varied.is_empty() {
                 row.note = Some(format!(
-                    "deterministic metric varied between rounds of one build ({}); medians compared",
+                    "varied between rounds of one build: {}; medians compared",
                     varied.join(", ")
                 ));
             }

@@ -69,6 +69,20 @@ pub fn markdown(out: &mut String, ab: &AbResult) {
         }
         out.push('\n');
     }
+    let remarked: Vec<&AbRow> = ab.remarked().collect();
+    if !remarked.is_empty() {
+        out.push_str("Judged the same, with a remark:\n\n");
+        for row in remarked {
+            let _ = writeln!(
+                out,
+                "- `{}` {}: {}",
+                row.scenario,
+                row.metric,
+                row.note.as_deref().unwrap_or_default()
+            );
+        }
+        out.push('\n');
+    }
     // GitHub takes 65,536 characters in a comment or step summary: the folded table lists the
     // paired metrics and whatever moved; the deterministic metrics that stayed the same are counted
     // (index.html lists every row), and rows stop at a budget, saying how many were left out.
@@ -161,6 +175,20 @@ pub fn html(out: &mut String, ab: &AbResult) {
     } else {
         out.push_str("<h3>What changed</h3>");
         html_rows(out, &changed);
+    }
+    let remarked: Vec<&AbRow> = ab.remarked().collect();
+    if !remarked.is_empty() {
+        out.push_str("<p class=\"note\">Judged the same, with a remark:</p><ul class=\"note\">");
+        for row in remarked {
+            let _ = write!(
+                out,
+                "<li><code>{}</code> {}: {}</li>",
+                esc(&row.scenario),
+                esc(&row.metric),
+                esc(row.note.as_deref().unwrap_or_default())
+            );
+        }
+        out.push_str("</ul>");
     }
     let _ = write!(
         out,

@@ -78,6 +78,7 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 8px; m
 h2 { font-size: 18px; margin: 12px 0 8px; }
 h3 { font-size: 15px; margin: 16px 0 6px; }
 p.note { color: var(--muted); margin: 4px 0 10px; }
+ul.note { color: var(--muted); font-size: 12.5px; margin: 0 0 10px; }
 table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
 td.kind, td.verdict { white-space: nowrap; }
 td:first-child { min-width: 18em; }
@@ -125,8 +126,13 @@ pub fn render(input: &ReportInput<'_>) -> Result<String, Error> {
         esc(&r.suite)
     );
     banner(&mut out, input, class, headline);
+    out.push_str(if input.ab.is_some() {
+        "<nav><a href=\"#ab\">A/B</a>"
+    } else {
+        "<nav><a href=\"#verdicts\">Verdicts</a>"
+    });
     out.push_str(
-        "<nav><a href=\"#verdicts\">Verdicts</a><a href=\"#claims\">Claims</a>\
+        "<a href=\"#claims\">Claims</a>\
          <a href=\"#changes\">Baseline vs current</a><a href=\"#components\">Components</a>\
          <a href=\"#history\">History</a><a href=\"#facts\">Run facts</a></nav>\n<main>\n",
     );
@@ -154,10 +160,13 @@ fn banner(out: &mut String, input: &ReportInput<'_>, class: &str, headline: &str
         (Some(ab), _) => {
             let _ = write!(
                 out,
-                "<p><b>{}</b>; {} scenarios.</p><p>Rule: {}</p>",
+                "<p><b>{}</b>; {} scenarios; base {} ({}), {} rounds, {}.</p>",
                 esc(&ab.headline()),
                 r.scenarios.len(),
-                esc(&ab.rule_text())
+                esc(&ab.base_rev),
+                esc(crate::ab::short(&ab.base_commit)),
+                ab.rounds,
+                esc(&ab.mode)
             );
         }
         (None, Some(c)) => {
