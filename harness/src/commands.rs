@@ -576,8 +576,8 @@ fn say(line: &str) {
     eprintln!("perfgate: {line}");
 }
 
-/// Saves each round's records under `dir/rounds` is done by the runner; this merges each side's
-/// rounds (each metric keeps its median round) and stamps the A/B result on both.
+/// One side's rounds merged into one record (each metric keeps its median round), carrying the A/B
+/// result. (The runner already saved every round's records under `rounds/`.)
 fn merged_side(
     rounds: &[(harness::model::RunRecord, harness::model::RunRecord)],
     head: bool,
