@@ -504,67 +504,38 @@ impl Api {
         })
     }
 
-    async fn call_json(
+    async fn call_body(
         &self,
         name: &str,
         method: Method,
         url: &str,
         form: Option<&[u8]>,
         recovery: Recovery<'_>,
-    ) -> Result<Value, SyncError> {
-        let r = self.call(name, method, url, form, recovery).await?;
-        parse_json(name, &r.body)
+    ) -> Result<Vec<u8>, SyncError> {
+        Ok(self.call(name, method, url, form, recovery).await?.body)
     }
 
     /// GET a folder file (any URL).
     pub async fn fetch_folder(&self, url: &str) -> Result<FolderFile, SyncError> {
         let name = format!("GET {url}");
-        let v = self
-            .call_json(&name, Method::GET, url, None, Recovery::Idempotent)
+        let body = self
+            .call_body(&name, Method::GET, url, None, Recovery::Idempotent)
             .await?;
-        FolderFile::from_json(&v).map_err(|why| SyncError::Shape {
-            endpoint: name,
-            why,
-        })
+        parse_folder(url, &body)
     }
 
     /// `GET /{profile}/groups`: the folders in the profile.
     pub async fn list_groups(&self) -> Result<Vec<Group>, SyncError> {
-        const NAME: &str = "GET /{profile}/groups";
-        let v = self
-            .call_json(
-                NAME,
+        let body = self
+            .call_body(
+                LIST_GROUPS,
                 Method::GET,
                 &self.url("groups"),
                 None,
                 Recovery::Idempotent,
             )
             .await?;
-        let shape = |why: &str| SyncError::Shape {
-            endpoint: NAME.to_owned(),
-            why: why.to_owned(),
-        };
-        let groups = v
-            .pointer("/body/groups")
-            .and_then(Value::as_array)
-            .ok_or_else(|| shape("no body.groups array"))?;
-        groups
-            .iter()
-            .map(|g| {
-                let pk = g
-                    .get("PK")
-                    .and_then(pk_text)
-                    .ok_or_else(|| shape("a group has no PK"))?;
-                let name = g
-                    .get("group")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| shape("a group has no name"))?;
-                Ok(Group {
-                    pk,
-                    name: name.to_owned(),
-                })
-            })
-            .collect()
+        parse_groups(&body)
     }
 
     /// `DELETE /{profile}/groups/{id}`.
@@ -587,62 +558,35 @@ impl Api {
         action: i64,
         status: i64,
     ) -> Result<String, SyncError> {
-        const NAME: &str = "POST /{profile}/groups";
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("name", name)
             .append_pair("do", &action.to_string())
             .append_pair("status", &status.to_string())
             .finish();
-        let v = self
-            .call_json(
-                NAME,
+        let body = self
+            .call_body(
+                CREATE_GROUP,
                 Method::POST,
                 &self.url("groups"),
                 Some(form.as_bytes()),
                 Recovery::CreateGroup(name),
             )
             .await?;
-        // `body.group.PK`, or the folder of that name in `body.groups`.
-        let pk = v.pointer("/body/group/PK").and_then(pk_text).or_else(|| {
-            v.pointer("/body/groups")
-                .and_then(Value::as_array)
-                .and_then(|gs| {
-                    gs.iter()
-                        .rev()
-                        .find(|g| g.get("group").and_then(Value::as_str) == Some(name))
-                })
-                .and_then(|g| g.get("PK"))
-                .and_then(pk_text)
-        });
-        pk.ok_or_else(|| SyncError::Shape {
-            endpoint: NAME.to_owned(),
-            why: format!("no id for the new folder {name:?} in body.group.PK or body.groups"),
-        })
+        parse_created_group(name, &body)
     }
 
     /// `GET /{profile}/rules/{folder_id}`: the hostnames in a folder.
     pub async fn list_rules(&self, folder_pk: &str) -> Result<Vec<String>, SyncError> {
-        const NAME: &str = "GET /{profile}/rules/{folder_id}";
-        let v = self
-            .call_json(
-                NAME,
+        let body = self
+            .call_body(
+                LIST_RULES,
                 Method::GET,
                 &self.url(&format!("rules/{folder_pk}")),
                 None,
                 Recovery::Idempotent,
             )
             .await?;
-        let rules = v
-            .pointer("/body/rules")
-            .and_then(Value::as_array)
-            .ok_or_else(|| SyncError::Shape {
-                endpoint: NAME.to_owned(),
-                why: "no body.rules array".to_owned(),
-            })?;
-        Ok(rules
-            .iter()
-            .filter_map(|r| r.get("PK").and_then(Value::as_str).map(str::to_owned))
-            .collect())
+        parse_rules(&body)
     }
 
     /// `POST /{profile}/rules`: one batch (at most [`super::BATCH_SIZE`] hostnames) into a folder.
@@ -718,6 +662,90 @@ pub fn parse_json(endpoint: &str, body: &[u8]) -> Result<Value, SyncError> {
         endpoint: endpoint.to_owned(),
         why: e.to_string(),
     })
+}
+
+const LIST_GROUPS: &str = "GET /{profile}/groups";
+const CREATE_GROUP: &str = "POST /{profile}/groups";
+const LIST_RULES: &str = "GET /{profile}/rules/{folder_id}";
+
+fn shape(endpoint: &str, why: impl Into<String>) -> SyncError {
+    SyncError::Shape {
+        endpoint: endpoint.to_owned(),
+        why: why.into(),
+    }
+}
+
+/// A folder file fetched from `url`: [`FolderFile::from_json`] of the body, errors naming the URL.
+pub fn parse_folder(url: &str, body: &[u8]) -> Result<FolderFile, SyncError> {
+    let endpoint = format!("GET {url}");
+    let v = parse_json(&endpoint, body)?;
+    FolderFile::from_json(&v).map_err(|why| shape(&endpoint, why))
+}
+
+/// The answer of `GET /{profile}/groups`: `body.groups[]`, each with a `PK` and a `group` name.
+pub fn parse_groups(body: &[u8]) -> Result<Vec<Group>, SyncError> {
+    let v = parse_json(LIST_GROUPS, body)?;
+    let groups = v
+        .pointer("/body/groups")
+        .and_then(Value::as_array)
+        .ok_or_else(|| shape(LIST_GROUPS, "no body.groups array"))?;
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let pk = g
+                .get("PK")
+                .and_then(pk_text)
+                .ok_or_else(|| shape(LIST_GROUPS, format!("body.groups[{i}] has no PK")))?;
+            let name = g.get("group").and_then(Value::as_str).ok_or_else(|| {
+                shape(
+                    LIST_GROUPS,
+                    format!("body.groups[{i}] has no name (`group`)"),
+                )
+            })?;
+            Ok(Group {
+                pk,
+                name: name.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The answer of `POST /{profile}/groups` creating `name`: the new folder's id, from
+/// `body.group.PK` or the folder of that name in `body.groups`.
+pub fn parse_created_group(name: &str, body: &[u8]) -> Result<String, SyncError> {
+    let v = parse_json(CREATE_GROUP, body)?;
+    let pk = v.pointer("/body/group/PK").and_then(pk_text).or_else(|| {
+        v.pointer("/body/groups")
+            .and_then(Value::as_array)
+            .and_then(|gs| {
+                gs.iter()
+                    .rev()
+                    .find(|g| g.get("group").and_then(Value::as_str) == Some(name))
+            })
+            .and_then(|g| g.get("PK"))
+            .and_then(pk_text)
+    });
+    pk.ok_or_else(|| {
+        shape(
+            CREATE_GROUP,
+            format!("no id for the new folder {name:?} in body.group.PK or body.groups"),
+        )
+    })
+}
+
+/// The answer of `GET /{profile}/rules/{folder_id}`: the hostnames (`body.rules[].PK`; rules
+/// without a string `PK` are skipped).
+pub fn parse_rules(body: &[u8]) -> Result<Vec<String>, SyncError> {
+    let v = parse_json(LIST_RULES, body)?;
+    let rules = v
+        .pointer("/body/rules")
+        .and_then(Value::as_array)
+        .ok_or_else(|| shape(LIST_RULES, "no body.rules array"))?;
+    Ok(rules
+        .iter()
+        .filter_map(|r| r.get("PK").and_then(Value::as_str).map(str::to_owned))
+        .collect())
 }
 
 /// The wait a `Retry-After` header asks for: whole seconds, or an HTTP-date (`now` to it, zero if
