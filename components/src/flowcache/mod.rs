@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-pub use size::{IndexedSize, SIZE_TRACKING_VAR, SizeChange, SizeStrategy, SizeTracking, WalkSize};
+pub use size::{
+    IndexedSize, MAX_INDEX_BYTES, SIZE_TRACKING_VAR, SizeChange, SizeStrategy, SizeTracking,
+    WalkSize,
+};
 
 /// Name of the size index at the cache root (hidden, so never an entry itself).
 pub const SIZE_INDEX_FILE: &str = ".size-index";

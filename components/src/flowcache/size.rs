@@ -4,12 +4,15 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::Path;
 
 use walkdir::WalkDir;
 
 use super::{CacheError, CacheStats, SIZE_INDEX_FILE, io_error, write_atomic};
+
+/// Longest `.size-index` read: a `u64` has at most 20 digits; anything longer is corrupt.
+pub const MAX_INDEX_BYTES: u64 = 64;
 
 /// The environment variable that picks the size strategy, as in FlowForge.
 pub const SIZE_TRACKING_VAR: &str = "CACHE_SIZE_TRACKING";
@@ -75,8 +78,8 @@ impl SizeStrategy for WalkSize {
 }
 
 /// The "after": the size lives in [`SIZE_INDEX_FILE`] at the cache root, one decimal integer (bytes;
-/// surrounding whitespace ignored). A query reads it, O(1); a missing or unparsable index is rebuilt by
-/// a walk and written back (temp file + rename).
+/// surrounding whitespace ignored, at most [`MAX_INDEX_BYTES`]). A query reads it, O(1); a missing or
+/// unparsable index is rebuilt by a walk and written back (temp file + rename).
 ///
 /// Crash safety: a mutation reads the current value (rebuilding it if needed), **deletes the index**,
 /// changes the entry, then writes the new value (temp file + rename). A process that dies at any point
@@ -97,11 +100,20 @@ impl IndexedSize {
         let path = root.join(SIZE_INDEX_FILE);
         stats.record_index_read();
         stats.record_fs_calls(1);
-        match fs::read(&path) {
-            Ok(bytes) => Ok(std::str::from_utf8(&bytes).ok().and_then(parse_index)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error(path, e)),
+        let file = match fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(path, e)),
+        };
+        // Read no more than a number can take: a huge corrupt index is rebuilt, not loaded.
+        let mut bytes = Vec::new();
+        file.take(MAX_INDEX_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| io_error(&path, e))?;
+        if bytes.len() as u64 > MAX_INDEX_BYTES {
+            return Ok(None);
         }
+        Ok(std::str::from_utf8(&bytes).ok().and_then(parse_index))
     }
 
     fn write_index(root: &Path, stats: &CacheStats, value: u64) -> Result<(), CacheError> {

@@ -302,7 +302,9 @@ fn slow_fast(
     let (Some(number), Some(u), Some(dir)) = (words.next(), words.next(), words.next()) else {
         return Err(bad(CHRONY, field, value, expected));
     };
-    if u != unit {
+    // The direction carries the sign: `-1 seconds fast` contradicts itself (chrony never prints it),
+    // and reading it as either sign would be a guess.
+    if u != unit || number.starts_with('-') {
         return Err(bad(CHRONY, field, value, expected));
     }
     let magnitude = float(CHRONY, field, number)?;
