@@ -60,12 +60,31 @@ fn bad(path: &Path, what: String, fix: &str) -> Error {
     }
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, fix: &str) -> Result<T, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
-    })?;
-    serde_json::from_str(&text).map_err(|e| bad(path, format!("not the expected JSON: {e}"), fix))
+    })
+}
+
+/// `bytes` (of `path`) as a `T`; the error names the file and the field at fault.
+fn from_json<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    bytes: &[u8],
+    fix: &str,
+) -> Result<T, Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| (e.path().to_string(), e.into_inner()))
+        .and_then(|v| de.end().map(|()| v).map_err(|e| (".".to_owned(), e)));
+    parsed.map_err(|(at, e)| {
+        let what = if at == "." {
+            format!("not the expected JSON: {e}")
+        } else {
+            format!("not the expected JSON: at `{at}`: {e}")
+        };
+        bad(path, what, fix)
+    })
 }
 
 /// Files named `name` under `dir` (sorted), bounded in depth and count.
@@ -128,51 +147,97 @@ pub fn criterion(dir: &Path) -> Result<Vec<ScenarioRecord>, Error> {
     let mut scenarios = Vec::new();
     for bench_file in files {
         let new_dir = bench_file.parent().unwrap_or(dir);
-        let bench: CriterionBenchmark = read_json(&bench_file, CRITERION_FIX)?;
-        let est: CriterionEstimates = read_json(&new_dir.join("estimates.json"), CRITERION_FIX)?;
-        let samples = match new_dir.join("sample.json") {
-            p if p.is_file() => {
-                let s: CriterionSample = read_json(&p, CRITERION_FIX)?;
-                s.times
-                    .iter()
-                    .zip(&s.iters)
-                    .filter(|(_, i)| **i > 0.0)
-                    .map(|(t, i)| t / i)
-                    .collect()
-            }
-            _ => Vec::new(),
-        };
-        let median = est.median;
-        let ci = Interval {
-            level: median.confidence_interval.confidence_level,
-            lower: median.confidence_interval.lower_bound,
-            upper: median.confidence_interval.upper_bound,
-        };
-        let summary = if samples.is_empty() {
-            None
+        let benchmark = read(&bench_file)?;
+        // The benchmark's own file first: a broken one is the error to report, not a missing sibling.
+        from_json::<CriterionBenchmark>(&bench_file, &benchmark, CRITERION_FIX)?;
+        let sample_file = new_dir.join("sample.json");
+        let sample = if sample_file.is_file() {
+            Some(read(&sample_file)?)
         } else {
-            let mut s = stats::summarize(&samples, ci.level);
-            s.median = median.point_estimate;
-            s.ci = ci;
-            Some(s)
+            None
         };
-        let metric = Metric {
-            kind: MetricKind::WallTime,
-            unit: "ns".to_owned(),
-            direction: Direction::LowerIsBetter,
-            value: Value::Float(median.point_estimate),
-            summary,
-            samples,
-            rounds: Vec::new(),
-        };
-        scenarios.push(ScenarioRecord {
-            id: bench.full_id,
-            before: None,
-            metrics: BTreeMap::from([(WALL_TIME.to_owned(), metric)]),
-            duration_s: 0.0,
-        });
+        scenarios.push(criterion_scenario(
+            new_dir,
+            &benchmark,
+            &read(&new_dir.join("estimates.json"))?,
+            sample.as_deref(),
+        )?);
     }
     Ok(scenarios)
+}
+
+/// One criterion benchmark from the files of its `new_dir` (`benchmark.json`, `estimates.json` and,
+/// when present, `sample.json`): a scenario with a `wall_time` metric. Errors name the file and field.
+pub fn criterion_scenario(
+    new_dir: &Path,
+    benchmark: &[u8],
+    estimates: &[u8],
+    sample: Option<&[u8]>,
+) -> Result<ScenarioRecord, Error> {
+    let bench: CriterionBenchmark =
+        from_json(&new_dir.join("benchmark.json"), benchmark, CRITERION_FIX)?;
+    let estimates_file = new_dir.join("estimates.json");
+    let est: CriterionEstimates = from_json(&estimates_file, estimates, CRITERION_FIX)?;
+    let median = est.median;
+    let level = median.confidence_interval.confidence_level;
+    if !(median.point_estimate.is_finite() && median.point_estimate >= 0.0) {
+        return Err(bad(
+            &estimates_file,
+            format!(
+                "median.point_estimate is {}, not a time in ns",
+                median.point_estimate
+            ),
+            CRITERION_FIX,
+        ));
+    }
+    if !(level > 0.0 && level < 1.0) {
+        return Err(bad(
+            &estimates_file,
+            format!("median.confidence_interval.confidence_level is {level}, not in (0, 1)"),
+            CRITERION_FIX,
+        ));
+    }
+    let samples: Vec<f64> = match sample {
+        Some(bytes) => {
+            let s: CriterionSample = from_json(&new_dir.join("sample.json"), bytes, CRITERION_FIX)?;
+            s.times
+                .iter()
+                .zip(&s.iters)
+                .filter(|(_, i)| **i > 0.0)
+                .map(|(t, i)| t / i)
+                .filter(|x| x.is_finite())
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let ci = Interval {
+        level,
+        lower: median.confidence_interval.lower_bound,
+        upper: median.confidence_interval.upper_bound,
+    };
+    let summary = if samples.is_empty() {
+        None
+    } else {
+        let mut s = stats::summarize(&samples, ci.level);
+        s.median = median.point_estimate;
+        s.ci = ci;
+        Some(s)
+    };
+    let metric = Metric {
+        kind: MetricKind::WallTime,
+        unit: "ns".to_owned(),
+        direction: Direction::LowerIsBetter,
+        value: Value::Float(median.point_estimate),
+        summary,
+        samples,
+        rounds: Vec::new(),
+    };
+    Ok(ScenarioRecord {
+        id: bench.full_id,
+        before: None,
+        metrics: BTreeMap::from([(WALL_TIME.to_owned(), metric)]),
+        duration_s: 0.0,
+    })
 }
 
 const GUNGRAUN_FIX: &str = "run the gungraun benches with `--save-summary=json` (see the README) and \
@@ -195,42 +260,47 @@ pub fn gungraun(dir: &Path) -> Result<Vec<ScenarioRecord>, Error> {
     }
     let mut scenarios = Vec::new();
     for path in files {
-        let doc: serde_json::Value = read_json(&path, GUNGRAUN_FIX)?;
-        let id = gungraun_id(&doc).ok_or_else(|| {
-            bad(
-                &path,
-                "no `function_name` or `benchmark_file`".to_owned(),
-                GUNGRAUN_FIX,
-            )
-        })?;
-        let ir = gungraun_ir(&doc).ok_or_else(|| {
-            bad(
-                &path,
-                "no callgrind Ir total in `profiles`".to_owned(),
-                "run the benches with callgrind (the default tool) and a supported gungraun \
-                 version (summary schema 6 or 7)",
-            )
-        })?;
-        scenarios.push(ScenarioRecord {
-            id,
-            before: None,
-            metrics: BTreeMap::from([(
-                INSTRUCTIONS.to_owned(),
-                Metric {
-                    kind: MetricKind::Instructions,
-                    unit: "instructions".to_owned(),
-                    direction: Direction::LowerIsBetter,
-                    value: Value::Int(ir),
-                    summary: None,
-                    samples: Vec::new(),
-                    rounds: Vec::new(),
-                },
-            )]),
-            duration_s: 0.0,
-        });
+        scenarios.push(gungraun_scenario(&path, &read(&path)?)?);
     }
     scenarios.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(scenarios)
+}
+
+/// One gungraun `summary.json` (the bytes of `path`): a scenario with an `instructions` metric.
+pub fn gungraun_scenario(path: &Path, bytes: &[u8]) -> Result<ScenarioRecord, Error> {
+    let doc: serde_json::Value = from_json(path, bytes, GUNGRAUN_FIX)?;
+    let id = gungraun_id(&doc).ok_or_else(|| {
+        bad(
+            path,
+            "no `function_name` or `benchmark_file`".to_owned(),
+            GUNGRAUN_FIX,
+        )
+    })?;
+    let ir = gungraun_ir(&doc).ok_or_else(|| {
+        bad(
+            path,
+            "no callgrind Ir total in `profiles`".to_owned(),
+            "run the benches with callgrind (the default tool) and a supported gungraun \
+             version (summary schema 6 or 7)",
+        )
+    })?;
+    Ok(ScenarioRecord {
+        id,
+        before: None,
+        metrics: BTreeMap::from([(
+            INSTRUCTIONS.to_owned(),
+            Metric {
+                kind: MetricKind::Instructions,
+                unit: "instructions".to_owned(),
+                direction: Direction::LowerIsBetter,
+                value: Value::Int(ir),
+                summary: None,
+                samples: Vec::new(),
+                rounds: Vec::new(),
+            },
+        )]),
+        duration_s: 0.0,
+    })
 }
 
 /// The scenario id of a gungraun bench. Our benches follow one convention so their results land on

@@ -24,13 +24,18 @@ pub fn load_record(path: &Path, fix: &str) -> Result<RunRecord, Error> {
             });
         }
     };
+    parse_record(&bytes, path, fix)
+}
+
+/// A run record from the bytes of `path` (named in every error, with the field at fault).
+pub fn parse_record(bytes: &[u8], path: &Path, fix: &str) -> Result<RunRecord, Error> {
     let bad = |what: String| Error::BadRecord {
         path: path.to_owned(),
         what,
         fix: fix.to_owned(),
     };
     // Check the envelope first, so a record from another version gets that message, not a field error.
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         if e.is_eof() {
             bad(format!("truncated JSON ({e})"))
         } else {
@@ -56,8 +61,13 @@ pub fn load_record(path: &Path, fix: &str) -> Result<RunRecord, Error> {
         }
         None => return Err(bad("no schema_version".to_owned())),
     }
-    serde_json::from_value(value)
-        .map_err(|e| bad(format!("does not match schema v{SCHEMA_VERSION}: {e}")))
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        bad(format!(
+            "does not match schema v{SCHEMA_VERSION}: at `{}`: {}",
+            e.path(),
+            e.inner()
+        ))
+    })
 }
 
 /// Writes a record as pretty JSON, atomically.
