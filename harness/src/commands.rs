@@ -150,10 +150,6 @@ fn measure(
     )
 }
 
-/// Step changes: a split whose sides differ with p < 1 % and by at least 5 %.
-const STEP_ALPHA: f64 = 0.01;
-const STEP_MIN_SHIFT: f64 = 0.05;
-
 /// Where one command's reports go.
 struct Sinks<'a> {
     /// The reports directory, if the command writes one.
@@ -215,11 +211,19 @@ impl<'a> Sinks<'a> {
         let Some((path, runs)) = &self.history else {
             return Ok(Vec::new());
         };
-        if append {
-            history::append(path, record)?;
+        if append && !record.injected.is_empty() {
+            eprintln!(
+                "perfgate: not appended to {}: this run has injected slowdowns (--inject)",
+                self.paths.shown(path).display()
+            );
+        } else if append && let Some(repaired) = history::append(path, record)? {
+            eprintln!("perfgate: {repaired}");
         }
         let past = history::load(path, *runs)?;
-        Ok(history::series(&past, STEP_ALPHA, STEP_MIN_SHIFT))
+        for skipped in &past.skipped {
+            eprintln!("perfgate: {skipped}");
+        }
+        Ok(history::series(&past.runs))
     }
 
     fn write(&self, input: &ReportInput<'_>) -> Result<(), Error> {

@@ -1,92 +1,280 @@
-//! Run history for one machine: a JSON-lines file of run records, each metric's series over the last
-//! runs, and step changes in a series, so a slow drift that never crosses the gate in one step is seen.
+//! Run history for one machine: an append-only JSON-lines file with one slim line per run (each
+//! metric's value, unit and kind), each metric's series over the last runs, and every change point in
+//! a series, so a slow drift or a regression that was later fixed is seen even if no run gated.
+//!
+//! Appending writes one line and syncs it: the cost does not grow with the history, and a crash
+//! mid-append leaves at most that line cut short, which the next read skips and the next append
+//! removes. Reading the last N runs reads the file from its end and parses only those N lines.
 
 use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
+use crate::changepoint;
 use crate::error::Error;
-use crate::model::{OLDEST_READ_VERSION, RunRecord, SCHEMA_NAME, SCHEMA_VERSION, readable_version};
-use crate::{stats, store};
+use crate::model::{
+    MetricKind, OLDEST_READ_VERSION, RunRecord, SCHEMA_NAME, SCHEMA_VERSION, readable_version,
+};
 
-/// Runs fewer than this on either side of a split are not tested for a step.
-pub const MIN_SIDE: usize = 3;
-/// Permutations of the series behind a step's p-value (seeded: the same history gives the same flags).
-const PERMUTATIONS: usize = 999;
-const PERMUTATION_SEED: u64 = 0x5eed_57e9;
+/// `schema` of a history line.
+pub const HISTORY_SCHEMA: &str = "perfgate.history";
+/// Version of the history line format this perfgate writes and reads.
+pub const HISTORY_VERSION: u32 = 1;
+/// Bytes read from the end of the file at a time when looking for the last lines.
+const TAIL_CHUNK: usize = 256 * 1024;
 
-/// Appends `record` as one line to the history file at `path` (created if missing), atomically: the
-/// file is rewritten through a temp file, so a crash leaves the old history or the new, never half.
-pub fn append(path: &Path, record: &RunRecord) -> Result<(), Error> {
-    let mut content = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(source) => {
-            return Err(Error::Io {
-                path: path.to_owned(),
-                source,
-            });
+/// One run as the history keeps it: what the trends need, not the samples or claims of the record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRun {
+    /// Always [`HISTORY_SCHEMA`].
+    pub schema: String,
+    /// [`HISTORY_VERSION`] of the writer.
+    pub schema_version: u32,
+    /// RFC 3339 time the run started.
+    pub started: String,
+    /// The commit that ran (empty when unknown).
+    #[serde(default)]
+    pub commit: String,
+    /// The suite that ran.
+    pub suite: String,
+    /// The machine's fingerprint.
+    pub machine: String,
+    /// Scenario id → metric name → its headline value.
+    pub metrics: BTreeMap<String, BTreeMap<String, Point>>,
+}
+
+/// One metric of one run in the history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// The headline value (the median for sampled metrics).
+    pub v: f64,
+    /// Its unit.
+    pub u: String,
+    /// What kind of measurement it is (decides whether a change point can be noise).
+    pub k: MetricKind,
+}
+
+impl HistoryRun {
+    /// The slim history line of `record`.
+    pub fn of(record: &RunRecord) -> Self {
+        let metrics = record
+            .scenarios
+            .iter()
+            .map(|s| {
+                let points = s
+                    .metrics
+                    .iter()
+                    .map(|(name, m)| {
+                        let point = Point {
+                            v: m.value.as_f64(),
+                            u: m.unit.clone(),
+                            k: m.kind,
+                        };
+                        (name.clone(), point)
+                    })
+                    .collect();
+                (s.id.clone(), points)
+            })
+            .collect();
+        Self {
+            schema: HISTORY_SCHEMA.to_owned(),
+            schema_version: HISTORY_VERSION,
+            started: record.started.clone(),
+            commit: record.git.commit.clone(),
+            suite: record.suite.clone(),
+            machine: record.machine.fingerprint.clone(),
+            metrics,
         }
-    };
-    if !content.is_empty() && !content.ends_with(b"\n") {
-        content.push(b'\n');
     }
-    let line = serde_json::to_vec(record).map_err(|e| Error::BadRecord {
+}
+
+/// The last runs of a history file, oldest first, and what was skipped reading them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Loaded {
+    /// The runs read.
+    pub runs: Vec<HistoryRun>,
+    /// A message for each line that was skipped (a last line cut short by an interrupted append).
+    pub skipped: Vec<String>,
+}
+
+/// Appends `record` to the history file at `path` (created if missing) as one line, and syncs it.
+/// The file is never rewritten: a crash mid-append leaves at most this line cut short. A last line
+/// cut short by an earlier crash is removed first; the returned message says so.
+pub fn append(path: &Path, record: &RunRecord) -> Result<Option<String>, Error> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut line = serde_json::to_vec(&HistoryRun::of(record)).map_err(|e| Error::BadRecord {
         path: path.to_owned(),
         what: format!("cannot serialize the run: {e}"),
         fix: "report this as a bug".to_owned(),
     })?;
-    content.extend_from_slice(&line);
-    content.push(b'\n');
-    store::write_atomic(path, &content)
+    line.push(b'\n');
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(io)?;
+    let repaired = drop_torn_tail(&mut file).map_err(io)?;
+    // One write of the whole line: with O_APPEND it lands after whatever is there.
+    file.write_all(&line).map_err(io)?;
+    file.sync_data().map_err(io)?;
+    Ok(repaired.map(|bytes| {
+        format!(
+            "{}: removed its last line ({bytes} bytes without a newline: an append that was \
+             interrupted)",
+            path.display()
+        )
+    }))
 }
 
-/// Reads the last `last` runs of the history file at `path`, oldest first. A missing file is an empty
-/// history; a line that is not a run record is an error naming the line.
-pub fn load(path: &Path, last: usize) -> Result<Vec<RunRecord>, Error> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(Error::Io {
-                path: path.to_owned(),
-                source,
-            });
-        }
+/// If the file does not end with a newline, cuts it back to just after its last newline and returns
+/// how many bytes were removed.
+fn drop_torn_tail(file: &mut File) -> std::io::Result<Option<u64>> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    let (tail, start) = read_tail(file, len, 1)?;
+    if tail.ends_with(b"\n") {
+        return Ok(None);
+    }
+    let keep = match tail.iter().rposition(|&b| b == b'\n') {
+        Some(i) => start + i as u64 + 1,
+        None => start,
     };
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
+    file.set_len(keep)?;
+    file.sync_data()?;
+    Ok(Some(len - keep))
+}
+
+/// Reads backwards from the end of `file` (of length `len`) until the bytes read hold `newlines`
+/// newlines beyond the last byte, or the start is reached. Returns the bytes and their offset.
+fn read_tail(file: &mut File, len: u64, newlines: usize) -> std::io::Result<(Vec<u8>, u64)> {
+    let mut start = len;
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        let step = (TAIL_CHUNK as u64).min(start);
+        start -= step;
+        let mut chunk = vec![0; step as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut chunk)?;
+        chunk.extend_from_slice(&buf);
+        buf = chunk;
+        // The file's own final newline ends the last line; it does not start one.
+        let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let seen = body.iter().filter(|&&b| b == b'\n').count();
+        if start == 0 || seen >= newlines {
+            return Ok((buf, start));
+        }
+    }
+}
+
+/// Reads the last `last` runs of the history file at `path`, oldest first, parsing only those
+/// lines. A missing file is an empty history; a last line without its newline (an append cut short)
+/// is skipped with a message; any other line that is not a history line is an error naming it.
+/// Lines written by older perfgates (whole run records) are read too.
+pub fn load(path: &Path, last: usize) -> Result<Loaded, Error> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::default()),
+        Err(source) => return Err(io(source)),
+    };
+    let len = file.metadata().map_err(io)?.len();
+    if len == 0 || last == 0 {
+        return Ok(Loaded::default());
+    }
+    // One more newline than lines wanted, so the first line kept is whole.
+    let (tail, start) = read_tail(&mut file, len, last + 1).map_err(io)?;
+    let mut loaded = Loaded::default();
+    let mut body: &[u8] = &tail;
+    if !tail.ends_with(b"\n") {
+        let cut = tail.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        loaded.skipped.push(format!(
+            "{}: skipped its last line ({} bytes without a newline: an append that was interrupted; \
+             the next append removes it)",
+            path.display(),
+            tail.len() - cut
+        ));
+        body = &tail[..cut];
+    }
+    let mut lines: Vec<(u64, &[u8])> = Vec::new();
+    let mut offset = start;
+    for line in body.split_inclusive(|&b| b == b'\n') {
+        lines.push((offset, line));
+        offset += line.len() as u64;
+    }
+    // The first piece is only whole when it starts the file.
+    if start > 0 && !lines.is_empty() {
+        lines.remove(0);
+    }
+    let lines: Vec<(u64, &[u8])> = lines
+        .into_iter()
+        .filter(|(_, l)| !l.trim_ascii().is_empty())
         .collect();
     let skip = lines.len().saturating_sub(last);
-    lines[skip..]
-        .iter()
-        .map(|&(n, line)| parse_line(path, n + 1, line))
-        .collect()
+    for &(at, line) in &lines[skip..] {
+        match parse_line(line) {
+            Ok(run) => loaded.runs.push(run),
+            Err(what) => {
+                return Err(Error::BadRecord {
+                    path: path.to_owned(),
+                    what: format!("line {}: {what}", line_number(&mut file, at).map_err(io)?),
+                    fix: "delete that line (each line is one run, written by `--history`)"
+                        .to_owned(),
+                });
+            }
+        }
+    }
+    Ok(loaded)
 }
 
-fn parse_line(path: &Path, line_no: usize, line: &str) -> Result<RunRecord, Error> {
-    let bad = |what: String| Error::BadRecord {
-        path: path.to_owned(),
-        what: format!("line {line_no}: {what}"),
-        fix: "delete that line (each line is one `perfgate.run` record written by `--history`)"
-            .to_owned(),
-    };
-    let record: RunRecord =
-        serde_json::from_str(line).map_err(|e| bad(format!("not a run record: {e}")))?;
-    if record.schema != SCHEMA_NAME || !readable_version(u64::from(record.schema_version)) {
-        return Err(bad(format!(
-            "schema {} v{}, this perfgate reads {SCHEMA_NAME} v{OLDEST_READ_VERSION} to \
-             v{SCHEMA_VERSION}",
-            record.schema, record.schema_version
-        )));
+/// The 1-based line number of the line starting at byte `at` (only computed for an error).
+fn line_number(file: &mut File, at: u64) -> std::io::Result<usize> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut before = vec![0; usize::try_from(at).unwrap_or(usize::MAX)];
+    file.read_exact(&mut before)?;
+    Ok(before.iter().filter(|&&b| b == b'\n').count() + 1)
+}
+
+/// Which line format a line is, read before the rest of it.
+#[derive(Deserialize)]
+struct Header {
+    schema: String,
+    schema_version: u64,
+}
+
+fn parse_line(line: &[u8]) -> Result<HistoryRun, String> {
+    let header: Header = serde_json::from_slice(line)
+        .map_err(|e| format!("not a history line (perfgate.history or perfgate.run): {e}"))?;
+    match header.schema.as_str() {
+        HISTORY_SCHEMA if header.schema_version == u64::from(HISTORY_VERSION) => {
+            serde_json::from_slice(line).map_err(|e| format!("not a history line: {e}"))
+        }
+        SCHEMA_NAME if readable_version(header.schema_version) => {
+            let record: RunRecord =
+                serde_json::from_slice(line).map_err(|e| format!("not a run record: {e}"))?;
+            Ok(HistoryRun::of(&record))
+        }
+        other => Err(format!(
+            "schema {other} v{}, this perfgate reads {HISTORY_SCHEMA} v{HISTORY_VERSION} and \
+             {SCHEMA_NAME} v{OLDEST_READ_VERSION} to v{SCHEMA_VERSION}",
+            header.schema_version
+        )),
     }
-    Ok(record)
 }
 
 /// One metric's values over the history, oldest first, with the run each came from.
@@ -98,23 +286,23 @@ pub struct Series {
     pub metric: String,
     /// Unit of the values.
     pub unit: String,
+    /// The metric's kind (in the last run that measured it).
+    pub kind: MetricKind,
     /// `(index of the run in the history, value)`, for the runs that measured it.
     pub points: Vec<(usize, f64)>,
-    /// A step change, when one is found.
-    pub step: Option<Step>,
+    /// Every change point, oldest first.
+    pub steps: Vec<Step>,
 }
 
-/// A step change in a series: the runs before `at` and from `at` on differ beyond chance.
+/// A change point in a series: the runs from `at` on form a new segment.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Step {
-    /// Index (into the series' points) of the first run after the step.
+    /// Index (into the series' points) of the first run of the new segment.
     pub at: usize,
-    /// Median before the step.
+    /// Median of the segment before.
     pub before: f64,
-    /// Median from the step on.
+    /// Median of the segment from `at` on.
     pub after: f64,
-    /// Permutation p-value of the largest split statistic.
-    pub p_value: f64,
 }
 
 impl Step {
@@ -124,93 +312,47 @@ impl Step {
     }
 }
 
-/// Every metric's series over `history` (oldest first), with step changes tested at `alpha` and
-/// reported only when the medians differ by at least `min_shift` (0.05 = 5 %).
-pub fn series(history: &[RunRecord], alpha: f64, min_shift: f64) -> Vec<Series> {
-    let mut by_metric: BTreeMap<(String, String), Series> = BTreeMap::new();
-    for (run, record) in history.iter().enumerate() {
-        for scenario in &record.scenarios {
-            for (name, metric) in &scenario.metrics {
-                by_metric
-                    .entry((scenario.id.clone(), name.clone()))
+/// Every metric's series over `history` (oldest first), each with its change points found by
+/// [`changepoint`] with its default settings.
+pub fn series(history: &[HistoryRun]) -> Vec<Series> {
+    let mut by_metric: BTreeMap<(&str, &str), Series> = BTreeMap::new();
+    for (run, entry) in history.iter().enumerate() {
+        for (scenario, metrics) in &entry.metrics {
+            for (name, point) in metrics {
+                let s = by_metric
+                    .entry((scenario.as_str(), name.as_str()))
                     .or_insert_with(|| Series {
-                        scenario: scenario.id.clone(),
+                        scenario: scenario.clone(),
                         metric: name.clone(),
-                        unit: metric.unit.clone(),
+                        unit: point.u.clone(),
+                        kind: point.k,
                         points: Vec::new(),
-                        step: None,
-                    })
-                    .points
-                    .push((run, metric.value.as_f64()));
+                        steps: Vec::new(),
+                    });
+                s.kind = point.k;
+                s.points.push((run, point.v));
             }
         }
     }
     let mut all: Vec<Series> = by_metric.into_values().collect();
-    for s in &mut all {
-        let values: Vec<f64> = s.points.iter().map(|p| p.1).collect();
-        s.step = detect_step(&values, alpha, min_shift);
-    }
+    // Hundreds of independent segmentations of up to thousands of points: one per core.
+    all.par_iter_mut().for_each(|s| s.steps = steps(&s.points));
     all
 }
 
-/// The most likely single step in `values`: the split maximising the standardised difference of
-/// means (the statistic behind E-divisive and CUSUM-style change-point tests), kept when a
-/// permutation test gives p < `alpha` and the medians on either side differ by `min_shift` or more.
-pub fn detect_step(values: &[f64], alpha: f64, min_shift: f64) -> Option<Step> {
-    if values.len() < 2 * MIN_SIDE || values.iter().any(|v| !v.is_finite()) {
-        return None;
-    }
-    let (at, observed) = best_split(values)?;
-    let (left, right) = values.split_at(at);
-    let (before, after) = (stats::median(left), stats::median(right));
-    let shift = if before == 0.0 {
-        f64::INFINITY
-    } else {
-        ((after - before) / before).abs()
-    };
-    if after == before || shift < min_shift {
-        return None;
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(PERMUTATION_SEED);
-    let mut shuffled = values.to_vec();
-    let mut as_large = 0_usize;
-    for _ in 0..PERMUTATIONS {
-        shuffled.shuffle(&mut rng);
-        if best_split(&shuffled).is_some_and(|(_, t)| t >= observed) {
-            as_large += 1;
-        }
-    }
-    let p_value = (as_large + 1) as f64 / (PERMUTATIONS + 1) as f64;
-    (p_value < alpha).then_some(Step {
-        at,
-        before,
-        after,
-        p_value,
-    })
-}
-
-/// `(split, statistic)`: for each split with at least [`MIN_SIDE`] values a side, the difference of
-/// means over the pooled standard deviation, weighted by `sqrt(nl * nr / n)`; the largest wins.
-fn best_split(values: &[f64]) -> Option<(usize, f64)> {
-    let n = values.len();
-    let mean = values.iter().sum::<f64>() / n as f64;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
-    if var <= 0.0 {
-        return None;
-    }
-    let sd = var.sqrt();
-    let mut best: Option<(usize, f64)> = None;
-    let mut left_sum = values[..MIN_SIDE - 1].iter().sum::<f64>();
-    for at in MIN_SIDE..=n - MIN_SIDE {
-        left_sum += values[at - 1];
-        let (nl, nr) = (at as f64, (n - at) as f64);
-        let right_mean = (mean * n as f64 - left_sum) / nr;
-        let t = ((left_sum / nl - right_mean).abs() / sd) * (nl * nr / n as f64).sqrt();
-        if best.is_none_or(|(_, b)| t > b) {
-            best = Some((at, t));
-        }
-    }
-    best
+/// The change points of one series, with the medians on either side.
+pub fn steps(points: &[(usize, f64)]) -> Vec<Step> {
+    let values: Vec<Option<f64>> = points.iter().map(|p| Some(p.1)).collect();
+    let segments = changepoint::segments(&values, &changepoint::Config::default());
+    segments
+        .windows(2)
+        .filter(|w| w[0].median != w[1].median)
+        .map(|w| Step {
+            at: w[1].start,
+            before: w[0].median,
+            after: w[1].median,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -224,74 +366,157 @@ mod tests {
         [1.0, 1.02, 0.99, 1.01, 0.98, 1.0, 1.015, 0.985][i % 8]
     }
 
+    fn points(values: impl IntoIterator<Item = f64>) -> Vec<(usize, f64)> {
+        values.into_iter().enumerate().collect()
+    }
+
     #[test]
     fn a_20_percent_step_is_found_where_it_happened() {
-        let values: Vec<f64> = (0..20)
-            .map(|i| 100.0 * wobble(i) * if i >= 12 { 1.2 } else { 1.0 })
-            .collect();
-        let step = detect_step(&values, 0.01, 0.05).expect("a step");
-        assert_eq!(step.at, 12);
-        assert!((step.ratio() - 1.2).abs() < 0.03, "{step:?}");
-        assert!(step.p_value < 0.01);
+        let p = points((0..20).map(|i| 100.0 * wobble(i) * if i >= 12 { 1.2 } else { 1.0 }));
+        let found = steps(&p);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].at, 12);
+        assert!((found[0].ratio() - 1.2).abs() < 0.03, "{found:?}");
     }
 
     #[test]
-    fn noise_alone_and_short_or_flat_series_give_no_step() {
-        let noise: Vec<f64> = (0..20).map(|i| 100.0 * wobble(i)).collect();
-        assert_eq!(detect_step(&noise, 0.01, 0.05), None);
-        assert_eq!(detect_step(&[1.0, 1.0, 2.0, 2.0, 2.0], 0.01, 0.0), None);
-        assert_eq!(detect_step(&[7.0; 12], 0.01, 0.0), None);
-        assert_eq!(
-            detect_step(&[1.0, 2.0, f64::NAN, 1.0, 2.0, 3.0], 0.01, 0.0),
-            None
-        );
+    fn a_regression_and_its_fix_are_two_change_points() {
+        let p = points((0..40).map(|i| {
+            let level = if (15..28).contains(&i) { 1.3 } else { 1.0 };
+            100.0 * wobble(i) * level
+        }));
+        let found = steps(&p);
+        let at: Vec<usize> = found.iter().map(|s| s.at).collect();
+        assert_eq!(at, vec![15, 28], "{found:?}");
+        assert!(found[0].ratio() > 1.2 && found[1].ratio() < 0.85);
     }
 
     #[test]
-    fn a_real_but_tiny_step_is_below_the_practical_threshold() {
-        let values: Vec<f64> = (0..20)
-            .map(|i| 100.0 + if i >= 10 { 1.0 } else { 0.0 })
-            .collect();
-        assert!(
-            detect_step(&values, 0.01, 0.0).is_some(),
-            "statistically real"
-        );
-        assert_eq!(detect_step(&values, 0.01, 0.05), None, "but 1 % < 5 %");
+    fn a_step_in_an_exact_count_is_found_and_noise_alone_is_not() {
+        let exact = points((0..30).map(|i| if i >= 20 { 1100.0 } else { 1000.0 }));
+        assert_eq!(steps(&exact).iter().map(|s| s.at).collect::<Vec<_>>(), [20]);
+        assert!(steps(&points((0..30).map(|i| 100.0 * wobble(i)))).is_empty());
+        assert!(steps(&points([7.0; 12])).is_empty());
+        assert!(steps(&points([1.0, 1.0, 2.0])).is_empty());
+    }
+
+    fn visits(n: u64) -> RunRecord {
+        record("m", vec![("a/b/c", "visits", Metric::count(n, "entries"))])
+    }
+
+    fn values(loaded: &Loaded) -> Vec<f64> {
+        loaded
+            .runs
+            .iter()
+            .map(|r| r.metrics["a/b/c"]["visits"].v)
+            .collect()
     }
 
     #[test]
     fn history_round_trips_and_keeps_the_last_runs() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("history.jsonl");
-        assert!(load(&path, 10).expect("missing is empty").is_empty());
+        assert!(load(&path, 10).expect("missing is empty").runs.is_empty());
         for n in 1..=5_u64 {
-            let r = record("m", vec![("a/b/c", "visits", Metric::count(n, "entries"))]);
-            append(&path, &r).expect("append");
+            assert_eq!(append(&path, &visits(n)).expect("append"), None);
         }
         let last = load(&path, 3).expect("load");
-        let values: Vec<f64> = last
-            .iter()
-            .map(|r| r.scenarios[0].metrics["visits"].value.as_f64())
-            .collect();
-        assert_eq!(values, vec![3.0, 4.0, 5.0]);
-        let s = series(&last, 0.01, 0.05);
+        assert_eq!(values(&last), vec![3.0, 4.0, 5.0]);
+        assert!(last.skipped.is_empty());
+        assert_eq!(
+            values(&load(&path, 50).expect("load all")),
+            [1., 2., 3., 4., 5.]
+        );
+        let s = series(&last.runs);
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].points, vec![(0, 3.0), (1, 4.0), (2, 5.0)]);
+        assert_eq!(s[0].kind, MetricKind::Exact);
     }
 
     #[test]
-    fn a_bad_line_is_named() {
+    fn the_last_lines_are_found_across_chunk_boundaries() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("history.jsonl");
-        let r = record("m", vec![("a/b/c", "visits", Metric::count(1, "entries"))]);
-        append(&path, &r).expect("append");
+        // Lines of ~40 KB: several runs per 256 KB chunk, and lines that straddle chunks.
+        let mut big = visits(0);
+        for i in 0..400 {
+            big.scenarios[0].metrics.insert(
+                format!("metric_{i:04}_{}", "x".repeat(60)),
+                Metric::count(i, "n"),
+            );
+        }
+        for n in 0..20_u64 {
+            big.scenarios[0]
+                .metrics
+                .insert("visits".into(), Metric::count(n, "entries"));
+            append(&path, &big).expect("append");
+        }
+        for last in [1, 5, 7, 19, 20, 25] {
+            let loaded = load(&path, last).expect("load");
+            let want: Vec<f64> = (20_usize.saturating_sub(last)..20)
+                .map(|n| n as f64)
+                .collect();
+            assert_eq!(values(&loaded), want, "last {last}");
+        }
+    }
+
+    #[test]
+    fn a_line_cut_short_is_skipped_named_and_removed_by_the_next_append() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("history.jsonl");
+        for n in 1..=3_u64 {
+            append(&path, &visits(n)).expect("append");
+        }
+        let whole = std::fs::read(&path).expect("read");
+        // Cut the last line in half, as a crash mid-append would.
+        let last_start = whole[..whole.len() - 1]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .expect("several lines")
+            + 1;
+        let cut = last_start + (whole.len() - last_start) / 2;
+        std::fs::write(&path, &whole[..cut]).expect("truncate");
+        let loaded = load(&path, 10).expect("a torn last line is not an error");
+        assert_eq!(values(&loaded), [1.0, 2.0]);
+        assert_eq!(loaded.skipped.len(), 1);
+        assert!(
+            loaded.skipped[0].contains("history.jsonl"),
+            "{:?}",
+            loaded.skipped
+        );
+        let repaired = append(&path, &visits(4)).expect("append");
+        assert!(repaired.is_some_and(|m| m.contains("removed its last line")));
+        let loaded = load(&path, 10).expect("load");
+        assert_eq!(values(&loaded), [1.0, 2.0, 4.0]);
+        assert!(loaded.skipped.is_empty());
+    }
+
+    #[test]
+    fn a_bad_line_is_named_with_its_number() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("history.jsonl");
+        append(&path, &visits(1)).expect("append");
         let mut text = std::fs::read_to_string(&path).expect("read");
         text.push_str("{\"not\": \"a record\"}\n");
-        std::fs::write(&path, text).expect("write");
+        std::fs::write(&path, &text).expect("write");
+        append(&path, &visits(3)).expect("append");
         let err = load(&path, 10).expect_err("bad line").to_string();
         assert!(
             err.contains("line 2") && err.contains("history.jsonl"),
             "{err}"
         );
+        // Reading only past it does not touch it.
+        assert_eq!(values(&load(&path, 1).expect("load")), [3.0]);
+    }
+
+    #[test]
+    fn lines_of_older_perfgates_are_whole_run_records_and_still_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("history.jsonl");
+        let mut text = serde_json::to_string(&visits(7)).expect("json");
+        text.push('\n');
+        std::fs::write(&path, text).expect("write");
+        append(&path, &visits(8)).expect("append");
+        assert_eq!(values(&load(&path, 10).expect("load")), [7.0, 8.0]);
     }
 }

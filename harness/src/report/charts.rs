@@ -318,13 +318,16 @@ pub fn loglog(
     })
 }
 
-/// A metric over past runs: points joined by a line, the current run last; a step change, when
-/// found, is a dashed vertical line before the first run after it.
+/// Trend charts with more runs than this draw no dot per run.
+const TREND_DOTS_UP_TO: usize = 60;
+
+/// A metric over past runs: points joined by a line, the current run last; each change point is a
+/// dashed vertical line before the first run of its new segment.
 pub fn trend(
     title: &str,
     unit: &str,
     points: &[(usize, f64)],
-    step_at: Option<usize>,
+    steps_at: &[usize],
     size: (u32, u32),
 ) -> Result<String, Error> {
     let max = points.iter().map(|p| p.1).fold(0.0_f64, f64::max);
@@ -365,9 +368,12 @@ pub fn trend(
         let color = PALETTE[2];
         ctx.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
             .map_err(|e| e.to_string())?;
-        ctx.draw_series(pts.iter().map(|&p| Circle::new(p, 2, color.filled())))
-            .map_err(|e| e.to_string())?;
-        if let Some(at) = step_at {
+        // Dots only while they stay apart; a long history is the line alone.
+        if pts.len() <= TREND_DOTS_UP_TO {
+            ctx.draw_series(pts.iter().map(|&p| Circle::new(p, 2, color.filled())))
+                .map_err(|e| e.to_string())?;
+        }
+        for &at in steps_at {
             let x = at as f64 - 0.5;
             ctx.draw_series(DashedLineSeries::new(
                 vec![(x, lo), (x, hi)],
@@ -460,8 +466,8 @@ mod tests {
         assert!(bars(&chart).expect("zeros").contains("zeros"));
         let empty = loglog("empty", "files", "ns", &[], (300, 200)).expect("empty");
         assert!(empty.contains("no positive values"));
-        assert!(trend("one", "ns", &[(0, 5.0)], None, (200, 80)).is_ok());
-        assert!(trend("none", "ns", &[], None, (200, 80)).is_ok());
+        assert!(trend("one", "ns", &[(0, 5.0)], &[], (200, 80)).is_ok());
+        assert!(trend("none", "ns", &[], &[], (200, 80)).is_ok());
     }
 
     #[test]
@@ -485,7 +491,7 @@ mod tests {
             "trend",
             "ns",
             &[(0, 1.0), (1, 1.1), (2, 2.0)],
-            Some(2),
+            &[2],
             (240, 90),
         )
         .expect("trend");

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::charts::{self, Bar, BarChart, BarGroup, Line};
 use super::{Exporter, ReportInput, human};
-use crate::compare::{Comparison, Row, Verdict};
+use crate::compare::{Row, Verdict};
 use crate::error::Error;
 use crate::model::{Metric, RunRecord, ScenarioId, format_sig};
 
@@ -636,51 +636,41 @@ fn history(out: &mut String, input: &ReportInput<'_>) -> Result<(), Error> {
         );
         return Ok(());
     }
-    let gated = |s: &crate::history::Series| {
-        input.comparison.is_none_or(|c: &Comparison| {
-            c.rows
-                .iter()
-                .any(|r| r.gated && r.scenario == s.scenario && r.metric == s.metric)
-        })
-    };
+    let gated = |s: &crate::history::Series| input.follows(s);
     let (mut shown, flat): (Vec<&crate::history::Series>, Vec<&crate::history::Series>) = input
         .history
         .iter()
         .filter(|s| gated(s) && s.points.len() >= 2)
         .partition(|s| s.points.iter().any(|p| p.1 != s.points[0].1));
-    shown.sort_by_key(|s| s.step.is_none());
-    let steps: Vec<_> = shown.iter().filter(|s| s.step.is_some()).collect();
+    shown.sort_by_key(|s| s.steps.is_empty());
     let _ = write!(
         out,
         "<p class=\"note\">The last {runs} runs of each gated metric (this run last). A dashed line \
-         marks a step change: a split of the series whose two sides differ beyond chance \
-         (permutation test, p &lt; 0.01) and by 5 % or more, so a drift that never crosses the gate \
-         in one run is still seen.</p>"
+         marks each change point: where the series moves to a new level or trend, found by a \
+         penalised segmentation (PELT) on a robust noise scale, so one outlier or bimodal noise is \
+         not a change, and a drift that never crosses the gate in one run is still seen.</p>"
     );
-    if steps.is_empty() {
-        out.push_str("<p>No step changes.</p>");
+    let changes = super::history_changes(input.history, &gated, usize::MAX);
+    if changes.is_empty() {
+        out.push_str("<p>No change points.</p>");
     } else {
         out.push_str(
-            "<table><thead><tr><th>scenario</th><th>metric</th><th>step at run</th>\
-             <th>before</th><th>after</th><th>change</th><th>p</th></tr></thead><tbody>",
+            "<table><thead><tr><th>scenario</th><th>metric</th><th>from run</th>\
+             <th>before</th><th>after</th><th>change</th></tr></thead><tbody>",
         );
-        for s in &steps {
-            if let Some(step) = s.step {
-                let run = s.points.get(step.at).map_or(step.at, |p| p.0);
-                let _ = write!(
-                    out,
-                    "<tr><td><code>{}</code></td><td>{}</td><td class=\"num\">{}</td>\
-                     <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">\
-                     <span class=\"badge b-step\">{}×</span></td><td class=\"num\">{}</td></tr>",
-                    esc(&s.scenario),
-                    esc(&s.metric),
-                    run + 1,
-                    esc(&human(step.before, &s.unit)),
-                    esc(&human(step.after, &s.unit)),
-                    format_sig(step.ratio()),
-                    format_sig(step.p_value)
-                );
-            }
+        for c in &changes {
+            let _ = write!(
+                out,
+                "<tr><td><code>{}</code></td><td>{}</td><td class=\"num\">{} of {runs}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">\
+                 <span class=\"badge b-step\">{}×</span></td></tr>",
+                esc(&c.series.scenario),
+                esc(&c.series.metric),
+                c.run + 1,
+                esc(&human(c.step.before, &c.series.unit)),
+                esc(&human(c.step.after, &c.series.unit)),
+                format_sig(c.step.ratio()),
+            );
         }
         out.push_str("</tbody></table>");
     }
@@ -699,13 +689,8 @@ fn history(out: &mut String, input: &ReportInput<'_>) -> Result<(), Error> {
     out.push_str("<div class=\"grid\">");
     for s in shown {
         let title = format!("{} · {}", s.scenario, s.metric);
-        let svg = charts::trend(
-            &title,
-            &s.unit,
-            &s.points,
-            s.step.map(|st| st.at),
-            (300, 120),
-        )?;
+        let at: Vec<usize> = s.steps.iter().map(|st| st.at).collect();
+        let svg = charts::trend(&title, &s.unit, &s.points, &at, (300, 120))?;
         let last = s.points.last().map_or(0.0, |p| p.1);
         figure(out, &svg, &format!("now {}", human(last, &s.unit)));
     }
@@ -893,9 +878,10 @@ mod tests {
     #[test]
     fn history_shows_trends_and_flags_a_step() {
         let runs: Vec<RunRecord> = (0..12)
-            .map(|i| run(if i >= 8 { 1.3 } else { 1.0 }))
+            .map(|i| run(if i >= 7 { 1.3 } else { 1.0 }))
             .collect();
-        let series = crate::history::series(&runs, 0.01, 0.05);
+        let entries: Vec<_> = runs.iter().map(crate::history::HistoryRun::of).collect();
+        let series = crate::history::series(&entries);
         let cur = runs.last().expect("runs").clone();
         let page = render(&ReportInput {
             record: &cur,
@@ -909,7 +895,7 @@ mod tests {
         .expect("render");
         assert!(page.contains("The last 12 runs"));
         assert!(page.contains("b-step"), "the 1.3x step is flagged");
-        assert!(page.contains("stroke-dasharray") || page.contains("step at run"));
+        assert!(page.contains("8 of 12"), "the step starts at the 8th run");
     }
 
     #[test]

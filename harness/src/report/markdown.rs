@@ -129,6 +129,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
 
     claims(&mut out, r);
     growth(&mut out, r);
+    history(&mut out, input);
 
     if let Some(c) = input.comparison {
         // A pull-request comment holds 65,536 characters: past FOLD_ALL_UP_TO rows, the folded table
@@ -193,6 +194,56 @@ pub fn render(input: &ReportInput<'_>) -> String {
         r.duration_s
     );
     out
+}
+
+/// Change points listed at most; the rest are counted.
+const CHANGES_LISTED: usize = 20;
+
+/// The change points of the followed metrics in the last [`super::RECENT_RUNS`] runs of the history.
+fn history(out: &mut String, input: &ReportInput<'_>) {
+    let runs = input
+        .history
+        .iter()
+        .map(|s| s.points.len())
+        .max()
+        .unwrap_or(0);
+    if runs < 2 {
+        return;
+    }
+    let recent = super::RECENT_RUNS.min(runs);
+    let changes = super::history_changes(input.history, &|s| input.follows(s), recent);
+    let _ = writeln!(
+        out,
+        "## History: change points in the last {recent} of {runs} runs
+"
+    );
+    if changes.is_empty() {
+        out.push_str("None.\n\n");
+        return;
+    }
+    out.push_str(
+        "| scenario | metric | from run | before | after | change |\n|---|---|---|---|---|---|\n",
+    );
+    for c in changes.iter().take(CHANGES_LISTED) {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} of {runs} | {} | {} | {}× |",
+            c.series.scenario,
+            c.series.metric,
+            c.run + 1,
+            human(c.step.before, &c.series.unit),
+            human(c.step.after, &c.series.unit),
+            format_sig(c.step.ratio())
+        );
+    }
+    if changes.len() > CHANGES_LISTED {
+        let _ = writeln!(
+            out,
+            "\n{} more in index.html.",
+            changes.len() - CHANGES_LISTED
+        );
+    }
+    out.push('\n');
 }
 
 fn short(commit: &str) -> &str {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::compare::Comparison;
 use crate::error::Error;
-use crate::history::Series;
+use crate::history::{Series, Step};
 use crate::model::RunRecord;
 pub use crate::model::human;
 use crate::store;
@@ -38,6 +38,16 @@ pub struct ReportInput<'a> {
 }
 
 impl ReportInput<'_> {
+    /// Whether the report follows `series`' trend: a metric the comparison gated, or every metric
+    /// when nothing was compared.
+    pub fn follows(&self, series: &Series) -> bool {
+        self.comparison.is_none_or(|c| {
+            c.rows
+                .iter()
+                .any(|r| r.gated && r.scenario == series.scenario && r.metric == series.metric)
+        })
+    }
+
     /// The minimum detectable slowdown of `metric` of `scenario` in an A/B, if measured.
     pub fn mds(&self, scenario: &str, metric: &str) -> Option<f64> {
         self.power?
@@ -47,6 +57,58 @@ impl ReportInput<'_> {
             .mds
     }
 }
+
+/// A change point of one series, as the reports list it.
+pub struct Change<'a> {
+    /// The series it is in.
+    pub series: &'a Series,
+    /// The change point.
+    pub step: Step,
+    /// Index of the run (in the history shown) where the new segment starts.
+    pub run: usize,
+}
+
+/// The change points of the `history` series that `keep` accepts whose new segment starts in the
+/// last `last_runs` runs, most recent first (the largest step first among those of the same run).
+pub fn history_changes<'a>(
+    history: &'a [Series],
+    keep: &dyn Fn(&Series) -> bool,
+    last_runs: usize,
+) -> Vec<Change<'a>> {
+    let runs = history
+        .iter()
+        .filter_map(|s| s.points.last().map(|p| p.0 + 1))
+        .max()
+        .unwrap_or(0);
+    let from = runs.saturating_sub(last_runs);
+    let mut changes: Vec<Change<'a>> = history
+        .iter()
+        .filter(|s| keep(s))
+        .flat_map(|s| {
+            s.steps.iter().filter_map(move |&step| {
+                let run = s.points.get(step.at)?.0;
+                (run >= from).then_some(Change {
+                    series: s,
+                    step,
+                    run,
+                })
+            })
+        })
+        .collect();
+    changes.sort_by(|a, b| {
+        b.run.cmp(&a.run).then(
+            b.step
+                .ratio()
+                .ln()
+                .abs()
+                .total_cmp(&a.step.ratio().ln().abs()),
+        )
+    });
+    changes
+}
+
+/// Change points the summary lists: those whose new segment starts in this many last runs.
+pub const RECENT_RUNS: usize = 10;
 
 /// One output format.
 pub trait Exporter {
