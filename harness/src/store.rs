@@ -93,9 +93,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(io)?;
+    // The pid in the name says whose it is, so a later write can remove what a killed writer left.
     let mut tmp = tempfile::Builder::new()
-        .prefix(".perfgate-")
-        .suffix(".tmp")
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
+        .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
         .map_err(io)?;
     tmp.write_all(bytes).map_err(io)?;
@@ -109,7 +110,56 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     }
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
+    sweep_stale_temp_files(dir);
     Ok(())
+}
+
+const TEMP_PREFIX: &str = ".perfgate-";
+const TEMP_SUFFIX: &str = ".tmp";
+/// A temp file without a pid in its name (an older perfgate's) is stale after this long.
+const STALE_UNNAMED: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes the temp files writers killed mid-write left in `dir` (issue 18: 20 kills of `bless` left
+/// them in `baselines/`, where `git add` would pick them up): those whose writer, the pid in the name,
+/// no longer runs. Best effort: a file that cannot be removed stays.
+fn sweep_stale_temp_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+            .and_then(|n| n.strip_suffix(TEMP_SUFFIX))
+        else {
+            continue;
+        };
+        let stale = match rest
+            .split_once('-')
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        {
+            Some(pid) => pid != std::process::id() && !process_runs(pid),
+            None => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE_UNNAMED),
+        };
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` runs (`/proc` on Linux; elsewhere assumed, so nothing is swept).
+fn process_runs(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
 }
 
 #[cfg(test)]
@@ -135,6 +185,24 @@ mod tests {
             let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
             assert_eq!(mode & 0o777, 0o644);
         }
+    }
+
+    #[test]
+    fn a_write_removes_temp_files_of_dead_writers_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("smoke.json");
+        // pid 0 never names a user process; our own pid runs; a name without a pid is recent.
+        let dead = dir.path().join(".perfgate-0-abc.tmp");
+        let ours = dir
+            .path()
+            .join(format!(".perfgate-{}-abc.tmp", std::process::id()));
+        let unnamed = dir.path().join(".perfgate-abcdef.tmp");
+        for p in [&dead, &ours, &unnamed] {
+            std::fs::write(p, "half").expect("write");
+        }
+        write_atomic(&path, b"new").expect("write");
+        assert!(!dead.exists(), "a dead writer's temp file is swept");
+        assert!(ours.exists() && unnamed.exists());
     }
 
     #[test]
