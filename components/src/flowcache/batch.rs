@@ -503,7 +503,15 @@ impl CacheDir {
                 continue;
             }
             let name = entry.file_name().as_encoded_bytes();
-            if name.starts_with(META_PREFIX.as_bytes()) {
+            if super::is_stale_temp(entry.file_name()) {
+                // A writer killed between its temp file and the rename left it: nothing reads it.
+                self.stats.record_fs_calls(1);
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => {}
+                    Err(e) if absent(&e) => {}
+                    Err(e) => return Err(io_error(entry.path(), e)),
+                }
+            } else if name.starts_with(META_PREFIX.as_bytes()) {
                 metas.insert(entry.path().to_path_buf());
             } else if !is_hidden(entry.file_name()) {
                 self.stats.record_fs_calls(1);

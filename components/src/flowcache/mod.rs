@@ -441,6 +441,22 @@ fn validate_key(key: &str) -> Result<(), CacheError> {
     Ok(())
 }
 
+/// Whether `name` is a temp file of [`write_atomic`] whose writer (the pid in the name) no longer
+/// runs: a process killed between writing it and the rename. Only known on Linux (`/proc`).
+pub(crate) fn is_stale_temp(name: &std::ffi::OsStr) -> bool {
+    let Some(pid) = name
+        .to_str()
+        .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+        .and_then(|n| n.split_once('-'))
+        .and_then(|(pid, _)| pid.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    cfg!(target_os = "linux")
+        && pid != std::process::id()
+        && !Path::new("/proc").join(pid.to_string()).exists()
+}
+
 /// Writes `bytes` to a hidden temp file next to `target`, then renames it over `target`. On failure
 /// the temp file is removed and `target` is untouched.
 pub(crate) fn write_atomic(target: &Path, bytes: &[u8]) -> Result<(), CacheError> {
