@@ -161,22 +161,29 @@ fn drop_torn_tail(file: &mut File) -> std::io::Result<Option<u64>> {
 /// newlines beyond the last byte, or the start is reached. Returns the bytes and their offset.
 fn read_tail(file: &mut File, len: u64, newlines: usize) -> std::io::Result<(Vec<u8>, u64)> {
     let mut start = len;
-    let mut buf: Vec<u8> = Vec::new();
-    loop {
+    // Chunks from the end backwards; each is counted once and the whole is joined once.
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    let mut seen = 0_usize;
+    while start > 0 && seen < newlines {
         let step = (TAIL_CHUNK as u64).min(start);
         start -= step;
-        let mut chunk = vec![0; step as usize];
+        let mut chunk = vec![0; usize::try_from(step).unwrap_or(TAIL_CHUNK)];
         file.seek(SeekFrom::Start(start))?;
         file.read_exact(&mut chunk)?;
-        chunk.extend_from_slice(&buf);
-        buf = chunk;
         // The file's own final newline ends the last line; it does not start one.
-        let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        let seen = body.iter().filter(|&&b| b == b'\n').count();
-        if start == 0 || seen >= newlines {
-            return Ok((buf, start));
-        }
+        let counted = if start + step == len {
+            chunk.strip_suffix(b"\n").unwrap_or(&chunk)
+        } else {
+            &chunk[..]
+        };
+        seen += counted.iter().filter(|&&b| b == b'\n').count();
+        chunks.push(chunk);
     }
+    let mut buf = Vec::with_capacity(usize::try_from(len - start).unwrap_or(0));
+    for chunk in chunks.iter().rev() {
+        buf.extend_from_slice(chunk);
+    }
+    Ok((buf, start))
 }
 
 /// Reads the last `last` runs of the history file at `path`, oldest first, parsing only those

@@ -636,21 +636,20 @@ fn history(out: &mut String, input: &ReportInput<'_>) -> Result<(), Error> {
         );
         return Ok(());
     }
-    let gated = |s: &crate::history::Series| input.follows(s);
     let (mut shown, flat): (Vec<&crate::history::Series>, Vec<&crate::history::Series>) = input
         .history
         .iter()
-        .filter(|s| gated(s) && s.points.len() >= 2)
+        .filter(|s| s.points.len() >= 2)
         .partition(|s| s.points.iter().any(|p| p.1 != s.points[0].1));
     shown.sort_by_key(|s| s.steps.is_empty());
     let _ = write!(
         out,
-        "<p class=\"note\">The last {runs} runs of each gated metric (this run last). A dashed line \
+        "<p class=\"note\">The last {runs} runs of each metric that moved (this run last). A dashed line \
          marks each change point: where the series moves to a new level or trend, found by a \
          penalised segmentation (PELT) on a robust noise scale, so one outlier or bimodal noise is \
          not a change, and a drift that never crosses the gate in one run is still seen.</p>"
     );
-    let changes = super::history_changes(input.history, &gated, usize::MAX);
+    let changes = super::history_changes(input.history, usize::MAX);
     if changes.is_empty() {
         out.push_str("<p>No change points.</p>");
     } else {
@@ -677,13 +676,9 @@ fn history(out: &mut String, input: &ReportInput<'_>) -> Result<(), Error> {
     if !flat.is_empty() {
         let _ = write!(
             out,
-            "<p>{} metric(s) did not change at all over these runs (not drawn): {}.</p>",
+            "<p>{} of {} metrics had the same value in every one of these runs (not drawn).</p>",
             flat.len(),
-            esc(&flat
-                .iter()
-                .map(|s| format!("{} {}", s.scenario, s.metric))
-                .collect::<Vec<_>>()
-                .join(", "))
+            flat.len() + shown.len()
         );
     }
     out.push_str("<div class=\"grid\">");

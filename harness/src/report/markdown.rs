@@ -199,7 +199,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
 /// Change points listed at most; the rest are counted.
 const CHANGES_LISTED: usize = 20;
 
-/// The change points of the followed metrics in the last [`super::RECENT_RUNS`] runs of the history.
+/// The change points of every metric in the last [`super::RECENT_RUNS`] runs of the history.
 fn history(out: &mut String, input: &ReportInput<'_>) {
     let runs = input
         .history
@@ -211,7 +211,7 @@ fn history(out: &mut String, input: &ReportInput<'_>) {
         return;
     }
     let recent = super::RECENT_RUNS.min(runs);
-    let changes = super::history_changes(input.history, &|s| input.follows(s), recent);
+    let changes = super::history_changes(input.history, recent);
     let _ = writeln!(
         out,
         "## History: change points in the last {recent} of {runs} runs

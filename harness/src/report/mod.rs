@@ -38,16 +38,6 @@ pub struct ReportInput<'a> {
 }
 
 impl ReportInput<'_> {
-    /// Whether the report follows `series`' trend: a metric the comparison gated, or every metric
-    /// when nothing was compared.
-    pub fn follows(&self, series: &Series) -> bool {
-        self.comparison.is_none_or(|c| {
-            c.rows
-                .iter()
-                .any(|r| r.gated && r.scenario == series.scenario && r.metric == series.metric)
-        })
-    }
-
     /// The minimum detectable slowdown of `metric` of `scenario` in an A/B, if measured.
     pub fn mds(&self, scenario: &str, metric: &str) -> Option<f64> {
         self.power?
@@ -68,22 +58,17 @@ pub struct Change<'a> {
     pub run: usize,
 }
 
-/// The change points of the `history` series that `keep` accepts whose new segment starts in the
-/// last `last_runs` runs, most recent first (the largest step first among those of the same run).
-pub fn history_changes<'a>(
-    history: &'a [Series],
-    keep: &dyn Fn(&Series) -> bool,
-    last_runs: usize,
-) -> Vec<Change<'a>> {
+/// The change points of the `history` series whose new segment starts in the last `last_runs` runs,
+/// most recent first (the largest step first among those of the same run).
+pub fn history_changes(history: &[Series], last_runs: usize) -> Vec<Change<'_>> {
     let runs = history
         .iter()
         .filter_map(|s| s.points.last().map(|p| p.0 + 1))
         .max()
         .unwrap_or(0);
     let from = runs.saturating_sub(last_runs);
-    let mut changes: Vec<Change<'a>> = history
+    let mut changes: Vec<Change<'_>> = history
         .iter()
-        .filter(|s| keep(s))
         .flat_map(|s| {
             s.steps.iter().filter_map(move |&step| {
                 let run = s.points.get(step.at)?.0;
