@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::{
-    Claim, ClaimCheck, ClaimResult, GrowthFit, RunRecord, ScenarioId, format_sig, human,
+    Claim, ClaimCheck, ClaimResult, GrowthFit, Metric, RunRecord, ScenarioId, format_sig, human,
 };
 use crate::stats;
 
@@ -69,39 +69,143 @@ pub fn check_claims(
 ) -> Vec<ClaimResult> {
     claims
         .iter()
-        .map(|c| check_claim(c, record, growth))
+        .map(|c| check_claim(c, record, growth, None))
         .collect()
 }
 
-fn check_claim(claim: &Claim, record: &RunRecord, growth: &[GrowthFit]) -> ClaimResult {
-    let value = |id: &str, metric: &str| {
-        record
-            .metric(id, metric)
-            .map(|m| (m.value.as_f64(), m.unit.clone()))
+/// Checks `record`'s claims again, widening each noisy claim's interval by the run-to-run spread of
+/// its quantity over the rounds `baseline` was blessed from: one run's interval covers the noise
+/// within the run, not the machine's from one run to the next, so a claim near its bound would
+/// otherwise hold in one check and not in the next.
+pub fn recheck_claims(record: &mut RunRecord, baseline: &RunRecord) {
+    let claims: Vec<Claim> = record.claims.iter().map(|c| c.claim.clone()).collect();
+    record.claims = claims
+        .iter()
+        .map(|c| check_claim(c, record, &record.growth, Some(baseline)))
+        .collect();
+}
+
+/// The factor by which one run's value of a quantity may differ from its typical value, from the
+/// quantity's values `rounds` in separate runs: a 95 % prediction interval of one more run, on logs
+/// (`exp(t · sd · sqrt(1 + 1/n))`). `None` with fewer than two positive rounds.
+fn run_to_run_factor(rounds: &[f64]) -> Option<f64> {
+    let logs: Vec<f64> = rounds
+        .iter()
+        .filter(|v| **v > 0.0)
+        .map(|v| v.ln())
+        .collect();
+    let n = logs.len();
+    if n < 2 {
+        return None;
+    }
+    let mean = logs.iter().sum::<f64>() / n as f64;
+    let sd = (logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
+    let t = stats::student_t_quantile_upper(0.025, (n - 1) as f64);
+    let factor = (t * sd * (1.0 + 1.0 / n as f64).sqrt()).exp();
+    factor.is_finite().then_some(factor)
+}
+
+/// `interval` widened to cover `value` times and divided by `factor`.
+fn widen(value: f64, interval: Option<(f64, f64)>, factor: Option<f64>) -> Option<(f64, f64)> {
+    match (interval, factor) {
+        (Some((lo, hi)), Some(f)) => Some((lo.min(value / f), hi.max(value * f))),
+        (None, Some(f)) => Some((value / f, value * f)),
+        (interval, None) => interval,
+    }
+}
+
+/// Which side of a claim's upper bound `max` the measured value is on: with an interval, only when
+/// the whole interval is on one side (`None`: too close to call).
+fn side_of(value: f64, interval: Option<(f64, f64)>, max: f64) -> Option<bool> {
+    match interval {
+        Some((_, hi)) if hi <= max => Some(true),
+        Some((lo, _)) if lo > max => Some(false),
+        Some(_) => None,
+        None => Some(value <= max),
+    }
+}
+
+/// ` [lo, hi]: too close to call` and the like: what the interval adds to a claim's detail.
+fn interval_words(
+    interval: Option<(f64, f64)>,
+    holds: Option<bool>,
+    show: &dyn Fn(f64) -> String,
+) -> String {
+    match (interval, holds) {
+        (Some((lo, hi)), None) => {
+            format!(", interval {} to {}: too close to call", show(lo), show(hi))
+        }
+        (Some((lo, hi)), Some(_)) => format!(", interval {} to {}", show(lo), show(hi)),
+        (None, _) => String::new(),
+    }
+}
+
+fn check_claim(
+    claim: &Claim,
+    record: &RunRecord,
+    growth: &[GrowthFit],
+    noise: Option<&RunRecord>,
+) -> ClaimResult {
+    // The quantity's values over the baseline's rounds, for a noisy metric.
+    let rounds = |id: &str, metric: &str| {
+        noise
+            .and_then(|b| b.metric(id, metric))
+            .filter(|m| m.kind.is_noisy())
+            .map(|m| m.rounds.clone())
+            .unwrap_or_default()
     };
-    let (measured, holds, detail) = match &claim.check {
+    let metric_of = |id: &str, metric: &str| record.metric(id, metric);
+    // A noisy metric's claim is decided on its interval: a point estimate near the bound would flip
+    // between runs of the same code.
+    let ci = |m: &Metric| {
+        m.kind
+            .is_noisy()
+            .then(|| m.summary.as_ref().map(|s| (s.ci.lower, s.ci.upper)))
+            .flatten()
+    };
+    let (measured, interval, holds, detail) = match &claim.check {
         ClaimCheck::RatioAtMost {
             before,
             after,
             metric,
             max,
-        } => match (value(before, metric), value(after, metric)) {
-            (Some((b, unit)), Some((a, _))) if b > 0.0 => {
+        } => match (metric_of(before, metric), metric_of(after, metric)) {
+            (Some(bm), Some(am)) if bm.value.as_f64() > 0.0 => {
+                let (b, a, unit) = (bm.value.as_f64(), am.value.as_f64(), &bm.unit);
                 let r = a / b;
+                // Each median's interval, combined the conservative way.
+                let interval = match (ci(bm), ci(am)) {
+                    (Some((b_lo, b_hi)), Some((a_lo, a_hi))) if b_lo > 0.0 => {
+                        Some((a_lo / b_hi, a_hi / b_lo))
+                    }
+                    _ => None,
+                };
+                // The ratio in each baseline round: its spread is the claim's run-to-run noise.
+                let per_round: Vec<f64> = rounds(before, metric)
+                    .iter()
+                    .zip(rounds(after, metric))
+                    .filter(|(b, _)| **b > 0.0)
+                    .map(|(b, a)| a / b)
+                    .collect();
+                let interval = widen(r, interval, run_to_run_factor(&per_round));
+                let holds = side_of(r, interval, *max);
                 (
                     Some(r),
-                    Some(r <= *max),
+                    interval,
+                    holds,
                     format!(
-                        "{metric}: before {}, after {}, after/before = {} ({}; claim: <= {})",
-                        human(b, &unit),
-                        human(a, &unit),
+                        "{metric}: before {}, after {}, after/before = {} ({}{}; claim: <= {})",
+                        human(b, unit),
+                        human(a, unit),
                         format_sig(r),
                         change_words(r),
+                        interval_words(interval, holds, &|v| format_sig(v)),
                         format_sig(*max)
                     ),
                 )
             }
             _ => (
+                None,
                 None,
                 None,
                 format!("not measured: {before} or {after} has no {metric} in this run"),
@@ -111,17 +215,25 @@ fn check_claim(claim: &Claim, record: &RunRecord, growth: &[GrowthFit]) -> Claim
             scenario,
             metric,
             max,
-        } => match value(scenario, metric) {
-            Some((v, unit)) => (
-                Some(v),
-                Some(v <= *max),
-                format!(
-                    "{metric} of {scenario}: {} (claim: <= {})",
-                    human(v, &unit),
-                    human(*max, &unit)
-                ),
-            ),
+        } => match metric_of(scenario, metric) {
+            Some(m) => {
+                let (v, unit) = (m.value.as_f64(), &m.unit);
+                let interval = widen(v, ci(m), run_to_run_factor(&rounds(scenario, metric)));
+                let holds = side_of(v, interval, *max);
+                (
+                    Some(v),
+                    interval,
+                    holds,
+                    format!(
+                        "{metric} of {scenario}: {}{} (claim: <= {})",
+                        human(v, unit),
+                        interval_words(interval, holds, &|x| human(x, unit)),
+                        human(*max, unit)
+                    ),
+                )
+            }
             None => (
+                None,
                 None,
                 None,
                 format!("not measured: {scenario} has no {metric} in this run"),
@@ -144,6 +256,7 @@ fn check_claim(claim: &Claim, record: &RunRecord, growth: &[GrowthFit]) -> Claim
                     ..
                 }) => (
                     Some(*e),
+                    None,
                     Some(*min <= *e && *e <= *max),
                     format!(
                         "{metric} grows as {param}^{} over {param} = {}..{} (claim: exponent in [{}, {}])",
@@ -157,6 +270,7 @@ fn check_claim(claim: &Claim, record: &RunRecord, growth: &[GrowthFit]) -> Claim
                 _ => (
                     None,
                     None,
+                    None,
                     format!("not measured: no growth fit of {metric} for {family}"),
                 ),
             }
@@ -166,6 +280,7 @@ fn check_claim(claim: &Claim, record: &RunRecord, growth: &[GrowthFit]) -> Claim
         claim: claim.clone(),
         measured,
         holds,
+        interval,
         detail,
     }
 }
@@ -185,7 +300,7 @@ fn change_words(ratio: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Metric;
+    use crate::model::{ClaimVerdict, Metric};
     use crate::testutil::record;
 
     #[test]
@@ -306,5 +421,61 @@ mod tests {
             vec![Some(true), Some(false), Some(false), Some(true), None]
         );
         assert!((results[0].measured.expect("measured") - 3.0 / 2000.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_noisy_claim_near_its_bound_is_too_close_to_call_until_its_interval_clears_it() {
+        use crate::testutil::wall;
+        let claim = Claim::new(
+            "s.md",
+            1,
+            "40 % faster",
+            ClaimCheck::RatioAtMost {
+                before: "c/x/old/n=1".into(),
+                after: "c/x/new/n=1".into(),
+                metric: "wall_time".into(),
+                max: 0.6,
+            },
+        );
+        let run = |after: f64| {
+            let spread = |v: f64| [v * 0.97, v * 0.99, v, v * 1.01, v * 1.03];
+            record(
+                "m",
+                vec![
+                    ("c/x/old/n=1", "wall_time", wall(&spread(1000.0))),
+                    ("c/x/new/n=1", "wall_time", wall(&spread(after))),
+                ],
+            )
+        };
+        let verdict =
+            |r: &RunRecord| check_claims(std::slice::from_ref(&claim), r, &[])[0].verdict();
+        // 0.59 is below 0.6, but its interval is not: neither holds nor fails.
+        assert_eq!(verdict(&run(590.0)), ClaimVerdict::TooClose);
+        assert_eq!(verdict(&run(400.0)), ClaimVerdict::Holds);
+        assert_eq!(verdict(&run(800.0)), ClaimVerdict::DoesNotHold);
+        // A baseline whose rounds of the ratio spread 0.45..0.75 widens 0.5 to too close to call.
+        let mut current = run(500.0);
+        current.claims = check_claims(std::slice::from_ref(&claim), &current, &[]);
+        assert_eq!(current.claims[0].verdict(), ClaimVerdict::Holds);
+        let mut baseline = run(600.0);
+        for (id, rounds) in [
+            ("c/x/old/n=1", [1000.0, 1000.0, 1000.0]),
+            ("c/x/new/n=1", [450.0, 600.0, 750.0]),
+        ] {
+            let m = baseline
+                .scenarios
+                .iter_mut()
+                .find(|s| s.id == id)
+                .expect("scenario");
+            m.metrics.get_mut("wall_time").expect("metric").rounds = rounds.to_vec();
+        }
+        recheck_claims(&mut current, &baseline);
+        assert_eq!(
+            current.claims[0].verdict(),
+            ClaimVerdict::TooClose,
+            "{}",
+            current.claims[0].detail
+        );
+        assert!(current.claims[0].detail.contains("too close to call"));
     }
 }

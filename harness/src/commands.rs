@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use harness::compare;
 use harness::config::GateConfig;
 use harness::error::Error;
 use harness::inject::{self, Injection};
@@ -16,6 +15,7 @@ use harness::scenario::{self, Filter, Registry, RunContext, Shard, Suite};
 use harness::{
     ab, baseline, history, ingest as ingesting, merge as merging, power, scenarios, selftest, store,
 };
+use harness::{analysis, compare};
 
 use crate::cli::{
     AbArgs, BlessArgs, ChangepointsArgs, CheckArgs, CompareArgs, Global, IngestArgs, ListArgs,
@@ -307,7 +307,8 @@ pub fn check(global: &Global, args: &CheckArgs) -> Result<Outcome> {
     let baseline = store::load_record(&baseline_path, BLESS_FIX)?;
     let filter = Filter::new(args.filter.as_deref())?;
     let registry = scenarios::registry();
-    let record = measure(&registry, Suite::Smoke, args.filter.as_deref(), None)?;
+    let mut record = measure(&registry, Suite::Smoke, args.filter.as_deref(), None)?;
+    analysis::recheck_claims(&mut record, &baseline);
     let comparison = compare::compare(&baseline, &record, &config, &|id| filter.matches(id));
     let series = sinks.record_history(&record, true)?;
     let power = load_power(&paths.at(Path::new(POWER_FILE)))?;
@@ -333,7 +334,8 @@ pub fn compare(global: &Global, args: &CompareArgs) -> Result<Outcome> {
     let config = paths.load_config()?;
     let baseline_path = paths.at(&args.baseline);
     let baseline = store::load_record(&baseline_path, RECORD_FIX)?;
-    let current = store::load_record(&paths.at(&args.current), RECORD_FIX)?;
+    let mut current = store::load_record(&paths.at(&args.current), RECORD_FIX)?;
+    analysis::recheck_claims(&mut current, &baseline);
     let filter = Filter::new(args.filter.as_deref())?;
     let comparison = compare::compare(&baseline, &current, &config, &|id| filter.matches(id));
     sinks.write(&ReportInput {
@@ -357,12 +359,15 @@ pub fn report(global: &Global, args: &ReportArgs) -> Result<Outcome> {
         &args.export,
         args.history.as_ref().map(|h| (h, args.history_runs)),
     )?;
-    let record = store::load_record(&paths.at(&args.run), RECORD_FIX)?;
+    let mut record = store::load_record(&paths.at(&args.run), RECORD_FIX)?;
     let baseline_path = args.baseline.as_ref().map(|b| paths.at(b));
     let baseline = baseline_path
         .as_ref()
         .map(|p| store::load_record(p, BLESS_FIX))
         .transpose()?;
+    if let Some(b) = &baseline {
+        analysis::recheck_claims(&mut record, b);
+    }
     let comparison = match &baseline {
         Some(b) => Some(compare::compare(b, &record, &paths.load_config()?, &|_| {
             true

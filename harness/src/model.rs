@@ -353,10 +353,51 @@ pub struct ClaimResult {
     pub claim: Claim,
     /// The measured ratio, value or exponent; `None` when its scenarios were not run.
     pub measured: Option<f64>,
-    /// Whether it holds; `None` when not measured.
+    /// Whether it holds; `None` when not measured, or when the measured interval straddles the
+    /// claim's bound (too close to call: see [`ClaimResult::verdict`]).
     pub holds: Option<bool>,
+    /// For a claim on a noisy metric: the 95 % interval of `measured` the verdict was decided on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<(f64, f64)>,
     /// The figures behind the verdict, in words.
     pub detail: String,
+}
+
+/// What a run says of a claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimVerdict {
+    /// Measured, and on the claim's side of its bound (the whole interval, for a noisy metric).
+    Holds,
+    /// Measured, and on the other side of its bound (the whole interval, for a noisy metric).
+    DoesNotHold,
+    /// Measured, but the interval holds values on both sides of the bound.
+    TooClose,
+    /// Its scenarios or metric were not in this run.
+    NotMeasured,
+}
+
+impl ClaimVerdict {
+    /// In words, for reports.
+    pub fn word(self) -> &'static str {
+        match self {
+            ClaimVerdict::Holds => "holds",
+            ClaimVerdict::DoesNotHold => "does not hold",
+            ClaimVerdict::TooClose => "too close to call",
+            ClaimVerdict::NotMeasured => "not measured",
+        }
+    }
+}
+
+impl ClaimResult {
+    /// What this run says of the claim.
+    pub fn verdict(&self) -> ClaimVerdict {
+        match (self.holds, self.measured) {
+            (Some(true), _) => ClaimVerdict::Holds,
+            (Some(false), _) => ClaimVerdict::DoesNotHold,
+            (None, Some(_)) => ClaimVerdict::TooClose,
+            (None, None) => ClaimVerdict::NotMeasured,
+        }
+    }
 }
 
 /// Cost against scale: the slope of log(cost) over log(size) across a family's scales.

@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 
 use harness::compare::Comparison;
-use harness::model::{RunRecord, format_sig};
+use harness::model::{ClaimVerdict, RunRecord, format_sig};
 use harness::report::human;
 use harness::scenario::{Progress, WALL_RATIO};
 use harness::selftest::ComponentResult;
@@ -45,15 +45,19 @@ impl Progress for ProgressLine {
 fn print_claims_and_growth(record: &RunRecord) {
     // Claims whose scenarios did not run (a filtered or smoke run) are counted, not listed: the
     // report and summary.md list them with what is missing.
-    let measured: Vec<_> = record.claims.iter().filter(|c| c.holds.is_some()).collect();
+    let measured: Vec<_> = record
+        .claims
+        .iter()
+        .filter(|c| c.measured.is_some())
+        .collect();
     let unmeasured = record.claims.len() - measured.len();
     if !record.claims.is_empty() {
         println!("\nclaims:");
         for c in measured {
-            let mark = if c.holds == Some(true) {
-                "holds         "
-            } else {
-                "DOES NOT HOLD "
+            let mark = match c.verdict() {
+                ClaimVerdict::Holds => "holds         ",
+                ClaimVerdict::TooClose => "too close     ",
+                _ => "DOES NOT HOLD ",
             };
             println!(
                 "  {mark} {}:{} “{}”\n                 {}",

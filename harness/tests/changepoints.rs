@@ -18,7 +18,10 @@ struct Series {
 }
 
 fn recorded() -> Recorded {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/unchanged-50-runs.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/unchanged-50-runs.json"
+    );
     let text = std::fs::read_to_string(path).expect("tests/data/unchanged-50-runs.json");
     serde_json::from_str(&text).expect("recorded series")
 }

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::charts::{self, Bar, BarChart, BarGroup, Line};
-use super::{Exporter, ReportInput, human};
+use super::{Exporter, ReportInput, claim_counts, human};
 use crate::compare::{Row, Verdict};
 use crate::error::Error;
-use crate::model::{Metric, RunRecord, ScenarioId, format_sig};
+use crate::model::{ClaimVerdict, Metric, RunRecord, ScenarioId, format_sig};
 
 /// The in-run ratio metric: shown in the verdict table, not charted as a cost.
 const IN_RUN_RATIO: &str = "wall_ratio_to_before";
@@ -96,7 +96,7 @@ code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; }
 .b-improved, .b-yes { background: var(--pass-bg); color: var(--pass); }
 .b-same, .b-na { background: #f2f4f7; color: #344054; }
 .b-new { background: var(--info-bg); color: var(--info); }
-.b-step { background: var(--warn-bg); color: var(--warn); }
+.b-step, .b-close { background: var(--warn-bg); color: var(--warn); }
 .grid { display: flex; flex-wrap: wrap; gap: 12px; }
 figure { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 4px; background: #fff; }
 figure svg { display: block; max-width: 100%; height: auto; }
@@ -192,13 +192,7 @@ fn banner(out: &mut String, input: &ReportInput<'_>, class: &str, headline: &str
             );
         }
     }
-    let held = r.claims.iter().filter(|c| c.holds == Some(true)).count();
-    let failed = r.claims.iter().filter(|c| c.holds == Some(false)).count();
-    let _ = writeln!(
-        out,
-        "<p>Claims: {held} hold, {failed} do not, {} not measured.</p></header>",
-        r.claims.len() - held - failed
-    );
+    let _ = writeln!(out, "<p>Claims: {}.</p></header>", claim_counts(r));
 }
 
 fn verdict_badge(v: Verdict) -> String {
@@ -295,11 +289,14 @@ fn claims(out: &mut String, r: &RunRecord) {
          <tbody>\n",
     );
     for c in &r.claims {
-        let (class, word) = match c.holds {
-            Some(true) => ("yes", "holds"),
-            Some(false) => ("no", "does not hold"),
-            None => ("na", "not measured"),
+        let verdict = c.verdict();
+        let class = match verdict {
+            ClaimVerdict::Holds => "yes",
+            ClaimVerdict::DoesNotHold => "no",
+            ClaimVerdict::TooClose => "close",
+            ClaimVerdict::NotMeasured => "na",
         };
+        let word = verdict.word();
         let _ = writeln!(
             out,
             "<tr><td><code>{}:{}</code></td><td>“{}”</td><td>{}</td>\

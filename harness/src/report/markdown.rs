@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::{Exporter, ReportInput, human};
 use crate::compare::{Row, Rule, Verdict};
-use crate::model::{RunRecord, format_sig};
+use crate::model::{ClaimVerdict, RunRecord, format_sig};
 
 /// Writes `summary.md`.
 pub struct Summary;
@@ -256,10 +256,11 @@ fn claims(out: &mut String, r: &RunRecord) {
     }
     out.push_str("## Claims\n\n| seed | claim | measured | holds |\n|---|---|---|---|\n");
     for c in &r.claims {
-        let holds = match c.holds {
-            Some(true) => "✅ holds",
-            Some(false) => "❌ does not hold",
-            None => "– not measured",
+        let holds = match c.verdict() {
+            ClaimVerdict::Holds => "✅ holds",
+            ClaimVerdict::DoesNotHold => "❌ does not hold",
+            ClaimVerdict::TooClose => "⚖️ too close to call",
+            ClaimVerdict::NotMeasured => "– not measured",
         };
         let _ = writeln!(
             out,

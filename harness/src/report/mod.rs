@@ -48,6 +48,22 @@ impl ReportInput<'_> {
     }
 }
 
+/// "31 hold, 2 too close to call, 8 do not, 5 not measured": a run's claims counted by verdict.
+pub fn claim_counts(record: &RunRecord) -> String {
+    use crate::model::ClaimVerdict as V;
+    let count = |v: V| record.claims.iter().filter(|c| c.verdict() == v).count();
+    let mut parts = vec![
+        format!("{} hold", count(V::Holds)),
+        format!("{} do not", count(V::DoesNotHold)),
+    ];
+    let close = count(V::TooClose);
+    if close > 0 {
+        parts.insert(1, format!("{close} too close to call"));
+    }
+    parts.push(format!("{} not measured", count(V::NotMeasured)));
+    parts.join(", ")
+}
+
 /// A change point of one series, as the reports list it.
 pub struct Change<'a> {
     /// The series it is in.
