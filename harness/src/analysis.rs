@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::model::{
-    Claim, ClaimCheck, ClaimResult, GrowthFit, Metric, RunRecord, ScenarioId, format_sig, human,
+    Claim, ClaimCheck, ClaimResult, GrowthFit, Metric, RunRecord, ScenarioId, change_words,
+    format_sig, human,
 };
 use crate::stats;
 
@@ -285,31 +286,11 @@ fn check_claim(
     }
 }
 
-/// A ratio after/before in words a reader checks against a seed: "83.00% less", "3.000% more", or,
-/// below 1 %, "1852× less" (a percentage would round to 100 %).
-fn change_words(ratio: f64) -> String {
-    if ratio > 0.0 && ratio < 0.01 {
-        format!("{}× less", format_sig(1.0 / ratio))
-    } else if ratio <= 1.0 {
-        format!("{}% less", format_sig((1.0 - ratio) * 100.0))
-    } else {
-        format!("{}% more", format_sig((ratio - 1.0) * 100.0))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{ClaimVerdict, Metric};
     use crate::testutil::record;
-
-    #[test]
-    fn change_words_never_round_a_big_win_to_100_percent() {
-        assert_eq!(change_words(0.17), "83.00% less");
-        assert_eq!(change_words(0.00001785), "56022× less");
-        assert_eq!(change_words(1.03), "3.000% more");
-        assert_eq!(change_words(0.0), "100.0% less");
-    }
 
     fn scaled() -> RunRecord {
         let mut rows = Vec::new();

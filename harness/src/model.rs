@@ -49,6 +49,20 @@ impl fmt::Display for Value {
     }
 }
 
+/// A ratio after/before in words: "83.00% less", "3.000% more", "53846× less" (below 1 % a
+/// percentage would round to 100 %), "2.500× more".
+pub fn change_words(ratio: f64) -> String {
+    if ratio > 0.0 && ratio < 0.01 {
+        format!("{}× less", format_sig(1.0 / ratio))
+    } else if ratio <= 1.0 {
+        format!("{}% less", format_sig((1.0 - ratio) * 100.0))
+    } else if ratio < 2.0 {
+        format!("{}% more", format_sig((ratio - 1.0) * 100.0))
+    } else {
+        format!("{}× more", format_sig(ratio))
+    }
+}
+
 /// Four significant digits, without exponent for the usual ranges.
 pub fn format_sig(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
@@ -494,6 +508,15 @@ impl<'a> ScenarioId<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn change_words_never_round_a_big_win_to_100_percent() {
+        assert_eq!(change_words(0.17), "83.00% less");
+        assert_eq!(change_words(0.00001785), "56022× less");
+        assert_eq!(change_words(1.03), "3.000% more");
+        assert_eq!(change_words(2.5), "2.500× more");
+        assert_eq!(change_words(0.0), "100.0% less");
+    }
 
     #[test]
     fn ids_split_into_family_and_scale() {

@@ -258,3 +258,137 @@ fn the_page_renders_in_headless_chromium() {
         bytes.len()
     );
 }
+
+/// 5 components × 4 families × 2 variants × 2 scales, 3 exact counts each (240 metrics); in the
+/// "changed" copy 10 of them moved (6 worse, 4 better).
+fn suite(changed: bool) -> RunRecord {
+    let mut r = record(0);
+    r.scenarios.clear();
+    let mut moved = 0;
+    for component in [
+        "flowcache",
+        "ntpstatus",
+        "timesync",
+        "ratelimit",
+        "rulesync",
+    ] {
+        for family in ["size", "write", "cleanup", "query"] {
+            for n in [10_u64, 1000] {
+                for variant in ["old", "new"] {
+                    let mut metrics = std::collections::BTreeMap::new();
+                    for (i, name) in ["calls", "bytes", "visits"].into_iter().enumerate() {
+                        let mut v = n * (i as u64 + 1) * if variant == "old" { 10 } else { 1 };
+                        if changed && variant == "new" && n == 1000 && i == 0 && moved < 10 {
+                            v = if moved < 6 { v * 3 } else { v / 3 };
+                            moved += 1;
+                        }
+                        metrics.insert(name.to_owned(), Metric::count(v, "n"));
+                    }
+                    r.scenarios.push(harness::model::ScenarioRecord {
+                        id: format!("{component}/{family}/{variant}/n={n}"),
+                        before: (variant == "new")
+                            .then(|| format!("{component}/{family}/old/n={n}")),
+                        metrics,
+                        duration_s: 0.1,
+                    });
+                }
+            }
+        }
+    }
+    r.growth = harness::analysis::growth(&r);
+    r
+}
+
+/// What a reviewer sees first, measured in headless Chromium on a copy of the page with a probe
+/// script (the page itself has none): at 1400x900 the verdict, all 10 changed rows and the start of
+/// the component cards are above the fold; at 390 px wide the page body does not scroll sideways.
+#[test]
+fn the_first_screen_shows_what_changed_and_the_page_fits_a_phone() {
+    let Some(browser) = chromium() else {
+        eprintln!(
+            "SKIPPED the_first_screen_shows_what_changed_and_the_page_fits_a_phone: no chromium on \
+             PATH (Debian: apt-get install chromium)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_record(&dir.path().join("base.json"), &suite(false));
+    write_record(&dir.path().join("run.json"), &suite(true));
+    let out = perfgate(
+        dir.path(),
+        &["report", "run.json", "--baseline", "base.json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let page = std::fs::read_to_string(dir.path().join("reports/index.html")).expect("page");
+    assert!(!page.contains("<script"), "the page needs no JavaScript");
+    // The probe reports the layout through the title (and the parent's, when framed).
+    let probe = "<script>window.addEventListener('load',()=>{const rows=[...document.\
+        querySelectorAll('#changed tbody tr')].map(r=>Math.round(r.getBoundingClientRect().bottom));\
+        const card=document.querySelector('#cards .card');const t=JSON.stringify({scroll:document.\
+        documentElement.scrollWidth,width:window.innerWidth,rows:rows,card:card?Math.round(card.\
+        getBoundingClientRect().top):-1});document.title=t;try{parent.document.title=t}catch(e){}});\
+        </script>";
+    write(
+        &dir.path().join("reports/probe.html"),
+        &page.replace("</body>", &format!("{probe}</body>")),
+    );
+    write(
+        &dir.path().join("reports/phone.html"),
+        "<!doctype html><html><head><title>-</title></head><body style=\"margin:0\">\
+         <iframe src=\"probe.html\" width=\"390\" height=\"844\" style=\"border:0\"></iframe></body></html>",
+    );
+    let layout = |file: &str, window: &str| -> serde_json::Value {
+        let out = Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--allow-file-access-from-files",
+                "--virtual-time-budget=5000",
+                "--dump-dom",
+            ])
+            .arg(format!("--window-size={window}"))
+            .arg(format!(
+                "--user-data-dir={}",
+                dir.path().join("profile").display()
+            ))
+            .arg(format!(
+                "file://{}",
+                dir.path().join("reports").join(file).display()
+            ))
+            .output()
+            .expect("run chromium");
+        let dom = String::from_utf8_lossy(&out.stdout);
+        let title = dom
+            .split("<title>")
+            .nth(1)
+            .and_then(|t| t.split("</title>").next())
+            .unwrap_or_default()
+            .replace("&quot;", "\"");
+        serde_json::from_str(&title).unwrap_or_else(|e| panic!("probe said {title:?}: {e}"))
+    };
+    let desktop = layout("probe.html", "1400,900");
+    let rows: Vec<i64> = desktop["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|v| v.as_i64().expect("px"))
+        .collect();
+    assert_eq!(rows.len(), 10, "every changed row is listed: {desktop}");
+    assert!(
+        rows.iter().all(|&bottom| bottom <= 900),
+        "above the fold: {desktop}"
+    );
+    let card = desktop["card"].as_i64().expect("card");
+    assert!(
+        (0..900).contains(&card),
+        "the cards start on the first screen: {desktop}"
+    );
+    let phone = layout("phone.html", "800,900");
+    assert_eq!(phone["width"], 390, "{phone}");
+    assert!(
+        phone["scroll"].as_i64().expect("px") <= 390,
+        "the body scrolls sideways at 390 px: {phone}"
+    );
+}

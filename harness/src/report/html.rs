@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::charts::{self, Bar, BarChart, BarGroup, Line};
-use super::{Exporter, ReportInput, claim_counts, human};
+use super::{Exporter, ReportInput, claim_counts, human, overview};
 use crate::compare::{Row, Verdict};
 use crate::error::Error;
-use crate::model::{ClaimVerdict, Metric, RunRecord, ScenarioId, format_sig};
+use crate::model::{ClaimVerdict, Metric, RunRecord, ScenarioId, change_words, format_sig};
 
 /// The in-run ratio metric: shown in the verdict table, not charted as a cost.
 const IN_RUN_RATIO: &str = "wall_ratio_to_before";
@@ -84,7 +84,7 @@ td.kind, td.verdict { white-space: nowrap; }
 td:first-child { min-width: 18em; }
 td.limit { font-size: 11.5px; color: #344054; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
-th { position: sticky; top: 37px; background: #f2f4f7; font-weight: 600; z-index: 1; }
+th { background: #f2f4f7; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fcfcfd; }
 tr.v-regressed td, tr.v-missing td { background: var(--fail-bg); }
@@ -105,6 +105,27 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px;
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; }
 details summary { cursor: pointer; color: var(--info); margin: 6px 0; }
+.scroll { overflow-x: auto; }
+#changed td.limit { max-width: 26em; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 12px; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: 4px 12px 8px; }
+.card h3 { margin: 6px 0 4px; }
+.card ul { margin: 0 0 6px; padding-left: 18px; font-size: 13px; }
+.card p { margin: 0; font-size: 12.5px; color: #344054; }
+h3 small { color: var(--muted); font-weight: 400; }
+@media (max-width: 640px) {
+  main { padding: 0 8px 24px; }
+  header.banner, nav { padding-left: 10px; padding-right: 10px; }
+  section { padding: 6px 10px 12px; }
+  .cards { grid-template-columns: 1fr; }
+  td:first-child { min-width: 0; }
+  dl.facts { grid-template-columns: 1fr; }
+  dl.facts dd { overflow-wrap: anywhere; margin-bottom: 4px; }
+}
+@media print {
+  nav { display: none; }
+  section { break-inside: avoid-page; }
+}
 "#;
 
 /// The page.
@@ -129,16 +150,21 @@ pub fn render(input: &ReportInput<'_>) -> Result<String, Error> {
     out.push_str(if input.ab.is_some() {
         "<nav><a href=\"#ab\">A/B</a>"
     } else {
-        "<nav><a href=\"#verdicts\">Verdicts</a>"
+        "<nav><a href=\"#changed\">What changed</a>"
     });
     out.push_str(
-        "<a href=\"#claims\">Claims</a>\
-         <a href=\"#changes\">Baseline vs current</a><a href=\"#components\">Components</a>\
-         <a href=\"#history\">History</a><a href=\"#facts\">Run facts</a></nav>\n<main>\n",
+        "<a href=\"#cards\">Components</a><a href=\"#verdicts\">Every metric</a>\
+         <a href=\"#claims\">Claims</a><a href=\"#changes\">Baseline vs current</a>\
+         <a href=\"#components\">Charts</a><a href=\"#history\">History</a>\
+         <a href=\"#facts\">Run facts</a></nav>\n<main>\n",
     );
     match input.ab {
         Some(ab) => super::ab::html(&mut out, ab),
-        None => verdicts(&mut out, input),
+        None => changed(&mut out, input),
+    }
+    cards(&mut out, input);
+    if input.ab.is_none() {
+        verdicts(&mut out, input);
     }
     claims(&mut out, r);
     changes(&mut out, input)?;
@@ -203,47 +229,148 @@ fn opt(v: Option<f64>, unit: &str) -> String {
     v.map_or_else(|| "–".to_owned(), |v| human(v, unit))
 }
 
+/// The first screen: only the compared rows that moved, what fails first, each with why.
+fn changed(out: &mut String, input: &ReportInput<'_>) {
+    let Some(c) = input.comparison else {
+        return;
+    };
+    let rows = overview::changed(c);
+    out.push_str("<section id=\"changed\"><h2>What changed</h2>");
+    if rows.is_empty() {
+        let _ = write!(
+            out,
+            "<p>Nothing: all {} compared metrics are within their limits.</p></section>\n",
+            c.rows.len()
+        );
+        return;
+    }
+    let _ = write!(
+        out,
+        "<p class=\"note\">{} of {} compared metrics moved beyond their limits; the other {} are the \
+         same (every one is under <a href=\"#verdicts\">Every metric</a>). Grey rows do not gate.</p>",
+        rows.len(),
+        c.rows.len(),
+        c.rows.len() - rows.len()
+    );
+    let table = |out: &mut String, rows: &[&Row]| {
+        out.push_str(
+            "<div class=\"scroll\"><table><thead><tr><th>component</th><th>scenario</th><th>metric</th>\
+             <th>before → now</th><th>ratio [CI]</th><th>verdict</th><th>why</th></tr></thead><tbody>\n",
+        );
+        for row in rows {
+            let class = if row.gated {
+                format!("v-{}", row.verdict)
+            } else {
+                "shown".to_owned()
+            };
+            let component = overview::component_of(&row.scenario);
+            let _ = writeln!(
+                out,
+                "<tr class=\"{class}\"><td>{}</td><td><code>{}</code></td><td>{}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"verdict\">{}</td>\
+                 <td class=\"limit\">{}</td></tr>",
+                esc(component),
+                esc(row.scenario[component.len()..].trim_start_matches('/')),
+                esc(&row.metric),
+                esc(&overview::before_now(row)),
+                esc(&row.ratio_text()),
+                verdict_badge(row.verdict),
+                esc(&overview::why(row))
+            );
+        }
+        out.push_str("</tbody></table></div>");
+    };
+    let (first, rest) = rows.split_at(rows.len().min(overview::CHANGED_SHOWN));
+    table(out, first);
+    if !rest.is_empty() {
+        let _ = write!(
+            out,
+            "<details><summary>{} more that moved</summary>",
+            rest.len()
+        );
+        table(out, rest);
+        out.push_str("</details>");
+    }
+    out.push_str("</section>\n");
+}
+
+/// One card per component: its headline per family, its claims, what changed, the A/B's power.
+fn cards(out: &mut String, input: &ReportInput<'_>) {
+    out.push_str("<section id=\"cards\"><h2>Components</h2><div class=\"cards\">");
+    for card in overview::cards(input) {
+        let _ = write!(
+            out,
+            "<article class=\"card\"><h3><a href=\"#c-{}\">{}</a></h3><ul>",
+            anchor(&card.component),
+            esc(&card.component)
+        );
+        for h in &card.headlines {
+            let _ = write!(out, "<li>{}</li>", esc(&h.words()));
+        }
+        let _ = write!(out, "</ul><p>Claims: {}.", esc(&card.claims_words()));
+        if input.comparison.is_some() {
+            let _ = write!(
+                out,
+                " Against the baseline: {} failing, {} improved.",
+                card.failing, card.improved
+            );
+        }
+        if let Some(mds) = card.mds_words() {
+            let _ = write!(out, " {}.", esc(&mds));
+        }
+        let _ = write!(
+            out,
+            " <a href=\"#c-{}\">Charts</a></p></article>",
+            anchor(&card.component)
+        );
+    }
+    out.push_str("</div></section>\n");
+}
+
 fn verdicts(out: &mut String, input: &ReportInput<'_>) {
-    out.push_str("<section id=\"verdicts\"><h2>Verdicts</h2>");
+    out.push_str("<section id=\"verdicts\"><h2>Every metric</h2>");
     match input.comparison {
         Some(c) => {
-            out.push_str(
-                "<p class=\"note\">Every compared metric; what fails the gate first. Grey rows are \
-                 shown but not gated (see the rule column).</p><table><thead><tr><th>scenario</th>\
-                 <th>metric</th><th>kind</th><th>baseline</th><th>current</th><th>ratio [CI]</th>\
-                 <th>limit</th><th>verdict</th><th>rule</th></tr></thead><tbody>\n",
-            );
+            // Grouped by component, the components with a failure first, each what fails first.
+            let mut groups: Vec<(&str, Vec<&Row>)> = Vec::new();
             for row in &c.rows {
-                let class = if row.gated {
-                    format!("v-{}", row.verdict)
-                } else {
-                    "shown".to_owned()
-                };
-                let _ = writeln!(
-                    out,
-                    "<tr class=\"{class}\"><td><code>{}</code></td><td>{}</td><td class=\"kind\">{}</td>\
-                     <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-                     <td class=\"limit\">{}</td><td class=\"verdict\">{}</td><td>{}</td></tr>",
-                    id_cell(&row.scenario),
-                    esc(&row.metric),
-                    row.kind.name(),
-                    esc(&opt(row.baseline, &row.unit)),
-                    esc(&opt(row.current, &row.unit)),
-                    esc(&row.ratio_text()),
-                    esc(&match input.mds(&row.scenario, &row.metric) {
-                        Some(m) => format!("{} · A/B MDS {}×", row.limit_text(), format_sig(m)),
-                        None => row.limit_text(),
-                    }),
-                    verdict_badge(row.verdict),
-                    esc(&row.rule.to_string())
-                );
+                let component = overview::component_of(&row.scenario);
+                match groups.iter_mut().find(|(name, _)| *name == component) {
+                    Some((_, rows)) => rows.push(row),
+                    None => groups.push((component, vec![row])),
+                }
             }
-            out.push_str("</tbody></table>");
+            groups.sort_by_key(|(_, rows)| !rows.iter().any(|r| r.fails()));
+            let _ = write!(
+                out,
+                "<details><summary>All {} compared metrics, by component (what fails first)</summary>\
+                 <p class=\"note\">Grey rows are shown but not gated (see the rule column).</p>",
+                c.rows.len()
+            );
+            for (component, rows) in groups {
+                let failing = rows.iter().filter(|r| r.fails()).count();
+                let _ = write!(
+                    out,
+                    "<h3>{} <small>{} metrics{}</small></h3>",
+                    esc(component),
+                    rows.len(),
+                    if failing > 0 {
+                        format!(", {failing} failing")
+                    } else {
+                        String::new()
+                    }
+                );
+                verdict_table(out, input, &rows);
+            }
+            out.push_str("</details>");
         }
         None => {
-            out.push_str(
-                "<table><thead><tr><th>scenario</th><th>metric</th><th>kind</th><th>value</th>\
-                 <th>95% CI</th></tr></thead><tbody>\n",
+            let metrics: usize = input.record.scenarios.iter().map(|s| s.metrics.len()).sum();
+            let _ = write!(
+                out,
+                "<details><summary>All {metrics} metrics measured (no baseline compared)</summary>\
+                 <div class=\"scroll\"><table><thead><tr><th>scenario</th><th>metric</th><th>kind</th>\
+                 <th>value</th><th>95% CI</th></tr></thead><tbody>\n"
             );
             for s in &input.record.scenarios {
                 for (name, m) in &s.metrics {
@@ -269,10 +396,45 @@ fn verdicts(out: &mut String, input: &ReportInput<'_>) {
                     );
                 }
             }
-            out.push_str("</tbody></table>");
+            out.push_str("</tbody></table></div></details>");
         }
     }
     out.push_str("</section>\n");
+}
+
+/// The full verdict table of `rows`.
+fn verdict_table(out: &mut String, input: &ReportInput<'_>, rows: &[&Row]) {
+    out.push_str(
+        "<div class=\"scroll\"><table><thead><tr><th>scenario</th><th>metric</th><th>kind</th>\
+         <th>baseline</th><th>current</th><th>ratio [CI]</th><th>limit</th><th>verdict</th>\
+         <th>rule</th></tr></thead><tbody>\n",
+    );
+    for row in rows {
+        let class = if row.gated {
+            format!("v-{}", row.verdict)
+        } else {
+            "shown".to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "<tr class=\"{class}\"><td><code>{}</code></td><td>{}</td><td class=\"kind\">{}</td>\
+                     <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                     <td class=\"limit\">{}</td><td class=\"verdict\">{}</td><td>{}</td></tr>",
+            id_cell(&row.scenario),
+            esc(&row.metric),
+            row.kind.name(),
+            esc(&opt(row.baseline, &row.unit)),
+            esc(&opt(row.current, &row.unit)),
+            esc(&row.ratio_text()),
+            esc(&match input.mds(&row.scenario, &row.metric) {
+                Some(m) => format!("{} · A/B MDS {}×", row.limit_text(), format_sig(m)),
+                None => row.limit_text(),
+            }),
+            verdict_badge(row.verdict),
+            esc(&row.rule.to_string())
+        );
+    }
+    out.push_str("</tbody></table></div>");
 }
 
 fn claims(out: &mut String, r: &RunRecord) {
@@ -479,6 +641,10 @@ fn components(out: &mut String, r: &RunRecord) -> Result<(), Error> {
                 esc(situation)
             );
             let labels = scale_labels(&sit.scales);
+            // Measured at one scale, a family reads better as a table row than as two bars; a
+            // metric that is zero for every variant is a line of text.
+            let mut single: Vec<(&String, String, Vec<Option<&Metric>>)> = Vec::new();
+            let mut zeros: Vec<&String> = Vec::new();
             for metric in metrics {
                 let mut unit = String::new();
                 let groups: Vec<BarGroup> = sit
@@ -502,6 +668,18 @@ fn components(out: &mut String, r: &RunRecord) -> Result<(), Error> {
                             .collect(),
                     })
                     .collect();
+                if groups.iter().flat_map(|g| &g.bars).all(|b| b.value == 0.0) {
+                    zeros.push(metric);
+                    continue;
+                }
+                if sit.scales.len() == 1 {
+                    let cells = variants
+                        .iter()
+                        .map(|v| sit.cells.get(&(*v, sit.scales[0]))?.metrics.get(metric))
+                        .collect();
+                    single.push((metric, unit, cells));
+                    continue;
+                }
                 let title = format!("{component}/{situation}: {metric}");
                 let svg = charts::bars(&BarChart {
                     title: &title,
@@ -514,10 +692,82 @@ fn components(out: &mut String, r: &RunRecord) -> Result<(), Error> {
                 growth_chart(out, r, component, situation, metric, &variants, &befores)?;
             }
             out.push_str("</div>");
+            if !single.is_empty() {
+                single_scale_table(out, &series, &labels[0], &single);
+            }
+            if !zeros.is_empty() {
+                let names: Vec<&str> = zeros.iter().map(|m| m.as_str()).collect();
+                let _ = write!(
+                    out,
+                    "<p class=\"note\">Zero for every variant: {}.</p>",
+                    esc(&names.join(", "))
+                );
+            }
         }
     }
     out.push_str("</section>\n");
     Ok(())
+}
+
+/// A family measured at one scale: one row per metric, each variant's value with its interval, and
+/// after/before when there are two variants.
+fn single_scale_table(
+    out: &mut String,
+    series: &[String],
+    scale: &str,
+    rows: &[(&String, String, Vec<Option<&Metric>>)],
+) {
+    let pair = series.len() == 2;
+    let _ = write!(
+        out,
+        "<div class=\"scroll\"><table class=\"single\"><thead><tr><th>metric at {}</th>",
+        esc(scale)
+    );
+    for s in series {
+        let _ = write!(out, "<th>{}</th>", esc(s));
+    }
+    if pair {
+        out.push_str("<th>after/before [interval]</th>");
+    }
+    out.push_str("</tr></thead><tbody>");
+    for (metric, unit, cells) in rows {
+        let _ = write!(out, "<tr><td>{}</td>", esc(metric));
+        for cell in cells {
+            let text = cell.map_or_else(
+                || "–".to_owned(),
+                |m| match ci_of(m) {
+                    Some((lo, hi)) => format!(
+                        "{} [{} – {}]",
+                        human(m.value.as_f64(), unit),
+                        human(lo, unit),
+                        human(hi, unit)
+                    ),
+                    None => human(m.value.as_f64(), unit),
+                },
+            );
+            let _ = write!(out, "<td class=\"num\">{}</td>", esc(&text));
+        }
+        if pair {
+            let text = match (cells[0], cells[1]) {
+                (Some(b), Some(a)) if b.value.as_f64() > 0.0 => {
+                    let ratio = a.value.as_f64() / b.value.as_f64();
+                    let interval = match (ci_of(b), ci_of(a)) {
+                        (Some((b_lo, b_hi)), Some((a_lo, a_hi))) if b_lo > 0.0 => format!(
+                            " [{}, {}]",
+                            format_sig(a_lo / b_hi),
+                            format_sig(a_hi / b_lo)
+                        ),
+                        _ => String::new(),
+                    };
+                    format!("{}×{interval} ({})", format_sig(ratio), change_words(ratio))
+                }
+                _ => "–".to_owned(),
+            };
+            let _ = write!(out, "<td class=\"num\">{}</td>", esc(&text));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table></div>");
 }
 
 /// Axis labels for a situation's scales: the parameters that differ between them (`hold_ms=50`, not
@@ -582,6 +832,13 @@ fn growth_chart(
         .and_then(|s| s.metrics.get(metric))
         .map_or_else(String::new, |m| m.unit.clone());
     let param = fits[0].param.clone();
+    // A series that is zero at every scale has nothing to draw on a log axis: it is named instead.
+    let (fits, flat): (Vec<_>, Vec<_>) = fits
+        .into_iter()
+        .partition(|g| g.points.iter().any(|p| p.1 > 0.0));
+    if fits.is_empty() {
+        return Ok(());
+    }
     let lines: Vec<Line> = fits
         .iter()
         .map(|g| {
@@ -590,9 +847,13 @@ fn growth_chart(
             let base = variant.split('/').next().unwrap_or(variant);
             let series = variants.iter().position(|v| *v == base).unwrap_or(0);
             let exponent = match g.exponent {
+                Some(e) if g.points.len() < 3 => format!(
+                    "{param}^{} (a slope through {} points, not a fit)",
+                    format_sig(e),
+                    g.points.len()
+                ),
                 Some(e) => format!("{param}^{}", format_sig(e)),
-                None if g.points.iter().all(|p| p.1 == 0.0) => "0 at every scale".to_owned(),
-                None => "no fit".to_owned(),
+                None => "no fit (a zero among the points)".to_owned(),
             };
             let role = if befores.contains(&base) {
                 " (before)"
@@ -608,7 +869,11 @@ fn growth_chart(
         .collect();
     let title = format!("{component}/{situation}: {metric} against {param}");
     let svg = charts::loglog(&title, &param, &unit, &lines, (480, 300))?;
-    let caption: Vec<String> = lines.iter().map(|l| l.name.clone()).collect();
+    let mut caption: Vec<String> = lines.iter().map(|l| l.name.clone()).collect();
+    for g in flat {
+        let variant = g.family.strip_prefix(&prefix).unwrap_or(&g.family);
+        caption.push(format!("{variant}: 0 at every scale (not drawn)"));
+    }
     figure(
         out,
         &svg,

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Exporter, ReportInput, human};
+use super::{Exporter, ReportInput, human, overview};
 use crate::compare::{Row, Rule, Verdict};
 use crate::model::{ClaimVerdict, RunRecord, format_sig};
 
@@ -52,6 +52,56 @@ fn verdict_text(row: &Row) -> String {
     format!("{mark}{}", row.verdict)
 }
 
+/// Changed rows listed at the top; the rest are counted (the folded table lists what moved).
+const CHANGED_LISTED: usize = 40;
+
+const CHANGED_HEAD: &str = "| component | scenario | metric | before → now | ratio [CI] | verdict | why |\n|---|---|---|---|---|---|---|\n";
+
+fn changed_line(row: &Row) -> String {
+    let component = overview::component_of(&row.scenario);
+    format!(
+        "| {component} | `{}` | {} | {} | {} | {} | {} |\n",
+        row.scenario[component.len()..].trim_start_matches('/'),
+        row.metric,
+        overview::before_now(row),
+        row.ratio_text(),
+        verdict_text(row),
+        cell(&overview::why(row))
+    )
+}
+
+/// One paragraph per component: its claims, what changed, the A/B's power, its headlines.
+fn cards(out: &mut String, input: &ReportInput<'_>) {
+    let cards = overview::cards(input);
+    if cards.is_empty() {
+        return;
+    }
+    out.push_str("## Components\n\n");
+    for card in cards {
+        let _ = write!(
+            out,
+            "**{}**: claims {}",
+            card.component,
+            card.claims_words()
+        );
+        if input.comparison.is_some() {
+            let _ = write!(
+                out,
+                "; against the baseline {} failing, {} improved",
+                card.failing, card.improved
+            );
+        }
+        if let Some(mds) = card.mds_words() {
+            let _ = write!(out, "; {mds}");
+        }
+        out.push_str(".\n");
+        for h in &card.headlines {
+            let _ = writeln!(out, "- {}", h.words());
+        }
+        out.push('\n');
+    }
+}
+
 /// Rows the folded table lists in full; beyond, only rows that are not "same".
 const FOLD_ALL_UP_TO: usize = 60;
 
@@ -86,17 +136,38 @@ pub fn render(input: &ReportInput<'_>) -> String {
                 |p| format!("`{}`", p.display()),
             );
             let _ = writeln!(out, "**Rule:** {}\n", c.rule_text(&baseline));
-            let failing: Vec<&Row> = c.rows.iter().filter(|row| row.fails()).collect();
-            if failing.is_empty() {
-                out.push_str("## Regressions\n\nNone.\n\n");
+            let changed = overview::changed(c);
+            if changed.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "## What changed\n\nNothing: all {} compared metrics are within their limits.\n",
+                    c.rows.len()
+                );
             } else {
-                out.push_str("## Regressions\n\n");
-                out.push_str(TABLE_HEAD);
-                for row in &failing {
-                    out.push_str(&row_line(row));
+                let _ = writeln!(
+                    out,
+                    "## What changed\n\n{} of {} compared metrics moved beyond their limits; the \
+                     other {} are the same.\n",
+                    changed.len(),
+                    c.rows.len(),
+                    c.rows.len() - changed.len()
+                );
+                out.push_str(CHANGED_HEAD);
+                for row in changed.iter().take(CHANGED_LISTED) {
+                    out.push_str(&changed_line(row));
                 }
+                if changed.len() > CHANGED_LISTED {
+                    let _ = writeln!(
+                        out,
+                        "\n{} more moved; every one is in index.html.",
+                        changed.len() - CHANGED_LISTED
+                    );
+                }
+                out.push('\n');
+            }
+            if c.failed() {
                 out.push_str(
-                    "\nIf a change is intended, run `cargo perfgate bless` and commit `baselines/`; a missing scenario also needs a bless once removed on purpose.\n\n",
+                    "If a change is intended, run `cargo perfgate bless` and commit `baselines/`; a missing scenario also needs a bless once removed on purpose.\n\n",
                 );
             }
             let shown_only: Vec<&Row> = c
@@ -127,6 +198,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
         }
     }
 
+    cards(&mut out, input);
     claims(&mut out, r);
     growth(&mut out, r);
     history(&mut out, input);
@@ -254,7 +326,11 @@ fn claims(out: &mut String, r: &RunRecord) {
     if r.claims.is_empty() {
         return;
     }
-    out.push_str("## Claims\n\n| seed | claim | measured | holds |\n|---|---|---|---|\n");
+    let _ = writeln!(
+        out,
+        "<details><summary>Claims: {}</summary>\n\n| seed | claim | measured | holds |\n|---|---|---|---|",
+        super::claim_counts(r)
+    );
     for c in &r.claims {
         let holds = match c.verdict() {
             ClaimVerdict::Holds => "✅ holds",
@@ -271,7 +347,7 @@ fn claims(out: &mut String, r: &RunRecord) {
             cell(&c.detail)
         );
     }
-    out.push('\n');
+    out.push_str("\n</details>\n\n");
 }
 
 fn growth(out: &mut String, r: &RunRecord) {
@@ -379,8 +455,14 @@ mod tests {
             power: None,
         });
         assert!(md.starts_with("# perfgate smoke: ❌ regression"), "{md}");
+        // What changed comes first, before the components and the folded table.
+        let changed = md.find("## What changed").expect("what changed");
         assert!(
-            md.contains("| `a/b/c` | visits | 10 entries | 30 entries | 3.000×"),
+            changed < md.find("## Components").expect("components"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| a | `b/c` | visits | 10 entries → 30 entries | 3.000× | ❌ regressed |"),
             "{md}"
         );
         assert!(md.contains("cargo perfgate bless"));
@@ -395,7 +477,8 @@ mod tests {
             power: None,
         });
         assert!(
-            md.starts_with("# perfgate smoke: ✅ pass") && md.contains("None."),
+            md.starts_with("# perfgate smoke: ✅ pass")
+                && md.contains("## What changed\n\nNothing: all 1 compared metrics"),
             "{md}"
         );
     }
