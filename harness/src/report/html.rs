@@ -237,9 +237,9 @@ fn changed(out: &mut String, input: &ReportInput<'_>) {
     let rows = overview::changed(c);
     out.push_str("<section id=\"changed\"><h2>What changed</h2>");
     if rows.is_empty() {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<p>Nothing: all {} compared metrics are within their limits.</p></section>\n",
+            "<p>Nothing: all {} compared metrics are within their limits.</p></section>",
             c.rows.len()
         );
         return;
@@ -366,11 +366,11 @@ fn verdicts(out: &mut String, input: &ReportInput<'_>) {
         }
         None => {
             let metrics: usize = input.record.scenarios.iter().map(|s| s.metrics.len()).sum();
-            let _ = write!(
+            let _ = writeln!(
                 out,
                 "<details><summary>All {metrics} metrics measured (no baseline compared)</summary>\
                  <div class=\"scroll\"><table><thead><tr><th>scenario</th><th>metric</th><th>kind</th>\
-                 <th>value</th><th>95% CI</th></tr></thead><tbody>\n"
+                 <th>value</th><th>95% CI</th></tr></thead><tbody>"
             );
             for s in &input.record.scenarios {
                 for (name, m) in &s.metrics {
