@@ -87,13 +87,8 @@ fn load_and_report(c: &mut Criterion) {
         b.iter(|| {
             HtmlReport
                 .render(&ReportInput {
-                    record: &base,
-                    comparison: None,
-                    baseline_path: None,
-                    baseline: None,
                     history: &series,
-                    ab: None,
-                    power: None,
+                    ..ReportInput::new(&base)
                 })
                 .expect("render")
         });

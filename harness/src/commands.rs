@@ -521,15 +521,7 @@ pub fn ingest(global: &Global, args: &IngestArgs) -> Result<Outcome> {
         paths.shown(&out).display()
     );
     let Some(b) = &args.baseline else {
-        sinks.write(&ReportInput {
-            record: &record,
-            comparison: None,
-            baseline_path: None,
-            baseline: None,
-            history: &[],
-            ab: None,
-            power: None,
-        })?;
+        sinks.write(&ReportInput::new(&record))?;
         terminal::print_record(&record);
         return Ok(Outcome::Pass);
     };

@@ -128,11 +128,7 @@ fn html_rows(out: &mut String, rows: &[&AbRow]) {
          <th>head/base [95 % CI]</th><th>MDS</th><th>verdict</th><th>why</th></tr></thead><tbody>\n",
     );
     for row in rows {
-        let class = if row.gated {
-            format!("v-{}", row.verdict)
-        } else {
-            "shown".to_owned()
-        };
+        let class = super::html::row_class(row.gated, row.verdict);
         let _ = writeln!(
             out,
             "<tr class=\"{class}\"><td><code>{}</code></td><td>{}</td><td class=\"num\">{}</td>\

@@ -97,15 +97,7 @@ mod tests {
     }
 
     fn input(r: &crate::model::RunRecord) -> ReportInput<'_> {
-        ReportInput {
-            record: r,
-            comparison: None,
-            baseline_path: None,
-            baseline: None,
-            history: &[],
-            ab: None,
-            power: None,
-        }
+        ReportInput::new(r)
     }
 
     #[test]

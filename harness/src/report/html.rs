@@ -221,6 +221,15 @@ fn banner(out: &mut String, input: &ReportInput<'_>, class: &str, headline: &str
     let _ = writeln!(out, "<p>Claims: {}.</p></header>", claim_counts(r));
 }
 
+/// A table row's class: tinted by its verdict when it gates, grey when it is only shown.
+pub(super) fn row_class(gated: bool, verdict: impl std::fmt::Display) -> String {
+    if gated {
+        format!("v-{verdict}")
+    } else {
+        "shown".to_owned()
+    }
+}
+
 fn verdict_badge(v: Verdict) -> String {
     format!("<span class=\"badge b-{v}\">{v}</span>")
 }
@@ -258,11 +267,7 @@ fn changed(out: &mut String, input: &ReportInput<'_>) {
              <th>before → now</th><th>ratio [CI]</th><th>verdict</th><th>why</th></tr></thead><tbody>\n",
         );
         for row in rows {
-            let class = if row.gated {
-                format!("v-{}", row.verdict)
-            } else {
-                "shown".to_owned()
-            };
+            let class = row_class(row.gated, row.verdict);
             let component = overview::component_of(&row.scenario);
             let _ = writeln!(
                 out,
@@ -410,11 +415,7 @@ fn verdict_table(out: &mut String, input: &ReportInput<'_>, rows: &[&Row]) {
          <th>rule</th></tr></thead><tbody>\n",
     );
     for row in rows {
-        let class = if row.gated {
-            format!("v-{}", row.verdict)
-        } else {
-            "shown".to_owned()
-        };
+        let class = row_class(row.gated, row.verdict);
         let _ = writeln!(
             out,
             "<tr class=\"{class}\"><td><code>{}</code></td><td>{}</td><td class=\"kind\">{}</td>\
@@ -884,12 +885,7 @@ fn growth_chart(
 
 fn history(out: &mut String, input: &ReportInput<'_>) -> Result<(), Error> {
     out.push_str("<section id=\"history\"><h2>History</h2>");
-    let runs = input
-        .history
-        .iter()
-        .map(|s| s.points.len())
-        .max()
-        .unwrap_or(0);
+    let runs = input.history_runs();
     if runs < 2 {
         out.push_str(
             "<p>No history: pass <code>--history reports/history.jsonl</code> to <code>run</code> or \
@@ -1118,16 +1114,7 @@ mod tests {
         );
         let mut r = run(1.0);
         r.scenarios[0].id = "cache/size/walk/<script>".to_owned();
-        let page = render(&ReportInput {
-            record: &r,
-            comparison: None,
-            baseline_path: None,
-            baseline: None,
-            history: &[],
-            ab: None,
-            power: None,
-        })
-        .expect("render");
+        let page = render(&ReportInput::new(&r)).expect("render");
         assert!(!page.contains("<script>"));
         assert!(page.contains("measured, not compared"));
     }

@@ -52,6 +52,10 @@ fn verdict_text(row: &Row) -> String {
     format!("{mark}{}", row.verdict)
 }
 
+/// summary.md stops here (GitHub refuses comments and step summaries over 65,536 characters; the
+/// rest of the page, the footer and a note, fit in what is left).
+const SUMMARY_BUDGET: usize = 64_000;
+
 /// Changed rows listed at the top; the rest are counted (the folded table lists what moved).
 const CHANGED_LISTED: usize = 40;
 
@@ -254,6 +258,18 @@ pub fn render(input: &ReportInput<'_>) -> String {
         }
         out.push('\n');
     }
+    if out.len() > SUMMARY_BUDGET {
+        // Whatever the suite, the summary fits a pull-request comment or step summary: cut at a
+        // line boundary and say so.
+        let cut = out[..SUMMARY_BUDGET].rfind('\n').unwrap_or(0);
+        let left = out[cut..].lines().count();
+        out.truncate(cut);
+        let _ = writeln!(
+            out,
+            "\n\n… {left} more lines left out to stay under GitHub's 65,536-character limit: \
+             index.html has everything.\n"
+        );
+    }
     let _ = writeln!(
         out,
         "<sub>{} · commit {}{} · {} · {} · {} · {:.1} s</sub>",
@@ -273,12 +289,7 @@ const CHANGES_LISTED: usize = 20;
 
 /// The change points of every metric in the last [`super::RECENT_RUNS`] runs of the history.
 fn history(out: &mut String, input: &ReportInput<'_>) {
-    let runs = input
-        .history
-        .iter()
-        .map(|s| s.points.len())
-        .max()
-        .unwrap_or(0);
+    let runs = input.history_runs();
     if runs < 2 {
         return;
     }
@@ -395,6 +406,42 @@ mod tests {
     use crate::config::GateConfig;
     use crate::model::Metric;
     use crate::testutil::record;
+
+    #[test]
+    fn every_metric_changed_in_a_huge_suite_still_fits_a_pr_comment() {
+        let make = |v: u64| {
+            let rows: Vec<(String, Metric)> = (0..5_000_u64)
+                .map(|i| {
+                    (
+                        format!("comp{}/sit/variant/n={i}", i % 7),
+                        Metric::count(v, "n"),
+                    )
+                })
+                .collect();
+            record(
+                "m",
+                rows.iter()
+                    .map(|(id, m)| (id.as_str(), "visits", m.clone()))
+                    .collect(),
+            )
+        };
+        let (base, cur) = (make(100), make(300));
+        let c = compare(&base, &cur, &GateConfig::default(), &|_| true);
+        let md = render(&ReportInput {
+            comparison: Some(&c),
+            ..ReportInput::new(&cur)
+        });
+        assert!(md.len() < 65_536, "{} characters", md.len());
+        assert!(
+            md.find("## What changed").is_some_and(|at| at < 2_000),
+            "{}",
+            &md[..2_000]
+        );
+        assert!(
+            md.contains("4960 more moved"),
+            "the rows left out are counted"
+        );
+    }
 
     #[test]
     fn three_hundred_metrics_stay_short_enough_for_a_pr_comment() {

@@ -38,7 +38,29 @@ pub struct ReportInput<'a> {
     pub power: Option<&'a crate::power::PowerResult>,
 }
 
-impl ReportInput<'_> {
+impl<'a> ReportInput<'a> {
+    /// The report of `record` alone: no baseline, history, A/B or power.
+    pub fn new(record: &'a RunRecord) -> Self {
+        Self {
+            record,
+            comparison: None,
+            baseline_path: None,
+            baseline: None,
+            history: &[],
+            ab: None,
+            power: None,
+        }
+    }
+
+    /// How many runs the history holds (0 without one).
+    pub fn history_runs(&self) -> usize {
+        self.history
+            .iter()
+            .map(|s| s.points.len())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The minimum detectable slowdown of `metric` of `scenario` in an A/B, if measured.
     pub fn mds(&self, scenario: &str, metric: &str) -> Option<f64> {
         self.power?

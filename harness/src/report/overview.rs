@@ -350,15 +350,7 @@ mod tests {
     #[test]
     fn a_card_per_component_with_the_largest_scale_as_its_headline() {
         let r = pair(1000.0, 10.0);
-        let input = ReportInput {
-            record: &r,
-            comparison: None,
-            baseline_path: None,
-            baseline: None,
-            history: &[],
-            ab: None,
-            power: None,
-        };
+        let input = ReportInput::new(&r);
         let cards = cards(&input);
         let names: Vec<&str> = cards.iter().map(|c| c.component.as_str()).collect();
         assert_eq!(names, ["cache", "pool"]);
