@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
+use harness::scenario::PairVariant;
 use harness::scenarios::pool::{PoolVariant, THROUGHPUT_TASKS, config, throughput_once};
 
 fn throughput(c: &mut Criterion) {

@@ -106,6 +106,24 @@ impl Registry {
         self.scenarios.push(Box::new(scenario));
     }
 
+    /// Declares a before/after pair of `component/situation`: finish with
+    /// [`PairBuilder::measure`].
+    pub fn pair<V: PairVariant>(
+        &mut self,
+        family: &str,
+        before: V,
+        after: V,
+    ) -> PairBuilder<'_, V> {
+        PairBuilder {
+            registry: self,
+            family: family.to_owned(),
+            before,
+            after,
+            scales: vec![String::new()],
+            smoke: Box::new(|_, _| true),
+        }
+    }
+
     /// Adds a claim.
     pub fn claim(&mut self, claim: Claim) {
         self.claims.push(claim);
@@ -138,6 +156,144 @@ impl Registry {
             )));
         }
         Ok(chosen)
+    }
+}
+
+/// A variant of a before/after pair: its name in scenario ids (from the component, when it names
+/// its own variants).
+pub trait PairVariant: Copy + PartialEq + Send + Sync + 'static {
+    /// The variant as it appears in ids: `polling`, `blocking`.
+    fn name(self) -> &'static str;
+}
+
+/// What measures one scenario of a pair: the variant to run (the "before" one when the selftest
+/// swaps it in), the scale (`files=1000`, empty without one) and the run's context.
+type Measure<V> =
+    dyn Fn(V, &str, &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> + Send + Sync;
+
+/// A before/after pair declared once, [`Registry::pair`]: its ids, roles and the selftest's swap
+/// are derived from it rather than written per scenario.
+pub struct PairBuilder<'r, V: PairVariant> {
+    registry: &'r mut Registry,
+    family: String,
+    before: V,
+    after: V,
+    scales: Vec<String>,
+    smoke: Box<dyn Fn(V, &str) -> bool + Send + Sync>,
+}
+
+impl<V: PairVariant> PairBuilder<'_, V> {
+    /// The scales it runs at, each `key=value[,key=value]` (default: one, without a scale).
+    pub fn scales<S: Into<String>>(mut self, scales: impl IntoIterator<Item = S>) -> Self {
+        self.scales = scales.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Which of its scenarios the smoke suite runs (default: all).
+    pub fn smoke(mut self, keep: impl Fn(V, &str) -> bool + Send + Sync + 'static) -> Self {
+        self.smoke = Box::new(keep);
+        self
+    }
+
+    /// Registers the pair at each scale with what measures it; returns its ids.
+    pub fn measure(
+        self,
+        measure: impl Fn(V, &str, &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String>
+        + Send
+        + Sync
+        + 'static,
+    ) -> PairIds<V> {
+        let ids = PairIds {
+            family: self.family,
+            before: self.before,
+            after: self.after,
+        };
+        let measure: std::sync::Arc<Measure<V>> = std::sync::Arc::new(measure);
+        let smoke: std::sync::Arc<dyn Fn(V, &str) -> bool + Send + Sync> = self.smoke.into();
+        for scale in &self.scales {
+            for variant in [ids.before, ids.after] {
+                let role = if variant == ids.before {
+                    Role::Before
+                } else {
+                    Role::After {
+                        before: ids.id(ids.before, scale),
+                    }
+                };
+                self.registry.add(PairScenario {
+                    id: ids.id(variant, scale),
+                    role,
+                    variant,
+                    before: ids.before,
+                    scale: scale.clone(),
+                    in_smoke: smoke(variant, scale),
+                    measure: std::sync::Arc::clone(&measure),
+                });
+            }
+        }
+        ids
+    }
+}
+
+/// The ids of a declared pair, for its claims.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairIds<V> {
+    family: String,
+    before: V,
+    after: V,
+}
+
+impl<V: PairVariant> PairIds<V> {
+    /// `component/situation/variant[/scale]`.
+    pub fn id(&self, variant: V, scale: &str) -> String {
+        if scale.is_empty() {
+            format!("{}/{}", self.family, variant.name())
+        } else {
+            format!("{}/{}/{scale}", self.family, variant.name())
+        }
+    }
+
+    /// The "before" scenario's id at `scale`.
+    pub fn before(&self, scale: &str) -> String {
+        self.id(self.before, scale)
+    }
+
+    /// The "after" scenario's id at `scale`.
+    pub fn after(&self, scale: &str) -> String {
+        self.id(self.after, scale)
+    }
+}
+
+/// One scenario of a declared pair.
+struct PairScenario<V: PairVariant> {
+    id: String,
+    role: Role,
+    variant: V,
+    before: V,
+    scale: String,
+    in_smoke: bool,
+    measure: std::sync::Arc<Measure<V>>,
+}
+
+impl<V: PairVariant> Scenario for PairScenario<V> {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn role(&self) -> Role {
+        self.role.clone()
+    }
+
+    fn in_smoke(&self) -> bool {
+        self.in_smoke
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
+        let variant = if ctx.swap_in_before {
+            self.before
+        } else {
+            self.variant
+        };
+        (self.measure)(variant, &self.scale, ctx)
     }
 }
 

@@ -13,7 +13,7 @@ use fixtures::probe::threads::{ThreadSet, WaitProbe, WaitSeries};
 use super::cpu::{exact_rate, sleep_until};
 use crate::measure::Samples;
 use crate::model::{Claim, ClaimCheck, Metric};
-use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
+use crate::scenario::{PairVariant, Registry, WALL_TIME};
 
 const SEED: &str = "core-improvements.md";
 
@@ -102,46 +102,22 @@ pub enum PoolVariant {
     Blocking,
 }
 
-impl PoolVariant {
-    /// The variant as it appears in scenario ids.
-    pub fn name(self) -> &'static str {
+impl PairVariant for PoolVariant {
+    fn name(self) -> &'static str {
         match self {
             Self::Polling => "polling",
             Self::Blocking => "blocking",
         }
     }
+}
 
+impl PoolVariant {
     /// A started pool of this variant.
     pub fn pool(self, config: PoolConfig) -> Result<Box<dyn WorkerPool>, String> {
         Ok(match self {
             Self::Polling => Box::new(PollingPool::new(config).map_err(|e| e.to_string())?),
             Self::Blocking => Box::new(BlockingPool::new(config).map_err(|e| e.to_string())?),
         })
-    }
-}
-
-/// The situations measured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Situation {
-    /// An idle pool: no task for [`IDLE_FROM`] + [`IDLE_WINDOW`].
-    Idle,
-    /// Shutdown called with the workers busy and the queue full (100 tasks of about 10 µs each).
-    ShutdownFull,
-    /// Shutdown of an idle pool.
-    ShutdownEmpty,
-    /// [`THROUGHPUT_TASKS`] tiny tasks submitted and run.
-    Throughput,
-}
-
-/// The scenario id for a situation and variant.
-pub fn pool_id(situation: Situation, variant: PoolVariant) -> String {
-    let v = variant.name();
-    let c = config();
-    match situation {
-        Situation::Idle => format!("pool/idle/{v}/workers={}", c.workers),
-        Situation::ShutdownFull => format!("pool/shutdown/{v}/queue=full"),
-        Situation::ShutdownEmpty => format!("pool/shutdown/{v}/queue=empty"),
-        Situation::Throughput => format!("pool/throughput/{v}/tasks={THROUGHPUT_TASKS}"),
     }
 }
 
@@ -331,99 +307,63 @@ fn samples_metric(times: &[Duration], confidence: f64) -> Metric {
     .into_metric(confidence)
 }
 
-/// `pool/{idle,shutdown,throughput}/{polling,blocking}/...`.
-struct PoolScenario {
-    id: String,
-    situation: Situation,
-    variant: PoolVariant,
-}
-
-impl Scenario for PoolScenario {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn role(&self) -> Role {
-        match self.variant {
-            PoolVariant::Polling => Role::Before,
-            PoolVariant::Blocking => Role::After {
-                before: pool_id(self.situation, PoolVariant::Polling),
-            },
-        }
-    }
-
-    /// The smoke suite keeps the two situations where the pools differ: idle wakeups and shutdown
-    /// with a full queue (0.35 s each, and 0.5 s / 0.1 s for the five shutdowns).
-    fn in_smoke(&self) -> bool {
-        matches!(self.situation, Situation::Idle | Situation::ShutdownFull)
-    }
-
-    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
-        let variant = if ctx.swap_in_before {
-            PoolVariant::Polling
-        } else {
-            self.variant
-        };
-        let confidence = ctx.plan.confidence;
-        Ok(match self.situation {
-            Situation::Idle => {
-                let run = idle_run(variant)?;
-                let mut m = BTreeMap::from([(
-                    IDLE_WAKEUPS_PER_S.to_owned(),
-                    exact_rate(run.wakeups as f64 / IDLE_WINDOW.as_secs_f64(), "wakeups/s"),
-                )]);
-                m.extend(timed_wait_metrics(run.waits.as_ref()));
-                m
-            }
-            Situation::ShutdownFull | Situation::ShutdownEmpty => {
-                let full = self.situation == Situation::ShutdownFull;
-                let runs = (0..SHUTDOWN_REPS)
-                    .map(|_| shutdown_once(variant, full, RELEASE_AFTER))
-                    .collect::<Result<Vec<_>, String>>()?;
-                let latencies: Vec<Duration> = runs.iter().map(|r| r.latency).collect();
-                let polls: u64 = runs.iter().map(|r| r.polls).sum();
-                BTreeMap::from([
-                    (
-                        SHUTDOWN_LATENCY.to_owned(),
-                        samples_metric(&latencies, confidence),
-                    ),
-                    (
-                        SHUTDOWN_POLLS.to_owned(),
-                        exact_rate(polls as f64 / SHUTDOWN_REPS as f64, "polls/shutdown"),
-                    ),
-                ])
-            }
-            Situation::Throughput => {
-                let runs = (0..THROUGHPUT_REPS)
-                    .map(|_| throughput_once(variant))
-                    .collect::<Result<Vec<_>, String>>()?;
-                let times: Vec<Duration> = runs.iter().map(|r| r.0).collect();
-                let woke: u64 = runs.iter().map(|r| r.1).sum();
-                BTreeMap::from([
-                    (WALL_TIME.to_owned(), samples_metric(&times, confidence)),
-                    (IDLE_WAKEUPS.to_owned(), Metric::count(woke, "wakeups")),
-                ])
-            }
-        })
-    }
-}
-
-/// Registers the worker-pool scenarios and claims.
+/// Registers the worker-pool scenarios and claims. The smoke suite keeps the two situations where
+/// the pools differ: idle wakeups and shutdown with a full queue (0.35 s each, and 0.5 s / 0.1 s for
+/// the five shutdowns).
 pub fn register(r: &mut Registry) {
-    for situation in [
-        Situation::Idle,
-        Situation::ShutdownFull,
-        Situation::ShutdownEmpty,
-        Situation::Throughput,
-    ] {
-        for variant in [PoolVariant::Polling, PoolVariant::Blocking] {
-            r.add(PoolScenario {
-                id: pool_id(situation, variant),
-                situation,
-                variant,
-            });
-        }
-    }
+    use PoolVariant::{Blocking, Polling};
+    let idle_scale = format!("workers={}", config().workers);
+    let idle = r
+        .pair("pool/idle", Polling, Blocking)
+        .scales([idle_scale.clone()])
+        .measure(|variant, _, _| {
+            let run = idle_run(variant)?;
+            let mut m = BTreeMap::from([(
+                IDLE_WAKEUPS_PER_S.to_owned(),
+                exact_rate(run.wakeups as f64 / IDLE_WINDOW.as_secs_f64(), "wakeups/s"),
+            )]);
+            m.extend(timed_wait_metrics(run.waits.as_ref()));
+            Ok(m)
+        });
+    let shutdown = r
+        .pair("pool/shutdown", Polling, Blocking)
+        .scales(["queue=full", "queue=empty"])
+        .smoke(|_, scale| scale == "queue=full")
+        .measure(|variant, scale, ctx| {
+            let full = scale == "queue=full";
+            let runs = (0..SHUTDOWN_REPS)
+                .map(|_| shutdown_once(variant, full, RELEASE_AFTER))
+                .collect::<Result<Vec<_>, String>>()?;
+            let latencies: Vec<Duration> = runs.iter().map(|r| r.latency).collect();
+            let polls: u64 = runs.iter().map(|r| r.polls).sum();
+            Ok(BTreeMap::from([
+                (
+                    SHUTDOWN_LATENCY.to_owned(),
+                    samples_metric(&latencies, ctx.plan.confidence),
+                ),
+                (
+                    SHUTDOWN_POLLS.to_owned(),
+                    exact_rate(polls as f64 / SHUTDOWN_REPS as f64, "polls/shutdown"),
+                ),
+            ]))
+        });
+    r.pair("pool/throughput", Polling, Blocking)
+        .scales([format!("tasks={THROUGHPUT_TASKS}")])
+        .smoke(|_, _| false)
+        .measure(|variant, _, ctx| {
+            let runs = (0..THROUGHPUT_REPS)
+                .map(|_| throughput_once(variant))
+                .collect::<Result<Vec<_>, String>>()?;
+            let times: Vec<Duration> = runs.iter().map(|r| r.0).collect();
+            let woke: u64 = runs.iter().map(|r| r.1).sum();
+            Ok(BTreeMap::from([
+                (
+                    WALL_TIME.to_owned(),
+                    samples_metric(&times, ctx.plan.confidence),
+                ),
+                (IDLE_WAKEUPS.to_owned(), Metric::count(woke, "wakeups")),
+            ]))
+        });
     r.claim(Claim {
         seed: SEED.to_owned(),
         line: 31,
@@ -431,7 +371,7 @@ pub fn register(r: &mut Registry) {
                never wake)"
             .to_owned(),
         check: ClaimCheck::AtMost {
-            scenario: pool_id(Situation::Idle, PoolVariant::Blocking),
+            scenario: idle.after(&idle_scale),
             metric: IDLE_WAKEUPS_PER_S.to_owned(),
             max: 0.0,
         },
@@ -443,8 +383,8 @@ pub fn register(r: &mut Registry) {
                every task runs and shutdown returns in at most half the time)"
             .to_owned(),
         check: ClaimCheck::RatioAtMost {
-            before: pool_id(Situation::ShutdownFull, PoolVariant::Polling),
-            after: pool_id(Situation::ShutdownFull, PoolVariant::Blocking),
+            before: shutdown.before("queue=full"),
+            after: shutdown.after("queue=full"),
             metric: SHUTDOWN_LATENCY.to_owned(),
             max: 0.5,
         },

@@ -16,7 +16,7 @@ use fixtures::probe::threads::WaitSeries;
 use super::cpu::{exact_rate, process_cpu, single_cpu_ns, single_ns, sleep_until, thread_cpu};
 use super::pool::{WAIT_HORIZON, WAIT_SAMPLES, timed_wait_metrics, wait_probe};
 use crate::model::{Claim, ClaimCheck, Metric};
-use crate::scenario::{Registry, Role, RunContext, Scenario};
+use crate::scenario::{PairVariant, Registry};
 
 const SEED: &str = "core-improvements.md";
 
@@ -50,15 +50,16 @@ pub enum WatchVariant {
     Notify,
 }
 
-impl WatchVariant {
-    /// The variant as it appears in scenario ids.
-    pub fn name(self) -> &'static str {
+impl PairVariant for WatchVariant {
+    fn name(self) -> &'static str {
         match self {
             Self::Polling => "polling",
             Self::Notify => "notify",
         }
     }
+}
 
+impl WatchVariant {
     /// A started watcher of this variant over `files`. The notify variant must get inotify: its
     /// polling fallback would measure something else under the notify name.
     pub fn start(self, files: &[PathBuf]) -> Result<Box<dyn FileWatcher>, String> {
@@ -78,23 +79,6 @@ impl WatchVariant {
                 Box::new(w)
             }
         })
-    }
-}
-
-/// The situations measured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Situation {
-    /// One file written once.
-    Detect,
-    /// [`IDLE_FILES`] files, nothing changes.
-    Idle,
-}
-
-/// The scenario id for a situation and variant.
-pub fn watch_id(situation: Situation, variant: WatchVariant) -> String {
-    match situation {
-        Situation::Detect => format!("watch/detect/{}/files=1", variant.name()),
-        Situation::Idle => format!("watch/idle/{}/files={IDLE_FILES}", variant.name()),
     }
 }
 
@@ -236,84 +220,45 @@ impl LazyFiles {
 }
 
 /// `watch/{detect,idle}/{polling,notify}/files=N`.
-struct WatchScenario {
-    id: String,
-    situation: Situation,
-    variant: WatchVariant,
-    files: Arc<LazyFiles>,
-}
-
-impl Scenario for WatchScenario {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn role(&self) -> Role {
-        match self.variant {
-            WatchVariant::Polling => Role::Before,
-            WatchVariant::Notify => Role::After {
-                before: watch_id(self.situation, WatchVariant::Polling),
-            },
-        }
-    }
-
-    /// All but the polling detection (about 1 s: it waits for the first scan), which the full suite
-    /// runs. The idle pair takes 2 × 1.15 s: a window must span a whole polling interval.
-    fn in_smoke(&self) -> bool {
-        !(self.situation == Situation::Detect && self.variant == WatchVariant::Polling)
-    }
-
-    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
-        let variant = if ctx.swap_in_before {
-            WatchVariant::Polling
-        } else {
-            self.variant
-        };
-        Ok(match self.situation {
-            Situation::Detect => {
-                let d = detect_once(variant)?;
-                BTreeMap::from([
-                    (
-                        DETECT_LATENCY.to_owned(),
-                        single_ns(d.latency.as_nanos() as f64),
-                    ),
-                    (SCANS_TO_DETECT.to_owned(), Metric::count(d.scans, "scans")),
-                ])
-            }
-            Situation::Idle => {
-                let files = self.files.get()?;
-                let cost = idle_window(variant, files.files())?;
-                let secs = IDLE_WINDOW.as_secs_f64();
-                let mut m = BTreeMap::from([
-                    (
-                        STAT_CALLS_PER_S.to_owned(),
-                        exact_rate(cost.stat_calls as f64 / secs, "stats/s"),
-                    ),
-                    (
-                        CPU_PER_S.to_owned(),
-                        single_cpu_ns(cost.cpu.as_nanos() as f64 / secs),
-                    ),
-                ]);
-                m.extend(timed_wait_metrics(cost.waits.as_ref()));
-                m
-            }
-        })
-    }
-}
-
 /// Registers the watcher scenarios and claims.
 pub fn register(r: &mut Registry) {
-    let files = Arc::new(LazyFiles::default());
-    for situation in [Situation::Detect, Situation::Idle] {
-        for variant in [WatchVariant::Polling, WatchVariant::Notify] {
-            r.add(WatchScenario {
-                id: watch_id(situation, variant),
-                situation,
-                variant,
-                files: Arc::clone(&files),
-            });
-        }
-    }
+    use WatchVariant::{Notify, Polling};
+    let detect = r
+        .pair("watch/detect", Polling, Notify)
+        .scales(["files=1"])
+        .smoke(|variant, _| variant == Notify)
+        .measure(|variant, _, _| {
+            let d = detect_once(variant)?;
+            Ok(BTreeMap::from([
+                (
+                    DETECT_LATENCY.to_owned(),
+                    single_ns(d.latency.as_nanos() as f64),
+                ),
+                (SCANS_TO_DETECT.to_owned(), Metric::count(d.scans, "scans")),
+            ]))
+        });
+    let files = LazyFiles::default();
+    let idle_scale = format!("files={IDLE_FILES}");
+    let idle = r
+        .pair("watch/idle", Polling, Notify)
+        .scales([idle_scale.clone()])
+        .measure(move |variant, _, _| {
+            let files = files.get()?;
+            let cost = idle_window(variant, files.files())?;
+            let secs = IDLE_WINDOW.as_secs_f64();
+            let mut m = BTreeMap::from([
+                (
+                    STAT_CALLS_PER_S.to_owned(),
+                    exact_rate(cost.stat_calls as f64 / secs, "stats/s"),
+                ),
+                (
+                    CPU_PER_S.to_owned(),
+                    single_cpu_ns(cost.cpu.as_nanos() as f64 / secs),
+                ),
+            ]);
+            m.extend(timed_wait_metrics(cost.waits.as_ref()));
+            Ok(m)
+        });
     r.claim(Claim {
         seed: SEED.to_owned(),
         line: 45,
@@ -322,7 +267,7 @@ pub fn register(r: &mut Registry) {
                included)"
             .to_owned(),
         check: ClaimCheck::AtMost {
-            scenario: watch_id(Situation::Detect, WatchVariant::Notify),
+            scenario: detect.after("files=1"),
             metric: DETECT_LATENCY.to_owned(),
             max: 100e6,
         },
@@ -334,8 +279,8 @@ pub fn register(r: &mut Registry) {
                second with 1,000 files)"
             .to_owned(),
         check: ClaimCheck::RatioAtMost {
-            before: watch_id(Situation::Idle, WatchVariant::Polling),
-            after: watch_id(Situation::Idle, WatchVariant::Notify),
+            before: idle.before(&idle_scale),
+            after: idle.after(&idle_scale),
             metric: CPU_PER_S.to_owned(),
             max: 0.5,
         },
