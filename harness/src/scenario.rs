@@ -179,8 +179,11 @@ pub struct PairBuilder<'r, V: PairVariant> {
     before: V,
     after: V,
     scales: Vec<String>,
-    smoke: Box<dyn Fn(V, &str) -> bool + Send + Sync>,
+    smoke: Box<SmokeRule<V>>,
 }
+
+/// Which scenarios of a pair the smoke suite runs, by variant and scale.
+type SmokeRule<V> = dyn Fn(V, &str) -> bool + Send + Sync;
 
 impl<V: PairVariant> PairBuilder<'_, V> {
     /// The scales it runs at, each `key=value[,key=value]` (default: one, without a scale).
@@ -209,7 +212,7 @@ impl<V: PairVariant> PairBuilder<'_, V> {
             after: self.after,
         };
         let measure: std::sync::Arc<Measure<V>> = std::sync::Arc::new(measure);
-        let smoke: std::sync::Arc<dyn Fn(V, &str) -> bool + Send + Sync> = self.smoke.into();
+        let smoke = self.smoke;
         for scale in &self.scales {
             for variant in [ids.before, ids.after] {
                 let role = if variant == ids.before {
