@@ -167,33 +167,52 @@ pub trait PairVariant: Copy + PartialEq + Send + Sync + 'static {
 }
 
 /// What measures one scenario of a pair: the variant to run (the "before" one when the selftest
-/// swaps it in), the scale (`files=1000`, empty without one) and the run's context.
-type Measure<V> =
-    dyn Fn(V, &str, &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> + Send + Sync;
+/// swaps it in), the scale (`files=1000`, or a typed case whose `Display` is the id's last segment)
+/// and the run's context.
+type Measure<V, P> =
+    dyn Fn(V, &P, &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> + Send + Sync;
+
+/// Which scenarios of a pair the smoke suite runs, by variant and scale.
+type SmokeRule<V, P> = dyn Fn(V, &P) -> bool + Send + Sync;
 
 /// A before/after pair declared once, [`Registry::pair`]: its ids, roles and the selftest's swap
 /// are derived from it rather than written per scenario.
-pub struct PairBuilder<'r, V: PairVariant> {
+pub struct PairBuilder<'r, V: PairVariant, P = String> {
     registry: &'r mut Registry,
     family: String,
     before: V,
     after: V,
-    scales: Vec<String>,
-    smoke: Box<SmokeRule<V>>,
+    scales: Vec<P>,
+    smoke: Box<SmokeRule<V, P>>,
 }
 
-/// Which scenarios of a pair the smoke suite runs, by variant and scale.
-type SmokeRule<V> = dyn Fn(V, &str) -> bool + Send + Sync;
-
-impl<V: PairVariant> PairBuilder<'_, V> {
+impl<'r, V: PairVariant> PairBuilder<'r, V, String> {
     /// The scales it runs at, each `key=value[,key=value]` (default: one, without a scale).
     pub fn scales<S: Into<String>>(mut self, scales: impl IntoIterator<Item = S>) -> Self {
         self.scales = scales.into_iter().map(Into::into).collect();
         self
     }
 
+    /// Typed scales: the measure gets the case itself, its `Display` is the id's last segment
+    /// (`delay=200ms,minutes=10`), so nothing parses an id back.
+    pub fn cases<P>(self, cases: impl IntoIterator<Item = P>) -> PairBuilder<'r, V, P>
+    where
+        P: std::fmt::Display + Send + Sync + 'static,
+    {
+        PairBuilder {
+            registry: self.registry,
+            family: self.family,
+            before: self.before,
+            after: self.after,
+            scales: cases.into_iter().collect(),
+            smoke: Box::new(|_, _| true),
+        }
+    }
+}
+
+impl<V: PairVariant, P: std::fmt::Display + Send + Sync + 'static> PairBuilder<'_, V, P> {
     /// Which of its scenarios the smoke suite runs (default: all).
-    pub fn smoke(mut self, keep: impl Fn(V, &str) -> bool + Send + Sync + 'static) -> Self {
+    pub fn smoke(mut self, keep: impl Fn(V, &P) -> bool + Send + Sync + 'static) -> Self {
         self.smoke = Box::new(keep);
         self
     }
@@ -201,7 +220,7 @@ impl<V: PairVariant> PairBuilder<'_, V> {
     /// Registers the pair at each scale with what measures it; returns its ids.
     pub fn measure(
         self,
-        measure: impl Fn(V, &str, &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String>
+        measure: impl Fn(V, &P, &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String>
         + Send
         + Sync
         + 'static,
@@ -211,24 +230,24 @@ impl<V: PairVariant> PairBuilder<'_, V> {
             before: self.before,
             after: self.after,
         };
-        let measure: std::sync::Arc<Measure<V>> = std::sync::Arc::new(measure);
-        let smoke = self.smoke;
-        for scale in &self.scales {
+        let measure: std::sync::Arc<Measure<V, P>> = std::sync::Arc::new(measure);
+        for scale in self.scales {
+            let scale = std::sync::Arc::new(scale);
             for variant in [ids.before, ids.after] {
                 let role = if variant == ids.before {
                     Role::Before
                 } else {
                     Role::After {
-                        before: ids.id(ids.before, scale),
+                        before: ids.before(&*scale),
                     }
                 };
                 self.registry.add(PairScenario {
-                    id: ids.id(variant, scale),
+                    id: ids.id(variant, &*scale),
                     role,
                     variant,
                     before: ids.before,
-                    scale: scale.clone(),
-                    in_smoke: smoke(variant, scale),
+                    in_smoke: (self.smoke)(variant, &scale),
+                    scale: std::sync::Arc::clone(&scale),
                     measure: std::sync::Arc::clone(&measure),
                 });
             }
@@ -247,7 +266,8 @@ pub struct PairIds<V> {
 
 impl<V: PairVariant> PairIds<V> {
     /// `component/situation/variant[/scale]`.
-    pub fn id(&self, variant: V, scale: &str) -> String {
+    pub fn id(&self, variant: V, scale: impl std::fmt::Display) -> String {
+        let scale = scale.to_string();
         if scale.is_empty() {
             format!("{}/{}", self.family, variant.name())
         } else {
@@ -256,28 +276,28 @@ impl<V: PairVariant> PairIds<V> {
     }
 
     /// The "before" scenario's id at `scale`.
-    pub fn before(&self, scale: &str) -> String {
+    pub fn before(&self, scale: impl std::fmt::Display) -> String {
         self.id(self.before, scale)
     }
 
     /// The "after" scenario's id at `scale`.
-    pub fn after(&self, scale: &str) -> String {
+    pub fn after(&self, scale: impl std::fmt::Display) -> String {
         self.id(self.after, scale)
     }
 }
 
 /// One scenario of a declared pair.
-struct PairScenario<V: PairVariant> {
+struct PairScenario<V: PairVariant, P> {
     id: String,
     role: Role,
     variant: V,
     before: V,
-    scale: String,
+    scale: std::sync::Arc<P>,
     in_smoke: bool,
-    measure: std::sync::Arc<Measure<V>>,
+    measure: std::sync::Arc<Measure<V, P>>,
 }
 
-impl<V: PairVariant> Scenario for PairScenario<V> {
+impl<V: PairVariant, P: Send + Sync + 'static> Scenario for PairScenario<V, P> {
     fn id(&self) -> &str {
         &self.id
     }
