@@ -134,6 +134,11 @@ impl Registry {
         self.scenarios.iter().map(|s| s.as_ref())
     }
 
+    /// The scenario with this id, if registered.
+    pub fn find(&self, id: &str) -> Option<&dyn Scenario> {
+        self.scenarios().find(|s| s.id() == id)
+    }
+
     /// All claims.
     pub fn claims(&self) -> &[Claim] {
         &self.claims
@@ -471,6 +476,101 @@ pub fn add_in_run_ratios(scenarios: &mut [ScenarioRecord], confidence: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Toy {
+        Slow,
+        Fast,
+    }
+
+    impl PairVariant for Toy {
+        fn name(self) -> &'static str {
+            match self {
+                Toy::Slow => "slow",
+                Toy::Fast => "fast",
+            }
+        }
+    }
+
+    #[test]
+    fn a_declared_pair_derives_ids_roles_smoke_and_the_swap() {
+        let mut r = Registry::default();
+        let ids = r
+            .pair("toy/work", Toy::Slow, Toy::Fast)
+            .scales(["n=1", "n=2"])
+            .smoke(|_, scale| scale == "n=1")
+            .measure(|variant, scale, _| {
+                let v = if variant == Toy::Slow { 10 } else { 1 };
+                Ok(BTreeMap::from([(
+                    format!("calls_{scale}"),
+                    Metric::count(v, "calls"),
+                )]))
+            });
+        let listed: Vec<(&str, bool, Role)> = r
+            .scenarios()
+            .map(|s| (s.id(), s.in_smoke(), s.role()))
+            .collect();
+        let after = |before: &str| Role::After {
+            before: before.to_owned(),
+        };
+        assert_eq!(
+            listed,
+            [
+                ("toy/work/slow/n=1", true, Role::Before),
+                ("toy/work/fast/n=1", true, after("toy/work/slow/n=1")),
+                ("toy/work/slow/n=2", false, Role::Before),
+                ("toy/work/fast/n=2", false, after("toy/work/slow/n=2")),
+            ]
+        );
+        assert_eq!(ids.after("n=2"), "toy/work/fast/n=2");
+        let timer = crate::measure::RealTimer::new();
+        let run = |swap| {
+            let ctx = RunContext {
+                plan: SamplingPlan::SMOKE,
+                timer: &timer,
+                swap_in_before: swap,
+            };
+            let fast = r.find("toy/work/fast/n=2").expect("registered");
+            fast.run(&ctx).expect("runs")["calls_n=2"].value
+        };
+        assert_eq!(run(false), Value::Int(1));
+        assert_eq!(
+            run(true),
+            Value::Int(10),
+            "the swap runs the before variant"
+        );
+    }
+
+    #[test]
+    fn typed_cases_are_the_ids_last_segment() {
+        struct Hold(u64);
+        impl std::fmt::Display for Hold {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "hold_ms={}", self.0)
+            }
+        }
+        let mut r = Registry::default();
+        let ids = r
+            .pair("toy/lock", Toy::Slow, Toy::Fast)
+            .cases([Hold(50), Hold(200)])
+            .smoke(|_, hold| hold.0 < 100)
+            .measure(|_, hold, _| {
+                Ok(BTreeMap::from([(
+                    "held".to_owned(),
+                    Metric::count(hold.0, "ms"),
+                )]))
+            });
+        let smoke: Vec<&str> = r
+            .scenarios()
+            .filter(|s| s.in_smoke())
+            .map(|s| s.id())
+            .collect();
+        assert_eq!(
+            smoke,
+            ["toy/lock/slow/hold_ms=50", "toy/lock/fast/hold_ms=50"]
+        );
+        assert_eq!(ids.before(Hold(200)), "toy/lock/slow/hold_ms=200");
+    }
     use crate::measure::RealTimer;
     use crate::testutil::wall;
 

@@ -22,7 +22,7 @@ use fixtures::clock::MockClock;
 use fixtures::fakecmd::{FakeNtpCommands, FakeOutput, FakeProgram};
 
 use crate::model::{Claim, ClaimCheck, Direction, Interval, Metric, MetricKind, Summary, Value};
-use crate::scenario::{Registry, Role, RunContext, Scenario};
+use crate::scenario::{PairVariant, Registry, RunContext};
 use crate::stats;
 
 const SEED: &str = "ntp-status-centralization.md";
@@ -87,9 +87,8 @@ pub enum StatusVariant {
     Central,
 }
 
-impl StatusVariant {
-    /// The variant as it appears in scenario ids.
-    pub fn name(self) -> &'static str {
+impl PairVariant for StatusVariant {
+    fn name(self) -> &'static str {
         match self {
             Self::PerWrite => "per-write",
             Self::Central => "central",
@@ -120,124 +119,103 @@ pub fn status_setup(
     (source, strategy)
 }
 
-/// The scenario id for a variant, delay and length.
-pub fn record_id(variant: StatusVariant, delay: CommandDelay, minutes: u32) -> String {
-    format!(
-        "ntpstatus/record/{}/delay={},minutes={minutes}",
-        variant.name(),
-        delay.name()
-    )
+/// One recording: 9 channels record `minutes` simulated minutes with the fake command answering
+/// after `delay`. Its `Display` is the scenario id's scale, `delay=200ms,minutes=10`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recording {
+    /// How long the fake chronyc/ntpq takes.
+    pub delay: CommandDelay,
+    /// Simulated minutes recorded.
+    pub minutes: u32,
 }
 
-/// `ntpstatus/record/{per-write,central}/delay=D,minutes=M`: 9 channels record M simulated minutes.
-pub struct RecordScenario {
-    id: String,
+impl std::fmt::Display for Recording {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "delay={},minutes={}", self.delay.name(), self.minutes)
+    }
+}
+
+/// `ntpstatus/record/{per-write,central}/delay=D,minutes=M`: one recording with `variant`'s status.
+pub fn record(
     variant: StatusVariant,
-    delay: CommandDelay,
-    minutes: u32,
-    smoke: bool,
-}
+    rec: &Recording,
+    ctx: &RunContext<'_>,
+) -> Result<BTreeMap<String, Metric>, String> {
+    let fake = rec.delay.fake()?;
+    let sim = Arc::new(MockClock::new());
+    let (source, strategy) = status_setup(&fake, variant, sim.clone());
+    let out = tempfile::Builder::new()
+        .prefix("perfgate-ntpstatus-")
+        .tempdir_in(super::scratch_dir())
+        .map_err(|e| format!("cannot create the recorder's output dir: {e}"))?;
+    let timer: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let report = Recorder::new(
+        RecorderConfig::new(out.path(), rec.minutes),
+        strategy,
+        sim,
+        timer,
+    )
+    .run()
+    .map_err(|e| e.to_string())?;
 
-impl Scenario for RecordScenario {
-    fn id(&self) -> &str {
-        &self.id
+    // Correctness first: every file written, every spawn seen by the fake, the right status.
+    let files = DEFAULT_CHANNELS as u64 * u64::from(rec.minutes);
+    let spawned = report.write_path_spawns + report.refresh_spawns;
+    let runs = fake.total_runs().map_err(|e| e.to_string())?;
+    if report.files_written != files {
+        return Err(format!(
+            "{} files written, expected {files}",
+            report.files_written
+        ));
+    }
+    if spawned != source.spawned() || runs != spawned {
+        return Err(format!(
+            "spawn counts disagree: recorder {spawned}, source {}, fake program runs {runs}",
+            source.spawned()
+        ));
+    }
+    let want_synced = if rec.delay.synced() { files } else { 0 };
+    if report.synced_files != want_synced || report.stale_files != 0 {
+        return Err(format!(
+            "{} of {files} files synced ({} stale), expected {want_synced} synced and none stale",
+            report.synced_files, report.stale_files
+        ));
     }
 
-    fn role(&self) -> Role {
-        match self.variant {
-            StatusVariant::PerWrite => Role::Before,
-            StatusVariant::Central => Role::After {
-                before: record_id(StatusVariant::PerWrite, self.delay, self.minutes),
+    let waits: Vec<f64> = report
+        .write_waits
+        .iter()
+        .map(|d| d.as_nanos() as f64)
+        .collect();
+    let confidence = ctx.plan.confidence;
+    let median = stats::summarize(&waits, confidence);
+    Ok(BTreeMap::from([
+        (
+            PROCESSES_PER_MINUTE.to_owned(),
+            per_minute(spawned, rec.minutes),
+        ),
+        (
+            WRITE_PATH_PROCESSES_PER_MINUTE.to_owned(),
+            per_minute(report.write_path_spawns, rec.minutes),
+        ),
+        (FILES_WRITTEN.to_owned(), Metric::count(files, "files")),
+        (
+            WRITE_WAIT_P50.to_owned(),
+            Metric {
+                kind: MetricKind::WallTime,
+                unit: "ns".to_owned(),
+                direction: Direction::LowerIsBetter,
+                value: Value::Float(median.median),
+                summary: Some(median),
+                samples: waits.clone(),
+                rounds: Vec::new(),
             },
-        }
-    }
-
-    fn in_smoke(&self) -> bool {
-        self.smoke
-    }
-
-    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
-        let variant = if ctx.swap_in_before {
-            StatusVariant::PerWrite
-        } else {
-            self.variant
-        };
-        let fake = self.delay.fake()?;
-        let sim = Arc::new(MockClock::new());
-        let (source, strategy) = status_setup(&fake, variant, sim.clone());
-        let out = tempfile::Builder::new()
-            .prefix("perfgate-ntpstatus-")
-            .tempdir_in(super::scratch_dir())
-            .map_err(|e| format!("cannot create the recorder's output dir: {e}"))?;
-        let timer: Arc<dyn Clock> = Arc::new(SystemClock::new());
-        let report = Recorder::new(
-            RecorderConfig::new(out.path(), self.minutes),
-            strategy,
-            sim,
-            timer,
-        )
-        .run()
-        .map_err(|e| e.to_string())?;
-
-        // Correctness first: every file written, every spawn seen by the fake, the right status.
-        let files = DEFAULT_CHANNELS as u64 * u64::from(self.minutes);
-        let spawned = report.write_path_spawns + report.refresh_spawns;
-        let runs = fake.total_runs().map_err(|e| e.to_string())?;
-        if report.files_written != files {
-            return Err(format!(
-                "{} files written, expected {files}",
-                report.files_written
-            ));
-        }
-        if spawned != source.spawned() || runs != spawned {
-            return Err(format!(
-                "spawn counts disagree: recorder {spawned}, source {}, fake program runs {runs}",
-                source.spawned()
-            ));
-        }
-        let want_synced = if self.delay.synced() { files } else { 0 };
-        if report.synced_files != want_synced || report.stale_files != 0 {
-            return Err(format!(
-                "{} of {files} files synced ({} stale), expected {want_synced} synced and none stale",
-                report.synced_files, report.stale_files
-            ));
-        }
-
-        let waits: Vec<f64> = report
-            .write_waits
-            .iter()
-            .map(|d| d.as_nanos() as f64)
-            .collect();
-        let confidence = ctx.plan.confidence;
-        let median = stats::summarize(&waits, confidence);
-        Ok(BTreeMap::from([
-            (
-                PROCESSES_PER_MINUTE.to_owned(),
-                per_minute(spawned, self.minutes),
-            ),
-            (
-                WRITE_PATH_PROCESSES_PER_MINUTE.to_owned(),
-                per_minute(report.write_path_spawns, self.minutes),
-            ),
-            (FILES_WRITTEN.to_owned(), Metric::count(files, "files")),
-            (
-                WRITE_WAIT_P50.to_owned(),
-                Metric {
-                    kind: MetricKind::WallTime,
-                    unit: "ns".to_owned(),
-                    direction: Direction::LowerIsBetter,
-                    value: Value::Float(median.median),
-                    summary: Some(median),
-                    samples: waits.clone(),
-                    rounds: Vec::new(),
-                },
-            ),
-            (
-                WRITE_WAIT_P99.to_owned(),
-                quantile_metric(&waits, 0.99, confidence),
-            ),
-        ]))
-    }
+        ),
+        (
+            WRITE_WAIT_P99.to_owned(),
+            quantile_metric(&waits, 0.99, confidence),
+        ),
+    ]))
 }
 
 /// An exact count per minute: an integer when it divides evenly (it does in every scenario here).
@@ -313,26 +291,25 @@ fn quantile_ci_ranks(n: usize, q: f64, level: f64) -> (usize, usize) {
 
 /// Registers the NTP status scenarios and claims.
 pub fn register(r: &mut Registry) {
-    let cases = [
-        (CommandDelay::Zero, 10, true),
-        (CommandDelay::Ms200, 1, true),
-        (CommandDelay::Ms200, 10, false),
-        (CommandDelay::Hang, 1, false),
-    ];
-    for (delay, minutes, smoke) in cases {
-        for variant in [StatusVariant::PerWrite, StatusVariant::Central] {
-            r.add(RecordScenario {
-                id: record_id(variant, delay, minutes),
-                variant,
-                delay,
-                minutes,
-                smoke,
-            });
-        }
-    }
+    let at = |delay, minutes| Recording { delay, minutes };
+    let smoke = [at(CommandDelay::Zero, 10), at(CommandDelay::Ms200, 1)];
+    let pair = r
+        .pair(
+            "ntpstatus/record",
+            StatusVariant::PerWrite,
+            StatusVariant::Central,
+        )
+        .cases([
+            at(CommandDelay::Zero, 10),
+            at(CommandDelay::Ms200, 1),
+            at(CommandDelay::Ms200, 10),
+            at(CommandDelay::Hang, 1),
+        ])
+        .smoke(move |_, rec| smoke.contains(rec))
+        .measure(record);
     let claim = |line, text: &str, check| Claim::new(SEED, line, text, check);
-    let per_write = |delay, minutes| record_id(StatusVariant::PerWrite, delay, minutes);
-    let central = |delay, minutes| record_id(StatusVariant::Central, delay, minutes);
+    let per_write = |delay, minutes| pair.before(at(delay, minutes));
+    let central = |delay, minutes| pair.after(at(delay, minutes));
     r.claim(claim(
         19,
         "1 subprocess call / 10 seconds = 6 calls/minute total (for all channels)",
@@ -384,6 +361,7 @@ pub fn register(r: &mut Registry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Role;
 
     #[test]
     fn quantile_interval_brackets_the_quantile() {
@@ -444,37 +422,27 @@ mod tests {
     }
 
     /// Runs the cheapest pair for real (fake chronyc with no delay, one minute): the after starts no
-    /// process on the write path, the before nine a minute, and the swap turns one into the other.
+    /// process on the write path, the before nine a minute.
     #[test]
     fn the_zero_delay_pair_measures_spawns_and_the_swap_is_visible() {
         let timer = crate::measure::RealTimer::new();
-        let run = |variant, swap| {
-            let s = RecordScenario {
-                id: record_id(variant, CommandDelay::Zero, 1),
-                variant,
-                delay: CommandDelay::Zero,
-                minutes: 1,
-                smoke: true,
-            };
-            s.run(&RunContext {
-                plan: crate::measure::SamplingPlan::SMOKE,
-                timer: &timer,
-                swap_in_before: swap,
-            })
-            .expect("runs")
+        let ctx = RunContext {
+            plan: crate::measure::SamplingPlan::SMOKE,
+            timer: &timer,
+            swap_in_before: false,
         };
+        let one_minute = Recording {
+            delay: CommandDelay::Zero,
+            minutes: 1,
+        };
+        let run = |variant| record(variant, &one_minute, &ctx).expect("runs");
         let get = |m: &BTreeMap<String, Metric>, k: &str| m[k].value;
-        let before = run(StatusVariant::PerWrite, false);
-        let after = run(StatusVariant::Central, false);
-        let swapped = run(StatusVariant::Central, true);
+        let before = run(StatusVariant::PerWrite);
+        let after = run(StatusVariant::Central);
         assert_eq!(get(&before, PROCESSES_PER_MINUTE), Value::Int(9));
         assert_eq!(get(&before, WRITE_PATH_PROCESSES_PER_MINUTE), Value::Int(9));
         assert_eq!(get(&after, PROCESSES_PER_MINUTE), Value::Int(6));
         assert_eq!(get(&after, WRITE_PATH_PROCESSES_PER_MINUTE), Value::Int(0));
-        assert_eq!(
-            get(&swapped, WRITE_PATH_PROCESSES_PER_MINUTE),
-            Value::Int(9)
-        );
         assert_eq!(get(&after, FILES_WRITTEN), Value::Int(9));
         assert_eq!(after[WRITE_WAIT_P50].samples.len(), 9);
     }

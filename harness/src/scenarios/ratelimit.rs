@@ -15,7 +15,7 @@ use super::cpu::{exact_rate, process_cpu, single_cpu_ns, thread_cpu};
 use super::ntpstatus::quantile_metric;
 use super::pool::{WAIT_HORIZON, WAIT_SAMPLES, timed_wait_metrics, wait_probe};
 use crate::model::{Claim, ClaimCheck, Metric};
-use crate::scenario::{Registry, Role, RunContext, Scenario};
+use crate::scenario::{PairVariant, Registry, RunContext};
 
 const SEED: &str = "core-improvements.md";
 
@@ -56,15 +56,16 @@ pub enum LimiterVariant {
     Condvar,
 }
 
-impl LimiterVariant {
-    /// The variant as it appears in scenario ids.
-    pub fn name(self) -> &'static str {
+impl PairVariant for LimiterVariant {
+    fn name(self) -> &'static str {
         match self {
             Self::Polling => "polling",
             Self::Condvar => "condvar",
         }
     }
+}
 
+impl LimiterVariant {
     /// The limiter at [`RATE_PER_S`] and [`BURST`] on `clock`.
     pub fn limiter<C: Clock + 'static>(self, clock: C) -> Result<Arc<dyn RateLimiter>, String> {
         let rate = Rate::per_second(RATE_PER_S).map_err(|e| e.to_string())?;
@@ -79,9 +80,14 @@ impl LimiterVariant {
     }
 }
 
-/// The scenario id for a variant and thread count.
-pub fn contend_id(variant: LimiterVariant, threads: usize) -> String {
-    format!("ratelimit/contend/{}/threads={threads}", variant.name())
+/// Threads contending: the scale of a contention scenario (`threads=4`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Threads(pub usize);
+
+impl std::fmt::Display for Threads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "threads={}", self.0)
+    }
 }
 
 /// What one contention run saw, up to and including the last counted grant.
@@ -244,91 +250,65 @@ fn check_run(c: &Contention, grants: u64, interval: Duration) -> Result<(), Stri
 }
 
 /// `ratelimit/contend/{polling,condvar}/threads=N`: N threads take 20 grants at 50/s, burst 1.
-struct ContendScenario {
-    id: String,
+pub fn contend_once(
     variant: LimiterVariant,
-    threads: usize,
-}
-
-impl Scenario for ContendScenario {
-    fn id(&self) -> &str {
-        &self.id
+    &Threads(threads): &Threads,
+    ctx: &RunContext<'_>,
+) -> Result<BTreeMap<String, Metric>, String> {
+    // Real time: a thread's poll is a real sleep, and the CPU it costs is the point. (Under
+    // `MockClock` every poller's sleep would advance the one shared clock, hiding contention.)
+    let clock = Arc::new(SystemClock::new());
+    let limiter = variant.limiter(Arc::clone(&clock))?;
+    let interval = Rate::per_second(RATE_PER_S)
+        .map_err(|e| e.to_string())?
+        .interval();
+    let probe = wait_probe();
+    let run = contend_observed(limiter, clock, threads, GRANTS, probe.as_ref())?;
+    check_run(&run, GRANTS, interval)?;
+    if run.tail_grants >= threads as u64 {
+        return Err(format!(
+            "{} grants after the last counted one: a thread kept going after the stop",
+            run.tail_grants
+        ));
     }
-
-    fn role(&self) -> Role {
-        match self.variant {
-            LimiterVariant::Polling => Role::Before,
-            LimiterVariant::Condvar => Role::After {
-                before: contend_id(LimiterVariant::Polling, self.threads),
-            },
-        }
-    }
-
-    fn in_smoke(&self) -> bool {
-        self.threads == SMOKE_THREADS
-    }
-
-    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
-        let variant = if ctx.swap_in_before {
-            LimiterVariant::Polling
-        } else {
-            self.variant
-        };
-        // Real time: a thread's poll is a real sleep, and the CPU it costs is the point. (Under
-        // `MockClock` every poller's sleep would advance the one shared clock, hiding contention.)
-        let clock = Arc::new(SystemClock::new());
-        let limiter = variant.limiter(Arc::clone(&clock))?;
-        let interval = Rate::per_second(RATE_PER_S)
-            .map_err(|e| e.to_string())?
-            .interval();
-        let probe = wait_probe();
-        let run = contend_observed(limiter, clock, self.threads, GRANTS, probe.as_ref())?;
-        check_run(&run, GRANTS, interval)?;
-        if run.tail_grants >= self.threads as u64 {
-            return Err(format!(
-                "{} grants after the last counted one: a thread kept going after the stop",
-                run.tail_grants
-            ));
-        }
-        let late = lateness_ns(&run.grant_times, interval);
-        let confidence = ctx.plan.confidence;
-        let grants = GRANTS as f64;
-        let mut m = BTreeMap::from([
-            (
-                WAKEUPS_PER_GRANT.to_owned(),
-                exact_rate(run.wakeups as f64 / grants, "wakeups/grant"),
-            ),
-            (
-                CPU_PER_GRANT.to_owned(),
-                single_cpu_ns(run.cpu.as_nanos() as f64 / grants),
-            ),
-            (
-                LATENESS_P50.to_owned(),
-                quantile_metric(&late, 0.5, confidence),
-            ),
-            (
-                LATENESS_P99.to_owned(),
-                quantile_metric(&late, 0.99, confidence),
-            ),
-        ]);
-        m.extend(timed_wait_metrics(run.waits.as_ref()));
-        Ok(m)
-    }
+    let late = lateness_ns(&run.grant_times, interval);
+    let confidence = ctx.plan.confidence;
+    let grants = GRANTS as f64;
+    let mut m = BTreeMap::from([
+        (
+            WAKEUPS_PER_GRANT.to_owned(),
+            exact_rate(run.wakeups as f64 / grants, "wakeups/grant"),
+        ),
+        (
+            CPU_PER_GRANT.to_owned(),
+            single_cpu_ns(run.cpu.as_nanos() as f64 / grants),
+        ),
+        (
+            LATENESS_P50.to_owned(),
+            quantile_metric(&late, 0.5, confidence),
+        ),
+        (
+            LATENESS_P99.to_owned(),
+            quantile_metric(&late, 0.99, confidence),
+        ),
+    ]);
+    m.extend(timed_wait_metrics(run.waits.as_ref()));
+    Ok(m)
 }
 
 /// Registers the rate-limiter scenarios and claims.
 pub fn register(r: &mut Registry) {
-    for threads in THREAD_SCALES {
-        for variant in [LimiterVariant::Polling, LimiterVariant::Condvar] {
-            r.add(ContendScenario {
-                id: contend_id(variant, threads),
-                variant,
-                threads,
-            });
-        }
-    }
-    let before = contend_id(LimiterVariant::Polling, SMOKE_THREADS);
-    let after = contend_id(LimiterVariant::Condvar, SMOKE_THREADS);
+    let pair = r
+        .pair(
+            "ratelimit/contend",
+            LimiterVariant::Polling,
+            LimiterVariant::Condvar,
+        )
+        .cases(THREAD_SCALES.map(Threads))
+        .smoke(|_, t| t.0 == SMOKE_THREADS)
+        .measure(contend_once);
+    let before = pair.before(Threads(SMOKE_THREADS));
+    let after = pair.after(Threads(SMOKE_THREADS));
     r.claim(Claim {
         seed: SEED.to_owned(),
         line: 17,
@@ -365,8 +345,8 @@ pub fn register(r: &mut Registry) {
              wakeups per grant with {many} threads; full suite)"
         ),
         check: ClaimCheck::RatioAtMost {
-            before: contend_id(LimiterVariant::Polling, many),
-            after: contend_id(LimiterVariant::Condvar, many),
+            before: pair.before(Threads(many)),
+            after: pair.after(Threads(many)),
             metric: WAKEUPS_PER_GRANT.to_owned(),
             max: 0.5,
         },
@@ -376,6 +356,7 @@ pub fn register(r: &mut Registry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Role;
     use fixtures::clock::MockClock;
 
     const MS: Duration = Duration::from_millis(1);
