@@ -15,7 +15,7 @@ use super::super::scratch_dir;
 use super::{count_syscalls, syscall_metrics};
 use crate::measure;
 use crate::model::{Claim, ClaimCheck, Metric};
-use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
+use crate::scenario::{PairVariant, Registry, RunContext, WALL_TIME};
 
 /// Entries written per write scenario.
 pub const WRITE_SCALES: [usize; 2] = [1_000, 10_000];
@@ -46,7 +46,9 @@ impl Mode {
             Mode::Batch => Box::new(BatchedOps::default()),
         }
     }
+}
 
+impl PairVariant for Mode {
     fn name(self) -> &'static str {
         match self {
             Mode::Single => "single",
@@ -64,11 +66,29 @@ pub enum Job {
     Cleanup,
 }
 
-/// The scenario id of a job, mode and scale.
-pub fn batch_id(job: Job, mode: Mode, n: usize) -> String {
-    match job {
-        Job::Write => format!("flowcache/write/{}/entries={n}", mode.name()),
-        Job::Cleanup => format!("flowcache/cleanup/{}/victims={n}", mode.name()),
+impl Job {
+    /// Its scenarios' `component/situation`.
+    fn family(self) -> &'static str {
+        match self {
+            Job::Write => "flowcache/write",
+            Job::Cleanup => "flowcache/cleanup",
+        }
+    }
+}
+
+/// A case: the job done for `n` entries, `entries=N` written or `victims=N` removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Count {
+    job: Job,
+    n: usize,
+}
+
+impl std::fmt::Display for Count {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.job {
+            Job::Write => write!(f, "entries={}", self.n),
+            Job::Cleanup => write!(f, "victims={}", self.n),
+        }
     }
 }
 
@@ -110,7 +130,7 @@ impl BatchScenario {
     /// The scenario of a job, mode and scale (also what the criterion bench measures).
     pub fn new(job: Job, mode: Mode, n: usize) -> Self {
         Self {
-            id: batch_id(job, mode, n),
+            id: format!("{}/{}/{}", job.family(), mode.name(), Count { job, n }),
             job,
             mode,
             n,
@@ -229,33 +249,10 @@ impl BatchScenario {
         }
         Ok(())
     }
-}
 
-impl Scenario for BatchScenario {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn role(&self) -> Role {
-        match self.mode {
-            Mode::Single => Role::Before,
-            Mode::Batch => Role::After {
-                before: batch_id(self.job, Mode::Single, self.n),
-            },
-        }
-    }
-
-    fn in_smoke(&self) -> bool {
-        self.n <= SMOKE_MAX
-    }
-
-    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
-        let mode = if ctx.swap_in_before {
-            Mode::Single
-        } else {
-            self.mode
-        };
-        let ops = mode.ops();
+    /// Runs the scenario: its mode timed, then counted once and its end state checked.
+    fn measure(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
+        let ops = self.mode.ops();
         let (keys, value) = self.data();
 
         let samples = measure::sample_with_setup(
@@ -288,22 +285,29 @@ impl Scenario for BatchScenario {
 
 /// Registers the batch scenarios and the seed's batch and cleanup claims.
 pub fn register(r: &mut Registry) {
-    for (job, scales) in [
+    let [write, cleanup] = [
         (Job::Write, &WRITE_SCALES[..]),
         (Job::Cleanup, &CLEANUP_SCALES[..]),
-    ] {
-        for &n in scales {
-            for mode in [Mode::Single, Mode::Batch] {
-                r.add(BatchScenario::new(job, mode, n));
-            }
-        }
-    }
+    ]
+    .map(|(job, scales)| {
+        r.pair(job.family(), Mode::Single, Mode::Batch)
+            .cases(scales.iter().map(|&n| Count { job, n }))
+            .smoke(|_, case| case.n <= SMOKE_MAX)
+            .measure(|mode, case, ctx| BatchScenario::new(case.job, mode, case.n).measure(ctx))
+    });
     let claim = |line, text: &str, check| Claim::new(SEED, line, text, check);
-    let ratio = |job, n, metric: &str, max| ClaimCheck::RatioAtMost {
-        before: batch_id(job, Mode::Single, n),
-        after: batch_id(job, Mode::Batch, n),
-        metric: metric.to_owned(),
-        max,
+    let ratio = |job, n, metric: &str, max| {
+        let pair = match job {
+            Job::Write => &write,
+            Job::Cleanup => &cleanup,
+        };
+        let case = Count { job, n };
+        ClaimCheck::RatioAtMost {
+            before: pair.before(case),
+            after: pair.after(case),
+            metric: metric.to_owned(),
+            max,
+        }
     };
     r.claim(claim(
         177,
@@ -344,7 +348,9 @@ mod tests {
             timer: &timer,
             swap_in_before: false,
         };
-        BatchScenario::new(job, mode, n).run(&ctx).expect("runs")
+        BatchScenario::new(job, mode, n)
+            .measure(&ctx)
+            .expect("runs")
     }
 
     #[test]

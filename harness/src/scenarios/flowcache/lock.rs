@@ -9,7 +9,7 @@ use components::flowcache::lock::{ExponentialBackoff, FixedRetry, LOCK_TIMEOUT, 
 use fixtures::contention::{ContentionSpec, simulate};
 
 use crate::model::{Claim, ClaimCheck, Metric};
-use crate::scenario::{Registry, Role, RunContext, Scenario};
+use crate::scenario::{PairVariant, Registry};
 use crate::stats;
 
 /// Processes contending for the lock.
@@ -35,14 +35,16 @@ pub enum Strategy {
     Backoff,
 }
 
-impl Strategy {
+impl PairVariant for Strategy {
     fn name(self) -> &'static str {
         match self {
             Strategy::Fixed => "fixed",
             Strategy::Backoff => "backoff",
         }
     }
+}
 
+impl Strategy {
     fn policy(self) -> Box<dyn RetryPolicy> {
         match self {
             Strategy::Fixed => Box::new(FixedRetry::default()),
@@ -51,12 +53,20 @@ impl Strategy {
     }
 }
 
-/// The scenario id for a strategy, contender count and hold time.
-pub fn lock_id(strategy: Strategy, contenders: usize, hold_ms: u64) -> String {
-    format!(
-        "flowcache/lock/{}/contenders={contenders},hold_ms={hold_ms}",
-        strategy.name()
-    )
+/// The situation's scenarios: `flowcache/lock/{fixed,backoff}/…`.
+const FAMILY: &str = "flowcache/lock";
+
+/// A case: `contenders` processes each holding the lock `hold_ms`, `contenders=C,hold_ms=H`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Contention {
+    contenders: usize,
+    hold_ms: u64,
+}
+
+impl std::fmt::Display for Contention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "contenders={},hold_ms={}", self.contenders, self.hold_ms)
+    }
 }
 
 /// Seed of the think-time jitter.
@@ -80,92 +90,63 @@ pub fn workload(contenders: usize, hold_ms: u64) -> ContentionSpec {
 
 /// `flowcache/lock/{fixed,backoff}/contenders=C,hold_ms=H`: the time from wanting the lock to holding
 /// it or timing out (mean, p50, p99), lock attempts and timeouts, all exact (virtual time).
-pub struct LockContention {
-    id: String,
-    strategy: Strategy,
-    contenders: usize,
-    hold_ms: u64,
-}
-
-impl Scenario for LockContention {
-    fn id(&self) -> &str {
-        &self.id
+fn contention(strategy: Strategy, case: Contention) -> Result<BTreeMap<String, Metric>, String> {
+    let id = format!("{FAMILY}/{}/{case}", strategy.name());
+    let spec = workload(case.contenders, case.hold_ms);
+    let out = simulate(&spec, strategy.policy().as_ref());
+    if out.truncated {
+        return Err(format!(
+            "{id}: the simulation hit its event limit; shorten the workload"
+        ));
     }
-
-    fn role(&self) -> Role {
-        match self.strategy {
-            Strategy::Fixed => Role::Before,
-            Strategy::Backoff => Role::After {
-                before: lock_id(Strategy::Fixed, self.contenders, self.hold_ms),
-            },
-        }
+    let wanted = (spec.contenders * spec.cycles) as u64;
+    if out.waits.len() as u64 + out.timeouts != wanted {
+        return Err(format!(
+            "{id}: {} acquisitions and {} timeouts, expected {wanted} in all",
+            out.waits.len(),
+            out.timeouts
+        ));
     }
-
-    fn in_smoke(&self) -> bool {
-        self.contenders == SMOKE_CONTENDERS
-    }
-
-    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
-        let strategy = if ctx.swap_in_before {
-            Strategy::Fixed
-        } else {
-            self.strategy
-        };
-        let spec = workload(self.contenders, self.hold_ms);
-        let out = simulate(&spec, strategy.policy().as_ref());
-        if out.truncated {
-            return Err(format!(
-                "{}: the simulation hit its event limit; shorten the workload",
-                self.id
-            ));
-        }
-        let wanted = (spec.contenders * spec.cycles) as u64;
-        if out.waits.len() as u64 + out.timeouts != wanted {
-            return Err(format!(
-                "{}: {} acquisitions and {} timeouts, expected {wanted} in all",
-                self.id,
-                out.waits.len(),
-                out.timeouts
-            ));
-        }
-        // A wait that timed out counts as the whole timeout: leaving it out would flatter the
-        // strategy that starves some contenders (backoff does, at long holds).
-        let mut waits = out.waits.clone();
-        waits.extend((0..out.timeouts).map(|_| spec.timeout));
-        waits.sort();
-        let total: Duration = waits.iter().sum();
-        let mean = total / u32::try_from(waits.len().max(1)).unwrap_or(u32::MAX);
-        let q = |q| stats::nearest_rank(&waits, q).unwrap_or_default();
-        Ok(BTreeMap::from([
-            ("wait_mean".to_owned(), Metric::virtual_ns(mean)),
-            ("wait_p50".to_owned(), Metric::virtual_ns(q(0.5))),
-            ("wait_p99".to_owned(), Metric::virtual_ns(q(0.99))),
-            (
-                "attempts".to_owned(),
-                Metric::count(out.attempts, "attempts"),
-            ),
-            (
-                "timeouts".to_owned(),
-                Metric::count(out.timeouts, "timeouts"),
-            ),
-        ]))
-    }
+    // A wait that timed out counts as the whole timeout: leaving it out would flatter the
+    // strategy that starves some contenders (backoff does, at long holds).
+    let mut waits = out.waits.clone();
+    waits.extend((0..out.timeouts).map(|_| spec.timeout));
+    waits.sort();
+    let total: Duration = waits.iter().sum();
+    let mean = total / u32::try_from(waits.len().max(1)).unwrap_or(u32::MAX);
+    let q = |q| stats::nearest_rank(&waits, q).unwrap_or_default();
+    Ok(BTreeMap::from([
+        ("wait_mean".to_owned(), Metric::virtual_ns(mean)),
+        ("wait_p50".to_owned(), Metric::virtual_ns(q(0.5))),
+        ("wait_p99".to_owned(), Metric::virtual_ns(q(0.99))),
+        (
+            "attempts".to_owned(),
+            Metric::count(out.attempts, "attempts"),
+        ),
+        (
+            "timeouts".to_owned(),
+            Metric::count(out.timeouts, "timeouts"),
+        ),
+    ]))
 }
 
 /// Registers the lock scenarios and the seed's lock claims, read at [`SMOKE_CONTENDERS`] contenders.
 pub fn register(r: &mut Registry) {
-    for contenders in CONTENDERS {
-        for hold_ms in HOLDS_MS {
-            for strategy in [Strategy::Fixed, Strategy::Backoff] {
-                r.add(LockContention {
-                    id: lock_id(strategy, contenders, hold_ms),
-                    strategy,
-                    contenders,
-                    hold_ms,
-                });
-            }
-        }
-    }
+    let cases = CONTENDERS.into_iter().flat_map(|contenders| {
+        HOLDS_MS.map(|hold_ms| Contention {
+            contenders,
+            hold_ms,
+        })
+    });
+    let lock = r
+        .pair(FAMILY, Strategy::Fixed, Strategy::Backoff)
+        .cases(cases)
+        .smoke(|_, case| case.contenders == SMOKE_CONTENDERS)
+        .measure(|strategy, case, _| contention(strategy, *case));
+    let at = |hold_ms| Contention {
+        contenders: SMOKE_CONTENDERS,
+        hold_ms,
+    };
     let claim = |line, text: String, check| Claim::new(SEED, line, text, check);
     let c = SMOKE_CONTENDERS;
     // The seed's "before" (2-5 s on average) is what fixed polling gives 8 contenders holding 500 ms.
@@ -176,8 +157,8 @@ pub fn register(r: &mut Registry) {
              contenders holding 500 ms)"
         ),
         ClaimCheck::RatioAtMost {
-            before: lock_id(Strategy::Fixed, c, 500),
-            after: lock_id(Strategy::Backoff, c, 500),
+            before: lock.before(at(500)),
+            after: lock.after(at(500)),
             metric: "wait_mean".to_owned(),
             max: 0.4,
         },
@@ -186,7 +167,7 @@ pub fn register(r: &mut Registry) {
         171,
         format!("After: 0.8-2 seconds average (read as: mean wait at most 2 s, {c} contenders holding 500 ms)"),
         ClaimCheck::AtMost {
-            scenario: lock_id(Strategy::Backoff, c, 500),
+            scenario: lock.after(at(500)),
             metric: "wait_mean".to_owned(),
             max: 2e9,
         },
@@ -198,7 +179,7 @@ pub fn register(r: &mut Registry) {
              holding 500 ms)"
         ),
         ClaimCheck::AtMost {
-            scenario: lock_id(Strategy::Backoff, c, 500),
+            scenario: lock.after(at(500)),
             metric: "wait_p99".to_owned(),
             max: 2e9,
         },
@@ -212,8 +193,8 @@ pub fn register(r: &mut Registry) {
                  wait no longer than fixed polling's, {c} contenders holding {hold_ms} ms)"
             ),
             ClaimCheck::RatioAtMost {
-                before: lock_id(Strategy::Fixed, c, hold_ms),
-                after: lock_id(Strategy::Backoff, c, hold_ms),
+                before: lock.before(at(hold_ms)),
+                after: lock.after(at(hold_ms)),
                 metric: "wait_mean".to_owned(),
                 max: 1.0,
             },
@@ -224,22 +205,15 @@ pub fn register(r: &mut Registry) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::{RealTimer, SamplingPlan};
 
     fn run(strategy: Strategy, contenders: usize, hold_ms: u64) -> BTreeMap<String, Metric> {
-        let timer = RealTimer::new();
-        let ctx = RunContext {
-            plan: SamplingPlan::SMOKE,
-            timer: &timer,
-            swap_in_before: false,
-        };
-        LockContention {
-            id: lock_id(strategy, contenders, hold_ms),
+        contention(
             strategy,
-            contenders,
-            hold_ms,
-        }
-        .run(&ctx)
+            Contention {
+                contenders,
+                hold_ms,
+            },
+        )
         .expect("runs")
     }
 

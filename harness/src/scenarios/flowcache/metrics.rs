@@ -14,7 +14,7 @@ use super::super::scratch_dir;
 use super::{count_syscalls, syscall_metrics};
 use crate::measure;
 use crate::model::{Claim, ClaimCheck, Metric};
-use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
+use crate::scenario::{PairVariant, Registry, Role, RunContext, Scenario, WALL_TIME};
 
 /// Operations recorded before the CSV's size is read (the seed's "10,000 operations").
 pub const OPS: usize = 10_000;
@@ -36,7 +36,7 @@ pub enum Monitoring {
     Bounded,
 }
 
-impl Monitoring {
+impl PairVariant for Monitoring {
     fn name(self) -> &'static str {
         match self {
             Monitoring::Off => "off",
@@ -44,7 +44,9 @@ impl Monitoring {
             Monitoring::Bounded => "bounded",
         }
     }
+}
 
+impl Monitoring {
     fn monitor(self, dir: &std::path::Path) -> PerfMonitor {
         let path = dir.join("cache-perf.csv");
         let clock = Arc::new(SystemClock::new());
@@ -58,16 +60,12 @@ impl Monitoring {
     }
 }
 
-/// The scenario id of a monitoring mode.
-pub fn metrics_id(mode: Monitoring) -> String {
-    format!("flowcache/metrics/{}/ops={OPS}", mode.name())
-}
+/// The situation's scenarios: `flowcache/metrics/{off,append,bounded}/ops=10000`.
+const FAMILY: &str = "flowcache/metrics";
 
-/// `flowcache/metrics/{off,append,bounded}/ops=10000`: a monitored cache read, timed per operation,
-/// and the CSV's bytes after [`OPS`] of them.
-pub struct MetricsOverhead {
-    id: String,
-    mode: Monitoring,
+/// The one scale: `ops=10000`.
+fn scale() -> String {
+    format!("ops={OPS}")
 }
 
 /// A cache of [`ENTRIES`] small entries and their keys, in a directory removed on drop.
@@ -85,87 +83,95 @@ fn cache_with_entries() -> Result<(TempDir, CacheDir, Vec<String>), String> {
     Ok((dir, cache, keys))
 }
 
-impl Scenario for MetricsOverhead {
+/// `flowcache/metrics/{off,append,bounded}/ops=10000`: a cache read monitored as `mode`, timed per
+/// operation, and the CSV's bytes after [`OPS`] of them. `id` names it in errors.
+fn overhead(
+    id: &str,
+    mode: Monitoring,
+    ctx: &RunContext<'_>,
+) -> Result<BTreeMap<String, Metric>, String> {
+    let (dir, cache, keys) = cache_with_entries()?;
+    let read = |monitor: &PerfMonitor, i: usize| -> Result<(), String> {
+        let key = &keys[i % keys.len()];
+        match monitor.time("get", || cache.get(key)) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(format!("{id}: entry {key} vanished")),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+
+    let timed = mode.monitor(&dir.path().join("timed"));
+    std::fs::create_dir_all(dir.path().join("timed")).map_err(|e| e.to_string())?;
+    let mut i = 0;
+    let samples = measure::sample(ctx.timer, &ctx.plan, || {
+        i += 1;
+        read(&timed, i)
+    })?;
+    drop(timed);
+
+    // Exact, after the timed part (tracepoints slow what runs after them, see
+    // `count_syscalls`): the CSV after OPS operations on a fresh monitor, and its calls.
+    let counted = mode.monitor(dir.path());
+    let (done, syscalls) = count_syscalls(id, || (0..OPS).try_for_each(|i| read(&counted, i)))?;
+    done?;
+    if counted.failures() > 0 {
+        return Err(format!(
+            "{id}: {} records failed to write",
+            counted.failures()
+        ));
+    }
+    let bytes = std::fs::metadata(counted.path()).map_or(0, |m| m.len());
+    drop(counted);
+
+    let mut m = BTreeMap::from([
+        ("csv_bytes".to_owned(), Metric::count(bytes, "bytes")),
+        (
+            WALL_TIME.to_owned(),
+            samples.into_metric(ctx.plan.confidence),
+        ),
+    ]);
+    m.extend(syscall_metrics(syscalls.as_ref()));
+    Ok(m)
+}
+
+/// `flowcache/metrics/off/ops=10000`: monitoring off, the floor the pair below is read against.
+/// Written out rather than declared as a pair: it is a third variant with no "after" of its own
+/// (`Role::Alone`), and a pair is exactly a before and an after.
+struct MonitoringOff {
+    id: String,
+}
+
+impl Scenario for MonitoringOff {
     fn id(&self) -> &str {
         &self.id
     }
 
     fn role(&self) -> Role {
-        match self.mode {
-            Monitoring::Off => Role::Alone,
-            Monitoring::Append => Role::Before,
-            Monitoring::Bounded => Role::After {
-                before: metrics_id(Monitoring::Append),
-            },
-        }
+        Role::Alone
     }
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
-        let mode = match self.mode {
-            Monitoring::Bounded if ctx.swap_in_before => Monitoring::Append,
-            m => m,
-        };
-        let (dir, cache, keys) = cache_with_entries()?;
-        let read = |monitor: &PerfMonitor, i: usize| -> Result<(), String> {
-            let key = &keys[i % keys.len()];
-            match monitor.time("get", || cache.get(key)) {
-                Ok(Some(_)) => Ok(()),
-                Ok(None) => Err(format!("{}: entry {key} vanished", self.id)),
-                Err(e) => Err(e.to_string()),
-            }
-        };
-
-        let timed = mode.monitor(&dir.path().join("timed"));
-        std::fs::create_dir_all(dir.path().join("timed")).map_err(|e| e.to_string())?;
-        let mut i = 0;
-        let samples = measure::sample(ctx.timer, &ctx.plan, || {
-            i += 1;
-            read(&timed, i)
-        })?;
-        drop(timed);
-
-        // Exact, after the timed part (tracepoints slow what runs after them, see
-        // `count_syscalls`): the CSV after OPS operations on a fresh monitor, and its calls.
-        let counted = mode.monitor(dir.path());
-        let (done, syscalls) =
-            count_syscalls(&self.id, || (0..OPS).try_for_each(|i| read(&counted, i)))?;
-        done?;
-        if counted.failures() > 0 {
-            return Err(format!(
-                "{}: {} records failed to write",
-                self.id,
-                counted.failures()
-            ));
-        }
-        let bytes = std::fs::metadata(counted.path()).map_or(0, |m| m.len());
-        drop(counted);
-
-        let mut m = BTreeMap::from([
-            ("csv_bytes".to_owned(), Metric::count(bytes, "bytes")),
-            (
-                WALL_TIME.to_owned(),
-                samples.into_metric(ctx.plan.confidence),
-            ),
-        ]);
-        m.extend(syscall_metrics(syscalls.as_ref()));
-        Ok(m)
+        overhead(&self.id, Monitoring::Off, ctx)
     }
 }
 
 /// Registers the metrics scenarios and the seed's memory claims.
 pub fn register(r: &mut Registry) {
-    for mode in [Monitoring::Off, Monitoring::Append, Monitoring::Bounded] {
-        r.add(MetricsOverhead {
-            id: metrics_id(mode),
-            mode,
+    r.add(MonitoringOff {
+        id: format!("{FAMILY}/{}/{}", Monitoring::Off.name(), scale()),
+    });
+    let csv = r
+        .pair(FAMILY, Monitoring::Append, Monitoring::Bounded)
+        .scales([scale()])
+        .measure(|mode, scale, ctx| {
+            overhead(&format!("{FAMILY}/{}/{scale}", mode.name()), mode, ctx)
         });
-    }
     let claim = |line, text: &str, check| Claim::new(SEED, line, text, check);
     r.claim(claim(
         181,
         "Performance metrics: ~1MB for 10,000 operations (read as: the original's CSV, at most 1 MiB)",
         ClaimCheck::AtMost {
-            scenario: metrics_id(Monitoring::Append),
+            scenario: csv.before(scale()),
             metric: "csv_bytes".to_owned(),
             max: 1_048_576.0,
         },
@@ -174,7 +180,7 @@ pub fn register(r: &mut Registry) {
         182,
         "Overall impact: Negligible (<5MB additional memory) (read as: the bounded CSV after 10,000 operations)",
         ClaimCheck::AtMost {
-            scenario: metrics_id(Monitoring::Bounded),
+            scenario: csv.after(scale()),
             metric: "csv_bytes".to_owned(),
             max: 5e6,
         },
@@ -198,12 +204,7 @@ mod tests {
             timer: &timer,
             swap_in_before: false,
         };
-        MetricsOverhead {
-            id: metrics_id(mode),
-            mode,
-        }
-        .run(&ctx)
-        .expect("runs")
+        overhead(&format!("{FAMILY}/{}/{}", mode.name(), scale()), mode, &ctx).expect("runs")
     }
 
     fn value(m: &BTreeMap<String, Metric>, name: &str) -> Option<f64> {

@@ -8,7 +8,6 @@ pub mod metrics;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use components::flowcache::{CacheDir, IndexedSize, SizeStrategy, WalkSize};
@@ -18,7 +17,7 @@ use fixtures::probe::syscalls::{SyscallCounter, SyscallCounts};
 use super::LazyTree;
 use crate::measure;
 use crate::model::{Claim, ClaimCheck, Metric};
-use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
+use crate::scenario::{PairVariant, Registry, RunContext, WALL_TIME};
 
 /// Cache sizes (files) the size scenarios run at.
 pub const SIZE_SCALES: [usize; 3] = [1_000, 10_000, 50_000];
@@ -110,32 +109,22 @@ pub enum SizeVariant {
     Indexed,
 }
 
-impl SizeVariant {
+impl PairVariant for SizeVariant {
     fn name(self) -> &'static str {
         match self {
             SizeVariant::Walk => "walk",
             SizeVariant::Indexed => "indexed",
         }
     }
+}
 
+impl SizeVariant {
     fn strategy(self) -> Box<dyn SizeStrategy> {
         match self {
             SizeVariant::Walk => Box::new(WalkSize),
             SizeVariant::Indexed => Box::new(IndexedSize),
         }
     }
-}
-
-/// `flowcache/size/{walk,indexed}/files=N`: one size query, timed, and the directory entries it visits.
-pub struct SizeQuery {
-    id: String,
-    variant: SizeVariant,
-    tree: Arc<LazyTree>,
-}
-
-/// The scenario id for a variant and scale.
-pub fn size_id(variant: SizeVariant, files: usize) -> String {
-    format!("flowcache/size/{}/files={files}", variant.name())
 }
 
 /// Opens the cache over `root` with `variant`'s strategy, ready to query (an index is built here,
@@ -146,61 +135,48 @@ pub fn open_cache(root: &Path, variant: SizeVariant) -> Result<CacheDir, String>
     Ok(cache)
 }
 
-impl Scenario for SizeQuery {
-    fn id(&self) -> &str {
-        &self.id
+/// `flowcache/size/{walk,indexed}/files=N`: one size query on `tree` with `variant`, timed, and
+/// the directory entries it visits. `id` names it in errors.
+fn size_query(
+    id: &str,
+    variant: SizeVariant,
+    tree: &LazyTree,
+    ctx: &RunContext<'_>,
+) -> Result<BTreeMap<String, Metric>, String> {
+    let tree = tree.get()?;
+    let cache = open_cache(tree.path(), variant)?;
+
+    // Correctness first: a fast wrong answer must not pass as an improvement. This query's
+    // file-system calls are counted.
+    cache.stats().reset();
+    let bytes = cache.size().map_err(|e| e.to_string())?;
+    let expected = tree.manifest().total_bytes;
+    if bytes != expected {
+        return Err(format!(
+            "{} reports {bytes} bytes, the tree holds {expected}",
+            cache.strategy_name()
+        ));
     }
+    let visited = cache.stats().entries_visited();
 
-    fn role(&self) -> Role {
-        match self.variant {
-            SizeVariant::Walk => Role::Before,
-            SizeVariant::Indexed => Role::After {
-                before: size_id(SizeVariant::Walk, self.tree.files()),
-            },
-        }
-    }
-
-    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
-        let tree = self.tree.get()?;
-        let variant = if ctx.swap_in_before {
-            SizeVariant::Walk
-        } else {
-            self.variant
-        };
-        let cache = open_cache(tree.path(), variant)?;
-
-        // Correctness first: a fast wrong answer must not pass as an improvement. This query's
-        // file-system calls are counted.
-        cache.stats().reset();
-        let bytes = cache.size().map_err(|e| e.to_string())?;
-        let expected = tree.manifest().total_bytes;
-        if bytes != expected {
-            return Err(format!(
-                "{} reports {bytes} bytes, the tree holds {expected}",
-                cache.strategy_name()
-            ));
-        }
-        let visited = cache.stats().entries_visited();
-
-        let samples = measure::sample(ctx.timer, &ctx.plan, || {
-            cache.size().map(drop).map_err(|e| e.to_string())
-        })?;
-        // Counted last: tracepoints slow what runs after them (see `count_syscalls`).
-        let (counted, syscalls) = count_syscalls(&self.id, || cache.size())?;
-        counted.map_err(|e| e.to_string())?;
-        let mut m = BTreeMap::from([
-            (
-                "entries_visited".to_owned(),
-                Metric::count(visited, "entries"),
-            ),
-            (
-                WALL_TIME.to_owned(),
-                samples.into_metric(ctx.plan.confidence),
-            ),
-        ]);
-        m.extend(syscall_metrics(syscalls.as_ref()));
-        Ok(m)
-    }
+    let samples = measure::sample(ctx.timer, &ctx.plan, || {
+        cache.size().map(drop).map_err(|e| e.to_string())
+    })?;
+    // Counted last: tracepoints slow what runs after them (see `count_syscalls`).
+    let (counted, syscalls) = count_syscalls(id, || cache.size())?;
+    counted.map_err(|e| e.to_string())?;
+    let mut m = BTreeMap::from([
+        (
+            "entries_visited".to_owned(),
+            Metric::count(visited, "entries"),
+        ),
+        (
+            WALL_TIME.to_owned(),
+            samples.into_metric(ctx.plan.confidence),
+        ),
+    ]);
+    m.extend(syscall_metrics(syscalls.as_ref()));
+    Ok(m)
 }
 
 /// Registers every cache scenario and claim.
@@ -211,25 +187,48 @@ pub fn register(r: &mut Registry) {
     metrics::register(r);
 }
 
+/// A size scale: `files=N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Files(usize);
+
+impl std::fmt::Display for Files {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "files={}", self.0)
+    }
+}
+
+/// A size case: the cache tree of its scale, generated on first use and shared by both variants.
+struct SizeCase {
+    files: Files,
+    tree: LazyTree,
+}
+
+impl std::fmt::Display for SizeCase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.files.fmt(f)
+    }
+}
+
 /// Registers the cache-size scenarios and claims.
 fn register_size(r: &mut Registry) {
-    for files in SIZE_SCALES {
-        let tree = Arc::new(cache_tree(files));
-        for variant in [SizeVariant::Walk, SizeVariant::Indexed] {
-            r.add(SizeQuery {
-                id: size_id(variant, files),
-                variant,
-                tree: Arc::clone(&tree),
-            });
-        }
-    }
+    const FAMILY: &str = "flowcache/size";
+    let size = r
+        .pair(FAMILY, SizeVariant::Walk, SizeVariant::Indexed)
+        .cases(SIZE_SCALES.map(|files| SizeCase {
+            files: Files(files),
+            tree: cache_tree(files),
+        }))
+        .measure(|variant, case, ctx| {
+            let id = format!("{FAMILY}/{}/{case}", variant.name());
+            size_query(&id, variant, &case.tree, ctx)
+        });
     let largest = SIZE_SCALES[SIZE_SCALES.len() - 1];
     let claim = |line, text: &str, check| Claim::new(SEED, line, text, check);
     r.claim(claim(
         35,
         "Cache size queries now complete in <10ms vs 50-200ms previously",
         ClaimCheck::AtMost {
-            scenario: size_id(SizeVariant::Indexed, largest),
+            scenario: size.after(Files(largest)),
             metric: WALL_TIME.to_owned(),
             max: 10e6,
         },
@@ -258,8 +257,8 @@ fn register_size(r: &mut Registry) {
         167,
         "Improvement: 80-95% faster",
         ClaimCheck::RatioAtMost {
-            before: size_id(SizeVariant::Walk, largest),
-            after: size_id(SizeVariant::Indexed, largest),
+            before: size.before(Files(largest)),
+            after: size.after(Files(largest)),
             metric: WALL_TIME.to_owned(),
             max: 0.2,
         },
