@@ -9,6 +9,7 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
+use harness::scenario::PairVariant;
 use harness::scenarios::rulesync::{SCALES, Variant, dedup_all, standard_rules};
 
 fn dedup(c: &mut Criterion) {

@@ -19,7 +19,7 @@ use fixtures::datagen::rules::{self, RuleSet, RuleSetSpec};
 
 use crate::measure::{self, SamplingPlan};
 use crate::model::{Claim, ClaimCheck, Direction, Metric};
-use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
+use crate::scenario::{PairVariant, Registry, RunContext, WALL_TIME};
 
 const SEED: &str = "rulesync-performance-guide.md";
 const RULES_SEED: u64 = 0xC7_21D5;
@@ -68,15 +68,16 @@ pub enum Variant {
     Pooled,
 }
 
-impl Variant {
-    /// The variant as it appears in ids.
-    pub fn name(self) -> &'static str {
+impl PairVariant for Variant {
+    fn name(self) -> &'static str {
         match self {
             Self::Sequential => "sequential",
             Self::Pooled => "pooled",
         }
     }
+}
 
+impl Variant {
     fn sync(
         self,
         endpoint: Endpoint,
@@ -125,14 +126,6 @@ pub fn dedup_all(variant: Variant, set: &RuleSet) -> Result<Vec<Vec<String>>, St
                 .collect())
         }
     }
-}
-
-/// `rulesync/sync/{variant}/rules=N,latency=Lms`.
-pub fn sync_id(variant: Variant, rules: usize, latency_ms: u64) -> String {
-    format!(
-        "rulesync/sync/{}/rules={rules},latency={latency_ms}ms",
-        variant.name()
-    )
 }
 
 /// A generated rule set, made on first use and shared by the variants.
@@ -239,304 +232,225 @@ fn run_virtual(
     Ok((report, api))
 }
 
-/// `rulesync/sync/{variant}/rules=N,latency=Lms`: a full sync against the API on loopback.
-struct SyncScenario {
-    id: String,
+/// The sync scenarios' sampling plan: each sync is a whole run of the tool (0.1-3 s), so a few,
+/// after the counted one.
+fn sync_plan(ctx: &RunContext<'_>) -> SamplingPlan {
+    let n = if ctx.plan == SamplingPlan::SMOKE {
+        5
+    } else {
+        10
+    };
+    SamplingPlan {
+        warm_up: Duration::ZERO,
+        budget: Duration::ZERO,
+        min_samples: n,
+        max_samples: n,
+        ..ctx.plan
+    }
+}
+
+/// `rulesync/sync/{variant}/rules=N,latency=Lms`: a full sync of `set` by `variant` against the API
+/// on loopback answering after `latency_ms`.
+fn sync_on_loopback(
     variant: Variant,
+    set: &LazyRules,
+    latency_ms: u64,
+    ctx: &RunContext<'_>,
+) -> Result<BTreeMap<String, Metric>, String> {
+    let set = set.get()?;
+    let behaviour = ApiBehaviour {
+        token: Some(TOKEN.to_owned()),
+        latency: Duration::from_millis(latency_ms),
+        ..ApiBehaviour::default()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let api = SimulatedApi::new(behaviour.clone());
+    let server = rt
+        .block_on(api.serve())
+        .map_err(|e| format!("cannot serve the simulated API: {e}"))?;
+    let urls: Vec<String> = load(&api, &set)
+        .into_iter()
+        .map(|p| format!("{}{p}", server.base_url()))
+        .collect();
+    let sync = variant.sync(
+        endpoint(server.api_base()),
+        Arc::new(ReqwestConnector::default()),
+    );
+
+    // One counted sync: requests, connections, heap.
+    reset_profile(&api, &set);
+    let heap = HEAP.get().copied();
+    let heap_start = heap.map(|h| {
+        (h.reset_peak)();
+        (h.current)()
+    });
+    let report = rt
+        .block_on(sync.sync(&urls))
+        .map_err(|e| format!("{} sync: {e}", variant.name()))?;
+    let peak = heap
+        .zip(heap_start)
+        .map(|(h, start)| (h.peak)().saturating_sub(start));
+    let (lost, duplicated) = lost_and_duplicated(&api, &set);
+    if lost > 0 || duplicated > 0 {
+        return Err(format!(
+            "{} sync lost {lost} and duplicated {duplicated} hostnames",
+            variant.name()
+        ));
+    }
+    let get = api.requests_by_method("GET");
+    let post = api.requests_by_method("POST");
+    let delete = api.requests_by_method("DELETE");
+    let total = get + post + delete;
+    let connections = api.connections();
+
+    // The counted sync was the warm-up; now the timed ones, each from the same starting state.
+    let plan = sync_plan(ctx);
+    let mut ns = Vec::with_capacity(plan.max_samples);
+    for _ in 0..plan.max_samples {
+        reset_profile(&api, &set);
+        let t0 = ctx.timer.elapsed();
+        rt.block_on(sync.sync(&urls))
+            .map_err(|e| format!("{} sync: {e}", variant.name()))?;
+        ns.push(ctx.timer.elapsed().saturating_sub(t0).as_nanos() as f64);
+    }
+    let samples = measure::Samples {
+        ns_per_iter: ns,
+        batch: 1,
+    };
+    drop(server);
+
+    let (virt, _) = run_virtual(variant, &set, behaviour)?;
+    let mut m = BTreeMap::from([
+        (
+            WALL_TIME.to_owned(),
+            samples.into_metric(ctx.plan.confidence),
+        ),
+        ("requests_get".to_owned(), Metric::count(get, "requests")),
+        ("requests_post".to_owned(), Metric::count(post, "requests")),
+        (
+            "requests_delete".to_owned(),
+            Metric::count(delete, "requests"),
+        ),
+        (
+            "requests_total".to_owned(),
+            Metric::count(total, "requests"),
+        ),
+        (
+            REQUESTS_OVER_MINIMUM.to_owned(),
+            Metric::count(total.saturating_sub(minimum_requests(&set)), "requests"),
+        ),
+        (
+            "calls_per_1000_rules".to_owned(),
+            super::cpu::exact_rate(report.calls_per_1000_rules(), "calls"),
+        ),
+        (
+            "tcp_connections".to_owned(),
+            Metric::count(connections, "connections"),
+        ),
+        (
+            "http_clients".to_owned(),
+            Metric::count(report.calls.clients, "clients"),
+        ),
+        (
+            "pushed_rules".to_owned(),
+            Metric::count(report.pushed, "rules"),
+        ),
+        (
+            SYNC_TIME_VIRTUAL.to_owned(),
+            Metric::virtual_ns(virt.stages.total()),
+        ),
+        (
+            PUSH_TIME_VIRTUAL.to_owned(),
+            Metric::virtual_ns(virt.stages.push),
+        ),
+    ]);
+    if let Some(p) = peak {
+        m.insert(PEAK_HEAP.to_owned(), Metric::count(p as u64, "bytes"));
+    }
+    Ok(m)
+}
+
+/// `rulesync/{storm,faults,push}/…`: one sync of `set` by `variant` in virtual time against an API
+/// behaving as `behaviour`; completion, retries, nothing lost or duplicated, virtual times.
+fn sync_in_virtual_time(
+    variant: Variant,
+    set: &LazyRules,
+    behaviour: ApiBehaviour,
+) -> Result<BTreeMap<String, Metric>, String> {
+    let set = set.get()?;
+    let (report, api) = run_virtual(variant, &set, behaviour)?;
+    let (lost, duplicated) = lost_and_duplicated(&api, &set);
+    Ok(BTreeMap::from([
+        (
+            "completed".to_owned(),
+            Metric {
+                direction: Direction::HigherIsBetter,
+                ..Metric::count(1, "syncs")
+            },
+        ),
+        ("lost_rules".to_owned(), Metric::count(lost, "rules")),
+        (
+            "duplicated_rules".to_owned(),
+            Metric::count(duplicated, "rules"),
+        ),
+        (
+            "retries".to_owned(),
+            Metric::count(report.calls.retries, "retries"),
+        ),
+        (
+            "throttled".to_owned(),
+            Metric::count(report.calls.throttled, "responses"),
+        ),
+        (
+            "server_errors".to_owned(),
+            Metric::count(report.calls.server_errors, "responses"),
+        ),
+        (
+            "requests_total".to_owned(),
+            Metric::count(report.calls.total(), "requests"),
+        ),
+        (
+            "http_clients".to_owned(),
+            Metric::count(report.calls.clients, "clients"),
+        ),
+        (
+            SYNC_TIME_VIRTUAL.to_owned(),
+            Metric::virtual_ns(report.stages.total()),
+        ),
+        (
+            PUSH_TIME_VIRTUAL.to_owned(),
+            Metric::virtual_ns(report.stages.push),
+        ),
+    ]))
+}
+
+/// A sync scale: `rules=N,latency=Lms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SyncScale {
     rules: usize,
     latency_ms: u64,
-    set: Arc<LazyRules>,
-    smoke: bool,
 }
 
-impl SyncScenario {
-    fn plan(ctx: &RunContext<'_>) -> SamplingPlan {
-        // Each sync is a whole run of the tool (0.1-3 s): a few, after the counted one.
-        let n = if ctx.plan == SamplingPlan::SMOKE {
-            5
-        } else {
-            10
-        };
-        SamplingPlan {
-            warm_up: Duration::ZERO,
-            budget: Duration::ZERO,
-            min_samples: n,
-            max_samples: n,
-            ..ctx.plan
-        }
+impl std::fmt::Display for SyncScale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rules={},latency={}ms", self.rules, self.latency_ms)
     }
 }
 
-impl Scenario for SyncScenario {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn role(&self) -> Role {
-        match self.variant {
-            Variant::Sequential => Role::Before,
-            Variant::Pooled => Role::After {
-                before: sync_id(Variant::Sequential, self.rules, self.latency_ms),
-            },
-        }
-    }
-
-    fn in_smoke(&self) -> bool {
-        self.smoke
-    }
-
-    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
-        let set = self.set.get()?;
-        let variant = if ctx.swap_in_before {
-            Variant::Sequential
-        } else {
-            self.variant
-        };
-        let behaviour = ApiBehaviour {
-            token: Some(TOKEN.to_owned()),
-            latency: Duration::from_millis(self.latency_ms),
-            ..ApiBehaviour::default()
-        };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| format!("tokio runtime: {e}"))?;
-        let api = SimulatedApi::new(behaviour.clone());
-        let server = rt
-            .block_on(api.serve())
-            .map_err(|e| format!("cannot serve the simulated API: {e}"))?;
-        let urls: Vec<String> = load(&api, &set)
-            .into_iter()
-            .map(|p| format!("{}{p}", server.base_url()))
-            .collect();
-        let sync = variant.sync(
-            endpoint(server.api_base()),
-            Arc::new(ReqwestConnector::default()),
-        );
-
-        // One counted sync: requests, connections, heap.
-        reset_profile(&api, &set);
-        let heap = HEAP.get().copied();
-        let heap_start = heap.map(|h| {
-            (h.reset_peak)();
-            (h.current)()
-        });
-        let report = rt
-            .block_on(sync.sync(&urls))
-            .map_err(|e| format!("{} sync: {e}", variant.name()))?;
-        let peak = heap
-            .zip(heap_start)
-            .map(|(h, start)| (h.peak)().saturating_sub(start));
-        let (lost, duplicated) = lost_and_duplicated(&api, &set);
-        if lost > 0 || duplicated > 0 {
-            return Err(format!(
-                "{} sync lost {lost} and duplicated {duplicated} hostnames",
-                variant.name()
-            ));
-        }
-        let get = api.requests_by_method("GET");
-        let post = api.requests_by_method("POST");
-        let delete = api.requests_by_method("DELETE");
-        let total = get + post + delete;
-        let connections = api.connections();
-
-        // The counted sync was the warm-up; now the timed ones, each from the same starting state.
-        let plan = Self::plan(ctx);
-        let mut ns = Vec::with_capacity(plan.max_samples);
-        for _ in 0..plan.max_samples {
-            reset_profile(&api, &set);
-            let t0 = ctx.timer.elapsed();
-            rt.block_on(sync.sync(&urls))
-                .map_err(|e| format!("{} sync: {e}", variant.name()))?;
-            ns.push(ctx.timer.elapsed().saturating_sub(t0).as_nanos() as f64);
-        }
-        let samples = measure::Samples {
-            ns_per_iter: ns,
-            batch: 1,
-        };
-        drop(server);
-
-        let (virt, _) = run_virtual(variant, &set, behaviour)?;
-        let mut m = BTreeMap::from([
-            (
-                WALL_TIME.to_owned(),
-                samples.into_metric(ctx.plan.confidence),
-            ),
-            ("requests_get".to_owned(), Metric::count(get, "requests")),
-            ("requests_post".to_owned(), Metric::count(post, "requests")),
-            (
-                "requests_delete".to_owned(),
-                Metric::count(delete, "requests"),
-            ),
-            (
-                "requests_total".to_owned(),
-                Metric::count(total, "requests"),
-            ),
-            (
-                REQUESTS_OVER_MINIMUM.to_owned(),
-                Metric::count(total.saturating_sub(minimum_requests(&set)), "requests"),
-            ),
-            (
-                "calls_per_1000_rules".to_owned(),
-                super::cpu::exact_rate(report.calls_per_1000_rules(), "calls"),
-            ),
-            (
-                "tcp_connections".to_owned(),
-                Metric::count(connections, "connections"),
-            ),
-            (
-                "http_clients".to_owned(),
-                Metric::count(report.calls.clients, "clients"),
-            ),
-            (
-                "pushed_rules".to_owned(),
-                Metric::count(report.pushed, "rules"),
-            ),
-            (
-                SYNC_TIME_VIRTUAL.to_owned(),
-                Metric::virtual_ns(virt.stages.total()),
-            ),
-            (
-                PUSH_TIME_VIRTUAL.to_owned(),
-                Metric::virtual_ns(virt.stages.push),
-            ),
-        ]);
-        if let Some(p) = peak {
-            m.insert(PEAK_HEAP.to_owned(), Metric::count(p as u64, "bytes"));
-        }
-        Ok(m)
-    }
-}
-
-/// Which adverse situation a virtual-time scenario runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Trouble {
-    /// At most 5 requests a second, 429 with `Retry-After` past that.
-    Storm,
-    /// 5 % of API requests answered 5xx, pushes and creates applied before the error.
-    Faults,
-    /// No trouble, 100 ms per request: the seed authors' push benchmark.
-    Latency100,
-}
-
-/// The id of a virtual-time scenario.
-pub fn virtual_id(trouble: Trouble, variant: Variant, rules: usize) -> String {
-    match trouble {
-        Trouble::Storm => format!(
-            "rulesync/storm/{}/rules={rules},budget=5per1s",
-            variant.name()
-        ),
-        Trouble::Faults => format!(
-            "rulesync/faults/{}/rules={rules},errors=5pct",
-            variant.name()
-        ),
-        Trouble::Latency100 => {
-            format!(
-                "rulesync/push/{}/rules={rules},latency=100ms",
-                variant.name()
-            )
-        }
-    }
-}
-
-/// `rulesync/{storm,faults,push}/…`: one sync in virtual time; completion, retries, nothing lost
-/// or duplicated, virtual times.
-struct VirtualScenario {
-    id: String,
-    trouble: Trouble,
-    variant: Variant,
-    rules: usize,
+/// A sync case: its scale and its rule set, generated on first use and shared by both variants
+/// and both latencies.
+struct SyncCase {
+    scale: SyncScale,
     set: Arc<LazyRules>,
 }
 
-impl Scenario for VirtualScenario {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn role(&self) -> Role {
-        match self.variant {
-            Variant::Sequential => Role::Before,
-            Variant::Pooled => Role::After {
-                before: virtual_id(self.trouble, Variant::Sequential, self.rules),
-            },
-        }
-    }
-
-    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
-        let set = self.set.get()?;
-        let variant = if ctx.swap_in_before {
-            Variant::Sequential
-        } else {
-            self.variant
-        };
-        let latency = Duration::from_millis(20);
-        let behaviour = match self.trouble {
-            Trouble::Storm => ApiBehaviour {
-                latency,
-                budget: Some(Budget {
-                    requests: 5,
-                    window: Duration::from_secs(1),
-                }),
-                ..ApiBehaviour::default()
-            },
-            Trouble::Faults => ApiBehaviour {
-                latency,
-                fault_rate: 0.05,
-                fault_seed: 0xFA_0175,
-                faults_after_apply: true,
-                ..ApiBehaviour::default()
-            },
-            Trouble::Latency100 => ApiBehaviour {
-                latency: Duration::from_millis(100),
-                ..ApiBehaviour::default()
-            },
-        };
-        let (report, api) = run_virtual(variant, &set, behaviour)?;
-        let (lost, duplicated) = lost_and_duplicated(&api, &set);
-        Ok(BTreeMap::from([
-            (
-                "completed".to_owned(),
-                Metric {
-                    direction: Direction::HigherIsBetter,
-                    ..Metric::count(1, "syncs")
-                },
-            ),
-            ("lost_rules".to_owned(), Metric::count(lost, "rules")),
-            (
-                "duplicated_rules".to_owned(),
-                Metric::count(duplicated, "rules"),
-            ),
-            (
-                "retries".to_owned(),
-                Metric::count(report.calls.retries, "retries"),
-            ),
-            (
-                "throttled".to_owned(),
-                Metric::count(report.calls.throttled, "responses"),
-            ),
-            (
-                "server_errors".to_owned(),
-                Metric::count(report.calls.server_errors, "responses"),
-            ),
-            (
-                "requests_total".to_owned(),
-                Metric::count(report.calls.total(), "requests"),
-            ),
-            (
-                "http_clients".to_owned(),
-                Metric::count(report.calls.clients, "clients"),
-            ),
-            (
-                SYNC_TIME_VIRTUAL.to_owned(),
-                Metric::virtual_ns(report.stages.total()),
-            ),
-            (
-                PUSH_TIME_VIRTUAL.to_owned(),
-                Metric::virtual_ns(report.stages.push),
-            ),
-        ]))
+impl std::fmt::Display for SyncCase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.scale.fmt(f)
     }
 }
 
@@ -546,37 +460,69 @@ pub fn register(r: &mut Registry) {
         .iter()
         .map(|&n| (n, Arc::new(LazyRules::new(RuleSetSpec::standard(n)))))
         .collect();
-    for (rules, set) in &sets {
-        for latency_ms in LATENCIES_MS {
-            for variant in [Variant::Sequential, Variant::Pooled] {
-                r.add(SyncScenario {
-                    id: sync_id(variant, *rules, latency_ms),
-                    variant,
-                    rules: *rules,
-                    latency_ms,
-                    set: Arc::clone(set),
-                    smoke: *rules == SCALES[0] && latency_ms == 20,
-                });
-            }
-        }
-    }
-    let first = Arc::clone(&sets[0].1);
-    let clean = Arc::new(LazyRules::new(RuleSetSpec::clean(2_000)));
-    for (trouble, rules, set) in [
-        (Trouble::Latency100, 2_000, &clean),
-        (Trouble::Storm, SCALES[0], &first),
-        (Trouble::Faults, SCALES[0], &first),
-    ] {
-        for variant in [Variant::Sequential, Variant::Pooled] {
-            r.add(VirtualScenario {
-                id: virtual_id(trouble, variant, rules),
-                trouble,
-                variant,
-                rules,
-                set: Arc::clone(set),
-            });
-        }
-    }
+    let cases = sets.iter().flat_map(|(rules, set)| {
+        LATENCIES_MS.map(|latency_ms| SyncCase {
+            scale: SyncScale {
+                rules: *rules,
+                latency_ms,
+            },
+            set: Arc::clone(set),
+        })
+    });
+    let sync = r
+        .pair("rulesync/sync", Variant::Sequential, Variant::Pooled)
+        .cases(cases)
+        .smoke(|_, case| case.scale.rules == SCALES[0] && case.scale.latency_ms == 20)
+        .measure(|variant, case, ctx| {
+            sync_on_loopback(variant, &case.set, case.scale.latency_ms, ctx)
+        });
+
+    let mut in_virtual_time = |family: &str,
+                               scale: String,
+                               set: &Arc<LazyRules>,
+                               behaviour: ApiBehaviour| {
+        let set = Arc::clone(set);
+        r.pair(family, Variant::Sequential, Variant::Pooled)
+            .scales([scale])
+            .measure(move |variant, _, _| sync_in_virtual_time(variant, &set, behaviour.clone()))
+    };
+    let latency = Duration::from_millis(20);
+    let first = &sets[0].1;
+    let push_scale = "rules=2000,latency=100ms";
+    let push = in_virtual_time(
+        "rulesync/push",
+        push_scale.to_owned(),
+        &Arc::new(LazyRules::new(RuleSetSpec::clean(2_000))),
+        ApiBehaviour {
+            latency: Duration::from_millis(100),
+            ..ApiBehaviour::default()
+        },
+    );
+    in_virtual_time(
+        "rulesync/storm",
+        format!("rules={},budget=5per1s", SCALES[0]),
+        first,
+        ApiBehaviour {
+            latency,
+            budget: Some(Budget {
+                requests: 5,
+                window: Duration::from_secs(1),
+            }),
+            ..ApiBehaviour::default()
+        },
+    );
+    in_virtual_time(
+        "rulesync/faults",
+        format!("rules={},errors=5pct", SCALES[0]),
+        first,
+        ApiBehaviour {
+            latency,
+            fault_rate: 0.05,
+            fault_seed: 0xFA_0175,
+            faults_after_apply: true,
+            ..ApiBehaviour::default()
+        },
+    );
 
     r.claim(Claim::new(
         SEED,
@@ -584,8 +530,8 @@ pub fn register(r: &mut Registry) {
         "Rule batch pushing (3 workers); its authors measured 2,000 rules at 100 ms latency: \
          0.4 s -> 0.2 s (read as: push time at most 0.55 of the sequential one)",
         ClaimCheck::RatioAtMost {
-            before: virtual_id(Trouble::Latency100, Variant::Sequential, 2_000),
-            after: virtual_id(Trouble::Latency100, Variant::Pooled, 2_000),
+            before: push.before(push_scale),
+            after: push.after(push_scale),
             metric: PUSH_TIME_VIRTUAL.to_owned(),
             max: 0.55,
         },
@@ -596,7 +542,10 @@ pub fn register(r: &mut Registry) {
         "Target metric: Calls per 1,000 rules processed (read as: requests = a push per 500 new \
          unique hostnames of each folder plus the fixed calls, none more)",
         ClaimCheck::AtMost {
-            scenario: sync_id(Variant::Pooled, SCALES[0], 20),
+            scenario: sync.after(SyncScale {
+                rules: SCALES[0],
+                latency_ms: 20,
+            }),
             metric: REQUESTS_OVER_MINIMUM.to_owned(),
             max: 0.0,
         },
@@ -619,7 +568,10 @@ pub fn register(r: &mut Registry) {
         "Memory footprint (especially for 50k+ rules) (read as: peak heap during a 50k sync, \
          client and simulated server together, under 64 MiB)",
         ClaimCheck::AtMost {
-            scenario: sync_id(Variant::Pooled, SCALES[2], 0),
+            scenario: sync.after(SyncScale {
+                rules: SCALES[2],
+                latency_ms: 0,
+            }),
             metric: PEAK_HEAP.to_owned(),
             max: 64.0 * 1024.0 * 1024.0,
         },
@@ -658,32 +610,26 @@ mod tests {
 
     #[test]
     fn the_authors_push_case_halves_with_3_workers_and_the_swap_shows() {
-        let seq = run(
-            &virtual_id(Trouble::Latency100, Variant::Sequential, 2_000),
-            false,
-        );
-        let pooled = run(
-            &virtual_id(Trouble::Latency100, Variant::Pooled, 2_000),
-            false,
-        );
+        let seq = run("rulesync/push/sequential/rules=2000,latency=100ms", false);
+        let pooled = run("rulesync/push/pooled/rules=2000,latency=100ms", false);
         assert_eq!(value(&seq, PUSH_TIME_VIRTUAL), 400e6);
         assert_eq!(value(&pooled, PUSH_TIME_VIRTUAL), 200e6);
-        let swapped = run(
-            &virtual_id(Trouble::Latency100, Variant::Pooled, 2_000),
-            true,
-        );
+        let swapped = run("rulesync/push/pooled/rules=2000,latency=100ms", true);
         assert_eq!(value(&swapped, PUSH_TIME_VIRTUAL), 400e6);
     }
 
     #[test]
     fn storms_and_faults_lose_and_duplicate_nothing() {
-        for trouble in [Trouble::Storm, Trouble::Faults] {
-            for variant in [Variant::Sequential, Variant::Pooled] {
-                let m = run(&virtual_id(trouble, variant, SCALES[0]), false);
-                assert_eq!(value(&m, "lost_rules"), 0.0);
-                assert_eq!(value(&m, "duplicated_rules"), 0.0);
-                assert!(value(&m, "retries") > 0.0, "{trouble:?} {variant:?}");
-            }
+        for id in [
+            "rulesync/storm/sequential/rules=10000,budget=5per1s",
+            "rulesync/storm/pooled/rules=10000,budget=5per1s",
+            "rulesync/faults/sequential/rules=10000,errors=5pct",
+            "rulesync/faults/pooled/rules=10000,errors=5pct",
+        ] {
+            let m = run(id, false);
+            assert_eq!(value(&m, "lost_rules"), 0.0);
+            assert_eq!(value(&m, "duplicated_rules"), 0.0);
+            assert!(value(&m, "retries") > 0.0, "{id}");
         }
     }
 }
