@@ -24,8 +24,9 @@ use crate::model::{
 pub const HISTORY_SCHEMA: &str = "perfgate.history";
 /// Version of the history line format this perfgate writes and reads.
 pub const HISTORY_VERSION: u32 = 1;
-/// Bytes read from the end of the file at a time when looking for the last lines.
-const TAIL_CHUNK: usize = 256 * 1024;
+/// Bytes read from the end of the file at a time when looking for the last lines (public so tests
+/// can put lines across the chunks' boundaries).
+pub const TAIL_CHUNK: usize = 256 * 1024;
 
 /// One run as the history keeps it: what the trends need, not the samples or claims of the record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -144,10 +145,13 @@ fn drop_torn_tail(file: &mut File) -> std::io::Result<Option<u64>> {
     if len == 0 {
         return Ok(None);
     }
-    let (tail, start) = read_tail(file, len, 1)?;
-    if tail.ends_with(b"\n") {
+    let mut end = [0];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut end)?;
+    if end == *b"\n" {
         return Ok(None);
     }
+    let (tail, start) = read_tail(file, len, 1)?;
     let keep = match tail.iter().rposition(|&b| b == b'\n') {
         Some(i) => start + i as u64 + 1,
         None => start,
@@ -157,26 +161,35 @@ fn drop_torn_tail(file: &mut File) -> std::io::Result<Option<u64>> {
     Ok(Some(len - keep))
 }
 
-/// Reads backwards from the end of `file` (of length `len`) until the bytes read hold `newlines`
-/// newlines beyond the last byte, or the start is reached. Returns the bytes and their offset.
-fn read_tail(file: &mut File, len: u64, newlines: usize) -> std::io::Result<(Vec<u8>, u64)> {
+/// Reads backwards from the end of `file` (of length `len`) until the bytes read hold `lines` whole
+/// lines that are not blank (a line is whole once the newline before it is read; the piece after the
+/// file's last newline never counts: it is empty or cut short), or the start is reached. Returns the
+/// bytes and their offset. Blank lines are not counted: they are not runs, and counting them would
+/// leave the last runs unread behind a run of blank lines.
+fn read_tail(file: &mut File, len: u64, lines: usize) -> std::io::Result<(Vec<u8>, u64)> {
     let mut start = len;
-    // Chunks from the end backwards; each is counted once and the whole is joined once.
+    // Chunks from the end backwards; each is scanned once and the whole is joined once.
     let mut chunks: Vec<Vec<u8>> = Vec::new();
     let mut seen = 0_usize;
-    while start > 0 && seen < newlines {
+    // Whether the line being read (backwards) is the file's last piece, and has a non-blank byte.
+    let (mut in_last_piece, mut filled) = (true, false);
+    while start > 0 && seen < lines {
         let step = (TAIL_CHUNK as u64).min(start);
         start -= step;
         let mut chunk = vec![0; usize::try_from(step).unwrap_or(TAIL_CHUNK)];
         file.seek(SeekFrom::Start(start))?;
         file.read_exact(&mut chunk)?;
-        // The file's own final newline ends the last line; it does not start one.
-        let counted = if start + step == len {
-            chunk.strip_suffix(b"\n").unwrap_or(&chunk)
-        } else {
-            &chunk[..]
-        };
-        seen += counted.iter().filter(|&&b| b == b'\n').count();
+        let mut pieces = chunk.rsplit(|&b| b == b'\n');
+        // The first piece continues the line whose end was read with the chunk after this one.
+        if let Some(piece) = pieces.next() {
+            filled |= !piece.trim_ascii().is_empty();
+        }
+        for piece in pieces {
+            // A newline: the line after it is whole.
+            seen += usize::from(filled && !in_last_piece);
+            in_last_piece = false;
+            filled = !piece.trim_ascii().is_empty();
+        }
         chunks.push(chunk);
     }
     let mut buf = Vec::with_capacity(usize::try_from(len - start).unwrap_or(0));
@@ -204,8 +217,7 @@ pub fn load(path: &Path, last: usize) -> Result<Loaded, Error> {
     if len == 0 || last == 0 {
         return Ok(Loaded::default());
     }
-    // One more newline than lines wanted, so the first line kept is whole.
-    let (tail, start) = read_tail(&mut file, len, last + 1).map_err(io)?;
+    let (tail, start) = read_tail(&mut file, len, last).map_err(io)?;
     let mut loaded = Loaded::default();
     let mut body: &[u8] = &tail;
     if !tail.ends_with(b"\n") {
@@ -249,12 +261,19 @@ pub fn load(path: &Path, last: usize) -> Result<Loaded, Error> {
     Ok(loaded)
 }
 
-/// The 1-based line number of the line starting at byte `at` (only computed for an error).
+/// The 1-based line number of the line starting at byte `at` (only computed for an error; read in
+/// chunks, so a long history does not have to fit in memory).
 fn line_number(file: &mut File, at: u64) -> std::io::Result<usize> {
     file.seek(SeekFrom::Start(0))?;
-    let mut before = vec![0; usize::try_from(at).unwrap_or(usize::MAX)];
-    file.read_exact(&mut before)?;
-    Ok(before.iter().filter(|&&b| b == b'\n').count() + 1)
+    let mut chunk = vec![0; TAIL_CHUNK];
+    let (mut read, mut newlines) = (0_u64, 0_usize);
+    while read < at {
+        let want = usize::try_from(at - read).map_or(TAIL_CHUNK, |left| left.min(TAIL_CHUNK));
+        file.read_exact(&mut chunk[..want])?;
+        newlines += chunk[..want].iter().filter(|&&b| b == b'\n').count();
+        read += want as u64;
+    }
+    Ok(newlines + 1)
 }
 
 /// Which line format a line is, read before the rest of it.

@@ -7,13 +7,15 @@
 //! errors by kind) is `cargo test --release -p harness --test parsers_fuzz -- --ignored --nocapture`.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use fixtures::fuzz::{Target, Verdict, inputs_from_env};
 use harness::config::GateConfig;
 use harness::error::Error;
+use harness::history::{self, HISTORY_SCHEMA, HISTORY_VERSION, HistoryRun, TAIL_CHUNK};
 use harness::ingest::{criterion_scenario, gungraun_scenario};
-use harness::model::RunRecord;
+use harness::model::{RunRecord, SCHEMA_NAME, readable_version};
 use harness::store::parse_record;
 use proptest::prelude::*;
 use rand::Rng;
@@ -495,6 +497,320 @@ fn gungraun() -> Target<'static> {
     }
 }
 
+// ------------------------------------------------------------ history files
+
+const HISTORY_FILE: &str = "history.jsonl";
+const HISTORY_WORDS: &[&str] = &[
+    "schema",
+    "perfgate.history",
+    "perfgate.run",
+    "schema_version",
+    "started",
+    "commit",
+    "suite",
+    "machine",
+    "metrics",
+    "\"v\"",
+    "\"u\"",
+    "\"k\"",
+    "exact",
+    "wall_time",
+    "\n",
+    "\r\n",
+    "\n\n",
+];
+
+/// `n` runs of the real baseline (its first `scenarios`) as history lines, each with its own start,
+/// commit and values, and `pad` bytes of an unknown field (read past) to make a line long.
+fn history_lines(scenarios: usize, n: usize, pad: usize) -> Vec<Vec<u8>> {
+    let record = parse_record(&smoke_cut(scenarios), Path::new("smoke.json"), FIX).expect("parses");
+    (0..n)
+        .map(|i| {
+            let mut run = HistoryRun::of(&record);
+            run.started = format!("2026-11-{:02}T00:00:{:02}Z", i % 28 + 1, i % 60);
+            run.commit = format!("{i:040x}");
+            for point in run.metrics.values_mut().flat_map(|m| m.values_mut()) {
+                point.v *= 1.0 + i as f64 / 100.0;
+            }
+            let mut v = serde_json::to_value(&run).expect("json");
+            if pad > 0 {
+                v["pad"] = serde_json::json!("p".repeat(pad));
+            }
+            let mut line = serde_json::to_vec(&v).expect("json");
+            line.push(b'\n');
+            line
+        })
+        .collect()
+}
+
+/// A line of an older perfgate: a whole run record on one line.
+fn old_record_line() -> Vec<u8> {
+    let v: serde_json::Value = serde_json::from_slice(&smoke_cut(1)).expect("json");
+    let mut line = serde_json::to_vec(&v).expect("json");
+    line.push(b'\n');
+    line
+}
+
+/// What `load` must make of a line, decided independently of its tail reading: the run, or `None`
+/// for a line that is not a history line (nor a readable run record).
+fn reference_run(line: &[u8]) -> Option<HistoryRun> {
+    #[derive(serde::Deserialize)]
+    struct Header {
+        schema: String,
+        schema_version: u64,
+    }
+    let header: Header = serde_json::from_slice(line).ok()?;
+    match header.schema.as_str() {
+        HISTORY_SCHEMA if header.schema_version == u64::from(HISTORY_VERSION) => {
+            serde_json::from_slice(line).ok()
+        }
+        SCHEMA_NAME if readable_version(header.schema_version) => serde_json::from_slice(line)
+            .ok()
+            .map(|r: RunRecord| HistoryRun::of(&r)),
+        _ => None,
+    }
+}
+
+/// The kind of a history error: what is wrong with the line, without its number or values.
+fn history_kind(e: &Error) -> String {
+    let Error::BadRecord { what, .. } = e else {
+        return kind(e);
+    };
+    let what = what.split_once(": ").map_or(what.as_str(), |(_, w)| w);
+    if what.starts_with("schema ") {
+        return "BadRecord(another schema or version)".to_owned();
+    }
+    let (layer, rest) = what.split_once(": ").unwrap_or((what, ""));
+    let layer = layer.split(" (").next().unwrap_or_default();
+    let head = rest.split(" at line").next().unwrap_or_default();
+    let head = head.split([':', ',', '(']).next().unwrap_or_default();
+    // A missing or doubled field is named (a bounded set); other values are not kinds.
+    let head = if head.starts_with("missing field") || head.starts_with("duplicate field") {
+        head
+    } else {
+        head.split('`').next().unwrap_or_default()
+    };
+    format!("BadRecord({layer}: {})", head.trim())
+}
+
+/// A cheap, fixed hash of an input (its ends and length): picks `last` and the padding per input.
+fn input_hash(input: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    input.len().hash(&mut h);
+    input[..input.len().min(64)].hash(&mut h);
+    input[input.len().saturating_sub(64)..].hash(&mut h);
+    h.finish()
+}
+
+/// `history::load` on hostile history files. One in `pad_every` inputs is written after about
+/// [`TAIL_CHUNK`] bytes of whole lines, so the tail is read in two chunks with a line across them.
+fn history(pad_every: u64) -> Target<'static> {
+    // Made once per test binary: the property test makes a target per case.
+    type Made = (Vec<Vec<u8>>, Vec<u8>, Vec<u8>);
+    static MADE: OnceLock<Made> = OnceLock::new();
+    let (lines, old, padding) = MADE.get_or_init(|| {
+        let padding: Vec<u8> = history_lines(1, 40, 8 * 1024).concat();
+        assert!(padding.len() > TAIL_CHUNK + 64 * 1024, "{}", padding.len());
+        (history_lines(2, 6, 0), old_record_line(), padding)
+    });
+    let (old, padding) = (old.clone(), padding.as_slice());
+    let torn = |line: &[u8]| line[..line.len() / 2].to_vec();
+    let samples = vec![
+        lines[..4].concat(),
+        [old.clone(), lines[4].clone(), lines[5].clone()].concat(),
+        [lines[0].clone(), lines[1].clone(), torn(&lines[2])].concat(),
+        lines[..3]
+            .iter()
+            .flat_map(|l| [&l[..l.len() - 1], b"\r\n"].concat())
+            .collect(),
+    ];
+    let mut pieces = lines.clone();
+    pieces.push(old);
+    let dir = tempfile::tempdir().expect("tempdir");
+    Target {
+        name: "history::load (history files)",
+        samples,
+        dictionary: HISTORY_WORDS.to_vec(),
+        // Files of whole lines, lines cut anywhere, CR/LF, blank, doubled or missing newlines, huge
+        // lines, invalid UTF-8, other schemas and versions, JSON of the wrong shape.
+        generate: Box::new(move |rng| {
+            let mut out = Vec::new();
+            for _ in 0..rng.random_range(0..8) {
+                let line = pick(rng, &pieces).clone();
+                let body = &line[..line.len() - 1];
+                match rng.random_range(0..13) {
+                    0..4 => out.extend_from_slice(&line),
+                    4 => out.extend_from_slice(&body[..rng.random_range(0..=body.len())]),
+                    5 => out.extend_from_slice(&[body, b"\r\n"].concat()),
+                    6 => {
+                        let blank: [&[u8]; 5] = [b"\n", b"\r\n", b"  \n", b"\t\n", b"\r"];
+                        let piece = pick::<&[u8]>(rng, &blank);
+                        out.extend_from_slice(piece);
+                    }
+                    7 => out.extend_from_slice(&[&line[..], b"\n"].concat()),
+                    8 => {
+                        let at = body.len() - 1;
+                        let pad = "x".repeat(rng.random_range(1_000..60_000));
+                        out.extend_from_slice(&body[..at]);
+                        out.extend_from_slice(format!(",\"pad\":\"{pad}\"}}\n").as_bytes());
+                    }
+                    9 => {
+                        let mut bad = line.clone();
+                        let at = rng.random_range(0..body.len());
+                        bad[at] = *pick(rng, &[0xff, 0xc3, 0x80, 0xed, 0xfe]);
+                        out.extend_from_slice(&bad);
+                    }
+                    10 => {
+                        let text = String::from_utf8_lossy(&line).into_owned();
+                        let (from, to) = *pick(
+                            rng,
+                            &[
+                                ("\"schema_version\":1", "\"schema_version\":2"),
+                                ("\"schema_version\":1", "\"schema_version\":0"),
+                                ("\"schema_version\":1", "\"schema_version\":-1"),
+                                ("perfgate.history", "perfgate.run"),
+                                ("perfgate.run", "perfgate.history"),
+                                ("\"schema\"", "\"schema\":\"x\",\"schema\""),
+                            ],
+                        );
+                        out.extend_from_slice(text.replacen(from, to, 1).as_bytes());
+                    }
+                    11 => {
+                        let shapes: [&[u8]; 8] = [
+                            b"{}\n",
+                            b"[]\n",
+                            b"null\n",
+                            b"\"perfgate.history\"\n",
+                            b"{\"schema\":\"perfgate.history\",\"schema_version\":1}\n",
+                            b"{\"schema\":\"perfgate.history\",\"schema_version\":1,\"started\":\"\",\"suite\":\"\",\"machine\":\"\",\"metrics\":{\"a\":{\"b\":{\"v\":1,\"u\":\"\",\"k\":\"exact\"}}}}\n",
+                            b"\xef\xbb\xbf{}\n",
+                            b"\0\n",
+                        ];
+                        let piece = pick::<&[u8]>(rng, &shapes);
+                        out.extend_from_slice(piece);
+                    }
+                    _ => {
+                        let nl = out.iter().rposition(|&b| b == b'\n');
+                        if let Some(nl) = nl {
+                            out.remove(nl); // two lines joined
+                        }
+                    }
+                }
+            }
+            if rng.random_bool(0.3) {
+                let line = pick(rng, &pieces);
+                out.extend_from_slice(&line[..rng.random_range(0..line.len())]);
+            }
+            if rng.random_bool(0.1) && !out.is_empty() {
+                out.truncate(rng.random_range(0..out.len()));
+            }
+            out
+        }),
+        check: Box::new(move |input| {
+            let h = input_hash(input);
+            let file: Vec<u8> = if h.is_multiple_of(pad_every) {
+                // Whole lines up to about one chunk before the input.
+                let want = TAIL_CHUNK.saturating_sub(input.len()) + (h >> 8) as usize % 16_384;
+                let cut = padding[want.min(padding.len() - 1)..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(padding.len(), |i| want + i + 1);
+                [&padding[..cut], input].concat()
+            } else {
+                input.to_vec()
+            };
+            let path = dir.path().join(HISTORY_FILE);
+            std::fs::write(&path, &file).expect("write the history file");
+            history_verdict(&path, &file, h)
+        }),
+    }
+}
+
+/// Loads `file` (written at `path`) with several `last` values, from 0 to 5 past its line count,
+/// and checks each answer against the lines: at most `last` runs, the last whole ones, a torn last
+/// line skipped with a message, and an error for the first bad line among those read, naming the file
+/// and that line's number.
+fn history_verdict(path: &Path, file: &[u8], h: u64) -> Verdict {
+    // (1-based line number, line) of the whole lines that are not blank, and whether the file ends
+    // with a line cut short.
+    let mut whole = Vec::new();
+    let mut pieces = file.split(|&b| b == b'\n').enumerate().peekable();
+    let mut torn = false;
+    while let Some((i, piece)) = pieces.next() {
+        if pieces.peek().is_none() {
+            torn = !piece.is_empty();
+        } else if !piece.trim_ascii().is_empty() {
+            whole.push((i + 1, piece));
+        }
+    }
+    let n = whole.len();
+    let mut runs: Vec<Option<Option<HistoryRun>>> = vec![None; n];
+    let mut lasts = vec![0, 1, (h % (n as u64 + 6)) as usize, n, n + 5];
+    lasts.sort_unstable();
+    lasts.dedup();
+    let mut verdict = Verdict::Ok;
+    let file_name = path.display().to_string();
+    for last in lasts {
+        let read = n.saturating_sub(last);
+        let mut want = Vec::new();
+        let mut first_bad = None;
+        for (k, (number, line)) in whole.iter().enumerate().skip(read) {
+            let run = runs[k].get_or_insert_with(|| reference_run(line));
+            match run {
+                Some(run) => want.push(run.clone()),
+                None => {
+                    first_bad = Some(*number);
+                    break;
+                }
+            }
+        }
+        match (history::load(path, last), first_bad) {
+            (Ok(loaded), None) => {
+                assert!(
+                    loaded.runs == want,
+                    "last {last}: {} runs read, the last {} whole ones are not them",
+                    loaded.runs.len(),
+                    want.len()
+                );
+                let skipped = usize::from(torn && last > 0);
+                assert_eq!(
+                    loaded.skipped.len(),
+                    skipped,
+                    "last {last}: {:?}",
+                    loaded.skipped
+                );
+                assert!(
+                    loaded.skipped.iter().all(|s| s.contains(&file_name)),
+                    "{:?}",
+                    loaded.skipped
+                );
+            }
+            (Ok(loaded), Some(number)) => panic!(
+                "last {last}: line {number} is not a history line, yet load read {} runs",
+                loaded.runs.len()
+            ),
+            (Err(e), first_bad) => {
+                let text = e.to_string();
+                let number = first_bad.unwrap_or_else(|| {
+                    panic!("last {last}: the lines read are all history lines, yet: {text}")
+                });
+                assert!(
+                    text.contains(&format!("line {number}:")),
+                    "last {last}: the first bad line is {number}: {text}"
+                );
+                if verdict == Verdict::Ok {
+                    verdict = Verdict::Err {
+                        kind: history_kind(&e),
+                        names_input: text.contains(&file_name),
+                    };
+                }
+            }
+        }
+    }
+    verdict
+}
+
 // ------------------------------------------------------------ the short runs
 
 fn cases(target: &mut Target<'_>, seed: u64) -> Result<(), TestCaseError> {
@@ -526,6 +842,11 @@ proptest! {
     #[test]
     fn gungraun_summaries_survive_hostile_json(seed in any::<u64>()) {
         cases(&mut gungraun(), seed)?;
+    }
+
+    #[test]
+    fn history_files_survive_hostile_lines(seed in any::<u64>()) {
+        cases(&mut history(8), seed)?;
     }
 }
 
@@ -593,6 +914,50 @@ fn regressions() {
     );
 }
 
+/// History files the fuzzing found, kept as regression cases: blank lines were counted as lines when
+/// reading the tail, so the last runs behind them were not read.
+#[test]
+fn history_regressions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(HISTORY_FILE);
+    let padding: Vec<u8> = history_lines(1, 40, 8 * 1024).concat();
+    let runs = history_lines(1, 2, 0);
+    let blank = vec![b'\n'; TAIL_CHUNK + 10];
+    // Whole runs, a chunk of blank lines, one more run: the last 3 runs are one before the blank
+    // lines and two after (load read 1, the one after them).
+    let file = [&padding[..], &runs[0], &blank, &runs[1], b"\r\n  \n"].concat();
+    std::fs::write(&path, &file).expect("write");
+    let last: Vec<String> = history::load(&path, 3)
+        .expect("loads")
+        .runs
+        .into_iter()
+        .map(|r| r.commit)
+        .collect();
+    assert_eq!(last.len(), 3, "{last:?}");
+    assert_eq!(last[1..], [format!("{:040x}", 0), format!("{:040x}", 1)]);
+    assert_history_verdict(&path, &file);
+    // A line split by a chunk of newlines: of the last 3 lines read, the first bad one is the first
+    // half, line 2 (load named the second half, line 262,156, not reading past the blank lines).
+    let line = &runs[1];
+    let half = line.len() / 2;
+    let file = [&runs[0][..], &line[..half], &blank, &line[half..]].concat();
+    std::fs::write(&path, &file).expect("write");
+    let err = history::load(&path, 3)
+        .expect_err("two bad halves")
+        .to_string();
+    assert!(
+        err.contains("line 2:") && err.contains(HISTORY_FILE),
+        "{err}"
+    );
+    assert_history_verdict(&path, &file);
+}
+
+fn assert_history_verdict(path: &Path, file: &[u8]) {
+    for h in 0..2 {
+        history_verdict(path, file, h);
+    }
+}
+
 /// A 10 MiB input gets an answer from every parser (timed in the long run, not here); the full
 /// 62-scenario baseline is a sample here.
 #[test]
@@ -603,6 +968,7 @@ fn ten_mib_inputs_get_an_answer() {
         criterion(CriterionFile::Estimates),
         criterion(CriterionFile::Sample),
         gungraun(),
+        history(8),
     ] {
         let (_, verdicts) = target.huge(TEN_MIB, 2, 1);
         assert_eq!(verdicts.len(), 2, "{}", target.name);
@@ -616,23 +982,14 @@ fn ten_mib_inputs_get_an_answer() {
 
 // ------------------------------------------------------------ the long run
 
-/// One million inputs per parser (`PERFGATE_FUZZ_INPUTS` to change), then ten 10 MiB inputs each:
-/// prints inputs/s and errors by kind; fails on a panic, a hang (an input over 1 s, a 10 MiB one
-/// over 10 s) or an error that does not name its input.
-#[test]
-#[ignore = "the long run: cargo test --release -p harness --test parsers_fuzz -- --ignored --nocapture"]
-fn long_run_a_million_inputs_per_parser() {
+/// Runs each target on `n` inputs, then ten 10 MiB inputs: prints inputs/s and errors by kind;
+/// fails on a panic, a hang (an input over 1 s, a 10 MiB one over 10 s) or an error that does not
+/// name its input.
+fn long_run(targets: Vec<Target<'static>>, seed: u64) {
     let n = inputs_from_env(1_000_000);
     let mut failures = Vec::new();
-    let targets = [
-        records(false),
-        config(),
-        criterion(CriterionFile::Estimates),
-        criterion(CriterionFile::Sample),
-        gungraun(),
-    ];
     for (i, mut target) in targets.into_iter().enumerate() {
-        let out = target.long_run(n, 0x18_0000 + i as u64, Duration::from_secs(1), 64 * 1024);
+        let out = target.long_run(n, seed + i as u64, Duration::from_secs(1), 64 * 1024);
         let (slowest, _) = target.huge(TEN_MIB, 10, i as u64);
         println!(
             "{out}\n  10 MiB inputs: slowest {:.1} ms\n",
@@ -651,4 +1008,29 @@ fn long_run_a_million_inputs_per_parser() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// One million inputs per parser (`PERFGATE_FUZZ_INPUTS` to change); see [`long_run`].
+#[test]
+#[ignore = "the long run: cargo test --release -p harness --test parsers_fuzz -- --ignored --nocapture"]
+fn long_run_a_million_inputs_per_parser() {
+    long_run(
+        vec![
+            records(false),
+            config(),
+            criterion(CriterionFile::Estimates),
+            criterion(CriterionFile::Sample),
+            gungraun(),
+        ],
+        0x18_0000,
+    );
+}
+
+/// One million history files (`PERFGATE_FUZZ_INPUTS` to change), each loaded with five `last`
+/// values; alone: `cargo test --release -p harness --test parsers_fuzz -- --ignored --nocapture
+/// history`.
+#[test]
+#[ignore = "the long run: cargo test --release -p harness --test parsers_fuzz -- --ignored --nocapture"]
+fn long_run_a_million_history_files() {
+    long_run(vec![history(64)], 0x18_1000);
 }
