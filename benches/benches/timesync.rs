@@ -8,6 +8,7 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
+use harness::scenario::PairVariant;
 use harness::scenarios::timesync::fastdate::{Encoding, TIMES, times};
 use harness::scenarios::timesync::{SCAN_SCALES, ScanVariant, scan_for, scan_tree};
 

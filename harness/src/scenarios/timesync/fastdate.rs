@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::SEED;
 use crate::measure;
 use crate::model::{Claim, ClaimCheck, Metric};
-use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
+use crate::scenario::{PairVariant, Registry, RunContext, WALL_TIME};
 
 /// Times encoded per scenario for the exactness count.
 pub const TIMES: usize = 10_000;
@@ -29,15 +29,16 @@ pub enum Encoding {
     Integer,
 }
 
-impl Encoding {
-    /// The variant as it appears in scenario ids.
-    pub fn name(self) -> &'static str {
+impl PairVariant for Encoding {
+    fn name(self) -> &'static str {
         match self {
             Self::Float => "float",
             Self::Integer => "integer",
         }
     }
+}
 
+impl Encoding {
     /// One round trip of `nanos`: the encoded value and the decoded time in nanoseconds.
     pub fn round_trip(self, nanos: i128) -> Result<(FastDate64, i128), String> {
         match self {
@@ -93,77 +94,49 @@ pub fn times() -> Vec<i128> {
         .collect()
 }
 
-/// The scenario id of an encoding.
-pub fn fastdate_id(encoding: Encoding) -> String {
-    format!("timesync/fastdate/{}/times={TIMES}", encoding.name())
-}
-
 /// `timesync/fastdate/{float,integer}/times=10000`: ns per encode + decode, encodings that differ
 /// from the exact 34.30 value (`floor(subsec_ns * 2^30 / 1e9)`), largest round-trip error.
-struct FastDateScenario {
-    id: String,
+fn encode_times(
     encoding: Encoding,
-}
-
-impl Scenario for FastDateScenario {
-    fn id(&self) -> &str {
-        &self.id
+    ctx: &RunContext<'_>,
+) -> Result<BTreeMap<String, Metric>, String> {
+    let times = times();
+    let (mut inexact, mut worst) = (0_u64, 0_u64);
+    for &t in &times {
+        let exact = FastDate64::from_unix_nanos(t).map_err(|e| e.to_string())?;
+        let (got, back) = encoding.round_trip(t)?;
+        inexact += u64::from(got != exact);
+        worst = worst.max(u64::try_from((back - t).unsigned_abs()).unwrap_or(u64::MAX));
     }
-
-    fn role(&self) -> Role {
-        match self.encoding {
-            Encoding::Float => Role::Before,
-            Encoding::Integer => Role::After {
-                before: fastdate_id(Encoding::Float),
-            },
-        }
-    }
-
-    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
-        let encoding = if ctx.swap_in_before {
-            Encoding::Float
-        } else {
-            self.encoding
-        };
-        let times = times();
-        let (mut inexact, mut worst) = (0_u64, 0_u64);
-        for &t in &times {
-            let exact = FastDate64::from_unix_nanos(t).map_err(|e| e.to_string())?;
-            let (got, back) = encoding.round_trip(t)?;
-            inexact += u64::from(got != exact);
-            worst = worst.max(u64::try_from((back - t).unsigned_abs()).unwrap_or(u64::MAX));
-        }
-        let mut op = encoding.timed_op(&times);
-        let samples = measure::sample(ctx.timer, &ctx.plan, &mut op)?;
-        Ok(BTreeMap::from([
-            (
-                "inexact_encodings".to_owned(),
-                Metric::count(inexact, "encodings"),
-            ),
-            ("max_error".to_owned(), Metric::count(worst, "ns")),
-            (
-                WALL_TIME.to_owned(),
-                samples.into_metric(ctx.plan.confidence),
-            ),
-        ]))
-    }
+    let mut op = encoding.timed_op(&times);
+    let samples = measure::sample(ctx.timer, &ctx.plan, &mut op)?;
+    Ok(BTreeMap::from([
+        (
+            "inexact_encodings".to_owned(),
+            Metric::count(inexact, "encodings"),
+        ),
+        ("max_error".to_owned(), Metric::count(worst, "ns")),
+        (
+            WALL_TIME.to_owned(),
+            samples.into_metric(ctx.plan.confidence),
+        ),
+    ]))
 }
 
 /// Registers the FastDate64 scenarios and the plan's throughput figure as a claim.
 pub fn register(r: &mut Registry) {
-    for encoding in [Encoding::Float, Encoding::Integer] {
-        r.add(FastDateScenario {
-            id: fastdate_id(encoding),
-            encoding,
-        });
-    }
+    let scale = format!("times={TIMES}");
+    let pair = r
+        .pair("timesync/fastdate", Encoding::Float, Encoding::Integer)
+        .scales([scale.clone()])
+        .measure(|encoding, _, ctx| encode_times(encoding, ctx));
     r.claim(Claim::new(
         SEED,
         160,
         "Optimize FastDate64 encoding/decoding (read as: over 50,000 encode + decode round trips \
          a second, the plan's figure, i.e. at most 20 µs each)",
         ClaimCheck::AtMost {
-            scenario: fastdate_id(Encoding::Integer),
+            scenario: pair.after(&scale),
             metric: WALL_TIME.to_owned(),
             max: 20_000.0,
         },
@@ -174,7 +147,7 @@ pub fn register(r: &mut Registry) {
         "Optimize FastDate64 encoding/decoding (read as: every time encoded exactly: float seconds \
          near 2026 are 238 ns apart, so their fraction bits below that are wrong)",
         ClaimCheck::AtMost {
-            scenario: fastdate_id(Encoding::Integer),
+            scenario: pair.after(&scale),
             metric: "inexact_encodings".to_owned(),
             max: 0.0,
         },

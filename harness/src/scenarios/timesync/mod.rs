@@ -21,7 +21,7 @@ use fixtures::dns::StubResolver;
 use super::LazyTree;
 use crate::measure;
 use crate::model::{Claim, ClaimCheck, Metric};
-use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
+use crate::scenario::{PairVariant, Registry, RunContext, WALL_TIME};
 
 /// Tree sizes (files) the scan scenarios run at.
 pub const SCAN_SCALES: [usize; 3] = [1_000, 10_000, 50_000];
@@ -62,9 +62,8 @@ pub enum ScanVariant {
     Targeted,
 }
 
-impl ScanVariant {
-    /// The variant as it appears in scenario ids.
-    pub fn name(self) -> &'static str {
+impl PairVariant for ScanVariant {
+    fn name(self) -> &'static str {
         match self {
             Self::Glob => "glob",
             Self::Targeted => "targeted",
@@ -72,9 +71,13 @@ impl ScanVariant {
     }
 }
 
-/// The scenario id for a variant and scale.
-pub fn scan_id(variant: ScanVariant, files: usize) -> String {
-    format!("timesync/scan/{}/files={files}", variant.name())
+/// The scale of a scan: the generated tree both variants scan (`files=N` in ids).
+pub struct ScanScale(Arc<LazyTree>);
+
+impl std::fmt::Display for ScanScale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "files={}", self.0.files())
+    }
 }
 
 /// The scan of `variant` over `root`: the setup the scenarios and benches share.
@@ -96,71 +99,45 @@ pub fn scan_tree(files: usize) -> LazyTree {
 }
 
 /// `timesync/scan/{glob,targeted}/files=N`: one fallback scan, its entries visited and time.
-struct ScanScenario {
-    id: String,
+fn scan_once(
     variant: ScanVariant,
-    tree: Arc<LazyTree>,
-}
-
-impl Scenario for ScanScenario {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn in_smoke(&self) -> bool {
-        self.tree.files() <= SMOKE_SCAN_MAX
-    }
-
-    fn role(&self) -> Role {
-        match self.variant {
-            ScanVariant::Glob => Role::Before,
-            ScanVariant::Targeted => Role::After {
-                before: scan_id(ScanVariant::Glob, self.tree.files()),
-            },
+    scale: &ScanScale,
+    ctx: &RunContext<'_>,
+) -> Result<BTreeMap<String, Metric>, String> {
+    let tree = scale.0.get()?;
+    let scan = scan_for(variant, tree.path())?;
+    let out = scan.scan();
+    // Correctness: the full scan finds the newest mtime; the bounded one finds a plausible
+    // lower bound of it (it stops after 100 files: that is its point).
+    let newest = tree.manifest().files.iter().map(|f| f.mtime_unix_s).max();
+    match (variant, out.newest_unix_s) {
+        (ScanVariant::Glob, got) if got == newest => {}
+        (ScanVariant::Targeted, Some(got)) if newest.is_some_and(|n| got <= n) => {}
+        (_, got) => {
+            return Err(format!(
+                "{} scan answered {got:?}, the tree's newest mtime is {newest:?}",
+                variant.name()
+            ));
         }
     }
-
-    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
-        let tree = self.tree.get()?;
-        let variant = if ctx.swap_in_before {
-            ScanVariant::Glob
-        } else {
-            self.variant
-        };
-        let scan = scan_for(variant, tree.path())?;
-        let out = scan.scan();
-        // Correctness: the full scan finds the newest mtime; the bounded one finds a plausible
-        // lower bound of it (it stops after 100 files: that is its point).
-        let newest = tree.manifest().files.iter().map(|f| f.mtime_unix_s).max();
-        match (variant, out.newest_unix_s) {
-            (ScanVariant::Glob, got) if got == newest => {}
-            (ScanVariant::Targeted, Some(got)) if newest.is_some_and(|n| got <= n) => {}
-            (_, got) => {
-                return Err(format!(
-                    "{} scan answered {got:?}, the tree's newest mtime is {newest:?}",
-                    variant.name()
-                ));
-            }
-        }
-        let samples = measure::sample(ctx.timer, &ctx.plan, || {
-            std::hint::black_box(scan.scan());
-            Ok::<(), String>(())
-        })?;
-        Ok(BTreeMap::from([
-            (
-                "entries_visited".to_owned(),
-                Metric::count(out.entries_visited, "entries"),
-            ),
-            (
-                "files_examined".to_owned(),
-                Metric::count(out.files_examined, "files"),
-            ),
-            (
-                WALL_TIME.to_owned(),
-                samples.into_metric(ctx.plan.confidence),
-            ),
-        ]))
-    }
+    let samples = measure::sample(ctx.timer, &ctx.plan, || {
+        std::hint::black_box(scan.scan());
+        Ok::<(), String>(())
+    })?;
+    Ok(BTreeMap::from([
+        (
+            "entries_visited".to_owned(),
+            Metric::count(out.entries_visited, "entries"),
+        ),
+        (
+            "files_examined".to_owned(),
+            Metric::count(out.files_examined, "files"),
+        ),
+        (
+            WALL_TIME.to_owned(),
+            samples.into_metric(ctx.plan.confidence),
+        ),
+    ]))
 }
 
 /// The original's default servers.
@@ -181,9 +158,8 @@ pub enum DnsVariant {
     Cached,
 }
 
-impl DnsVariant {
-    /// The variant as it appears in scenario ids.
-    pub fn name(self) -> &'static str {
+impl PairVariant for DnsVariant {
+    fn name(self) -> &'static str {
         match self {
             Self::Uncached => "uncached",
             Self::Cached => "cached",
@@ -191,115 +167,76 @@ impl DnsVariant {
     }
 }
 
-/// The scenario id of a DNS variant.
-pub fn dns_id(variant: DnsVariant) -> String {
-    format!(
-        "timesync/dns/{}/hosts={},attempts={ATTEMPTS}",
-        variant.name(),
-        DEFAULT_HOSTS.len()
-    )
-}
-
 /// `timesync/dns/{uncached,cached}/hosts=6,attempts=2`: three syncs 10 s apart, each resolving every
 /// host once per attempt; lookups reaching the resolver and virtual time spent in them.
-struct DnsScenario {
-    id: String,
-    variant: DnsVariant,
-}
-
-impl Scenario for DnsScenario {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn role(&self) -> Role {
-        match self.variant {
-            DnsVariant::Uncached => Role::Before,
-            DnsVariant::Cached => Role::After {
-                before: dns_id(DnsVariant::Uncached),
-            },
-        }
-    }
-
-    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
-        let variant = if ctx.swap_in_before {
-            DnsVariant::Uncached
-        } else {
-            self.variant
-        };
-        let clock = Arc::new(MockClock::new());
-        let names = DEFAULT_HOSTS.iter().enumerate().map(|(i, h)| {
-            let last = u8::try_from(i + 1).unwrap_or(u8::MAX);
-            (
-                (*h).to_owned(),
-                vec![SocketAddr::from(([127, 0, 0, last], 0))],
-            )
-        });
-        let stub = Arc::new(StubResolver::new(names, LOOKUP_LATENCY, clock.clone()));
-        let resolver: Box<dyn Resolver> = match variant {
-            DnsVariant::Uncached => Box::new(Arc::clone(&stub)),
-            DnsVariant::Cached => Box::new(CachingResolver::new(Arc::clone(&stub), clock.clone())),
-        };
-        let mut in_lookups = Duration::ZERO;
-        for _ in 0..SYNCS {
-            for host in DEFAULT_HOSTS {
-                for _ in 0..ATTEMPTS {
-                    let before = clock.elapsed();
-                    let addrs = resolver.resolve(host, 123).map_err(|e| e.to_string())?;
-                    in_lookups += clock.elapsed() - before;
-                    if addrs.is_empty() || addrs.iter().any(|a| a.port() != 123) {
-                        return Err(format!("{host} resolved to {addrs:?}"));
-                    }
+fn dns_syncs(variant: DnsVariant) -> Result<BTreeMap<String, Metric>, String> {
+    let clock = Arc::new(MockClock::new());
+    let names = DEFAULT_HOSTS.iter().enumerate().map(|(i, h)| {
+        let last = u8::try_from(i + 1).unwrap_or(u8::MAX);
+        (
+            (*h).to_owned(),
+            vec![SocketAddr::from(([127, 0, 0, last], 0))],
+        )
+    });
+    let stub = Arc::new(StubResolver::new(names, LOOKUP_LATENCY, clock.clone()));
+    let resolver: Box<dyn Resolver> = match variant {
+        DnsVariant::Uncached => Box::new(Arc::clone(&stub)),
+        DnsVariant::Cached => Box::new(CachingResolver::new(Arc::clone(&stub), clock.clone())),
+    };
+    let mut in_lookups = Duration::ZERO;
+    for _ in 0..SYNCS {
+        for host in DEFAULT_HOSTS {
+            for _ in 0..ATTEMPTS {
+                let before = clock.elapsed();
+                let addrs = resolver.resolve(host, 123).map_err(|e| e.to_string())?;
+                in_lookups += clock.elapsed() - before;
+                if addrs.is_empty() || addrs.iter().any(|a| a.port() != 123) {
+                    return Err(format!("{host} resolved to {addrs:?}"));
                 }
             }
-            clock.advance(Duration::from_secs(10));
         }
-        Ok(BTreeMap::from([
-            (
-                "resolver_lookups".to_owned(),
-                Metric::count(stub.total_lookups(), "lookups"),
-            ),
-            ("lookup_time".to_owned(), Metric::virtual_ns(in_lookups)),
-        ]))
+        clock.advance(Duration::from_secs(10));
     }
+    Ok(BTreeMap::from([
+        (
+            "resolver_lookups".to_owned(),
+            Metric::count(stub.total_lookups(), "lookups"),
+        ),
+        ("lookup_time".to_owned(), Metric::virtual_ns(in_lookups)),
+    ]))
 }
 
 /// Registers the TimeSync scenarios and claims.
 pub fn register(r: &mut Registry) {
-    for variant in [DnsVariant::Uncached, DnsVariant::Cached] {
-        r.add(DnsScenario {
-            id: dns_id(variant),
-            variant,
-        });
-    }
+    let dns_scale = format!("hosts={},attempts={ATTEMPTS}", DEFAULT_HOSTS.len());
+    let dns = r
+        .pair("timesync/dns", DnsVariant::Uncached, DnsVariant::Cached)
+        .scales([dns_scale.clone()])
+        .measure(|variant, _, _| dns_syncs(variant));
     r.claim(Claim::new(
         SEED,
         108,
         "Expected Impact: 20-40% reduction in DNS lookup time (read as: at least 20 %)",
         ClaimCheck::RatioAtMost {
-            before: dns_id(DnsVariant::Uncached),
-            after: dns_id(DnsVariant::Cached),
+            before: dns.before(&dns_scale),
+            after: dns.after(&dns_scale),
             metric: "lookup_time".to_owned(),
             max: 0.8,
         },
     ));
-    for files in SCAN_SCALES {
-        let tree = Arc::new(scan_tree(files));
-        for variant in [ScanVariant::Glob, ScanVariant::Targeted] {
-            r.add(ScanScenario {
-                id: scan_id(variant, files),
-                variant,
-                tree: Arc::clone(&tree),
-            });
-        }
-    }
+    let scan = r
+        .pair("timesync/scan", ScanVariant::Glob, ScanVariant::Targeted)
+        .cases(SCAN_SCALES.map(|files| ScanScale(Arc::new(scan_tree(files)))))
+        .smoke(|_, scale| scale.0.files() <= SMOKE_SCAN_MAX)
+        .measure(scan_once);
+    let at_smoke_max = format!("files={SMOKE_SCAN_MAX}");
     r.claim(Claim::new(
         SEED,
         127,
         "Expected Impact: 90%+ reduction in fallback scan time (read as: at 10k files)",
         ClaimCheck::RatioAtMost {
-            before: scan_id(ScanVariant::Glob, SMOKE_SCAN_MAX),
-            after: scan_id(ScanVariant::Targeted, SMOKE_SCAN_MAX),
+            before: scan.before(&at_smoke_max),
+            after: scan.after(&at_smoke_max),
             metric: WALL_TIME.to_owned(),
             max: 0.1,
         },

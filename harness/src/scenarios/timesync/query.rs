@@ -22,7 +22,7 @@ use fixtures::ntp::{
 use super::SEED;
 use crate::measure;
 use crate::model::{Claim, ClaimCheck, Metric};
-use crate::scenario::{Registry, Role, RunContext, Scenario, WALL_TIME};
+use crate::scenario::{PairVariant, Registry, RunContext, WALL_TIME};
 
 /// Seed of the simulated network's loss and jitter.
 pub const NET_SEED: u64 = 0x0005_4E7F;
@@ -44,9 +44,8 @@ pub enum QueryVariant {
     Parallel,
 }
 
-impl QueryVariant {
-    /// The variant as it appears in scenario ids.
-    pub fn name(self) -> &'static str {
+impl PairVariant for QueryVariant {
+    fn name(self) -> &'static str {
         match self {
             Self::Sequential => "sequential",
             Self::Parallel => "parallel",
@@ -91,9 +90,11 @@ impl Situation {
     }
 }
 
-/// The scenario id of a variant in a situation.
-pub fn query_id(variant: QueryVariant, situation: Situation) -> String {
-    format!("timesync/query/{}/{}", variant.name(), situation.name())
+/// The situation is the last segment of a query scenario's id.
+impl std::fmt::Display for Situation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The original's configuration for the six hosts: 2 attempts, 3 s timeout, 6 s deadline.
@@ -206,64 +207,41 @@ pub fn jump_runs(variant: QueryVariant) -> Result<(u64, Duration, Simulated), St
 
 /// `timesync/query/{sequential,parallel}/{clean,loss30,dead1,jump}`: one sync in virtual time; sync
 /// time, packets sent and lookups, exact; for `jump`, syncs that came out wrong of 8.
-struct SimulatedQuery {
-    id: String,
+fn simulated_query(
     variant: QueryVariant,
-    situation: Situation,
-}
-
-impl Scenario for SimulatedQuery {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn role(&self) -> Role {
-        match self.variant {
-            QueryVariant::Sequential => Role::Before,
-            QueryVariant::Parallel => Role::After {
-                before: query_id(QueryVariant::Sequential, self.situation),
-            },
-        }
-    }
-
-    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
-        let variant = if ctx.swap_in_before {
-            QueryVariant::Sequential
-        } else {
-            self.variant
-        };
-        let mut metrics = BTreeMap::new();
-        let sim = if self.situation == Situation::Jump {
-            let (wrong, worst, calm) = jump_runs(variant)?;
-            metrics.insert(
-                "wrong_results".to_owned(),
-                Metric::count(wrong, "syncs of 8"),
-            );
-            metrics.insert(
-                "worst_error_ms".to_owned(),
-                Metric::count(u64::try_from(worst.as_millis()).unwrap_or(u64::MAX), "ms"),
-            );
-            calm
-        } else {
-            simulate(variant, self.situation, None)?
-        };
-        if let Err(e) = &sim.report.best {
-            return Err(format!("{}: no time: {e}", self.id));
-        }
+    &situation: &Situation,
+) -> Result<BTreeMap<String, Metric>, String> {
+    let mut metrics = BTreeMap::new();
+    let sim = if situation == Situation::Jump {
+        let (wrong, worst, calm) = jump_runs(variant)?;
         metrics.insert(
-            "sync_time".to_owned(),
-            Metric::virtual_ns(sim.report.elapsed),
+            "wrong_results".to_owned(),
+            Metric::count(wrong, "syncs of 8"),
         );
         metrics.insert(
-            "packets_sent".to_owned(),
-            Metric::count(sim.packets, "packets"),
+            "worst_error_ms".to_owned(),
+            Metric::count(u64::try_from(worst.as_millis()).unwrap_or(u64::MAX), "ms"),
         );
-        metrics.insert(
-            "dns_lookups".to_owned(),
-            Metric::count(sim.lookups, "lookups"),
-        );
-        Ok(metrics)
+        calm
+    } else {
+        simulate(variant, situation, None)?
+    };
+    if let Err(e) = &sim.report.best {
+        return Err(format!("{} in {situation}: no time: {e}", variant.name()));
     }
+    metrics.insert(
+        "sync_time".to_owned(),
+        Metric::virtual_ns(sim.report.elapsed),
+    );
+    metrics.insert(
+        "packets_sent".to_owned(),
+        Metric::count(sim.packets, "packets"),
+    );
+    metrics.insert(
+        "dns_lookups".to_owned(),
+        Metric::count(sim.lookups, "lookups"),
+    );
+    Ok(metrics)
 }
 
 /// The six hosts as real UDP servers on 127.0.0.1 (delays scaled down), and a resolver for them.
@@ -297,66 +275,40 @@ async fn start_loopback(clock: Arc<dyn Clock>) -> Result<Loopback, String> {
 
 /// `timesync/query/{sequential,parallel}/loopback`: one sync's wall time against real UDP servers
 /// on 127.0.0.1 answering after 5-15 ms (full suite).
-struct LoopbackQuery {
-    id: String,
+fn loopback_query(
     variant: QueryVariant,
-}
-
-impl Scenario for LoopbackQuery {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn role(&self) -> Role {
-        match self.variant {
-            QueryVariant::Sequential => Role::Before,
-            QueryVariant::Parallel => Role::After {
-                before: query_id(QueryVariant::Sequential, Situation::Loopback),
-            },
+    ctx: &RunContext<'_>,
+) -> Result<BTreeMap<String, Metric>, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a tokio runtime: {e}"))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let loopback = rt.block_on(start_loopback(Arc::clone(&clock)))?;
+    let mut last = None;
+    let samples = measure::sample(ctx.timer, &ctx.plan, || {
+        let stub = Arc::new(StubResolver::instant(loopback.names.clone()));
+        let report = rt.block_on(sync_with(
+            variant,
+            UdpTransport::new(),
+            Arc::clone(&stub),
+            Arc::clone(&clock),
+        ));
+        if let Err(e) = &report.best {
+            return Err(format!("{}: no time over loopback: {e}", variant.name()));
         }
-    }
-
-    fn in_smoke(&self) -> bool {
-        false
-    }
-
-    fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
-        let variant = if ctx.swap_in_before {
-            QueryVariant::Sequential
-        } else {
-            self.variant
-        };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start a tokio runtime: {e}"))?;
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
-        let loopback = rt.block_on(start_loopback(Arc::clone(&clock)))?;
-        let mut last = None;
-        let samples = measure::sample(ctx.timer, &ctx.plan, || {
-            let stub = Arc::new(StubResolver::instant(loopback.names.clone()));
-            let report = rt.block_on(sync_with(
-                variant,
-                UdpTransport::new(),
-                Arc::clone(&stub),
-                Arc::clone(&clock),
-            ));
-            if let Err(e) = &report.best {
-                return Err(format!("{}: no time over loopback: {e}", self.id));
-            }
-            last = Some((report.packets_sent, stub.total_lookups()));
-            Ok(())
-        })?;
-        let (packets, lookups) = last.unwrap_or_default();
-        Ok(BTreeMap::from([
-            (
-                WALL_TIME.to_owned(),
-                samples.into_metric(ctx.plan.confidence),
-            ),
-            ("packets_sent".to_owned(), Metric::count(packets, "packets")),
-            ("dns_lookups".to_owned(), Metric::count(lookups, "lookups")),
-        ]))
-    }
+        last = Some((report.packets_sent, stub.total_lookups()));
+        Ok(())
+    })?;
+    let (packets, lookups) = last.unwrap_or_default();
+    Ok(BTreeMap::from([
+        (
+            WALL_TIME.to_owned(),
+            samples.into_metric(ctx.plan.confidence),
+        ),
+        ("packets_sent".to_owned(), Metric::count(packets, "packets")),
+        ("dns_lookups".to_owned(), Metric::count(lookups, "lookups")),
+    ]))
 }
 
 /// Registers the query scenarios and the seed's sync-time and clock-jump claims.
@@ -367,23 +319,18 @@ pub fn register(r: &mut Registry) {
         Situation::Dead1,
         Situation::Jump,
     ];
-    for situation in simulated {
-        for variant in [QueryVariant::Sequential, QueryVariant::Parallel] {
-            r.add(SimulatedQuery {
-                id: query_id(variant, situation),
-                variant,
-                situation,
-            });
-        }
-    }
-    for variant in [QueryVariant::Sequential, QueryVariant::Parallel] {
-        r.add(LoopbackQuery {
-            id: query_id(variant, Situation::Loopback),
-            variant,
-        });
-    }
-    let seq = |s| query_id(QueryVariant::Sequential, s);
-    let par = |s| query_id(QueryVariant::Parallel, s);
+    use QueryVariant::{Parallel, Sequential};
+    let sim = r
+        .pair("timesync/query", Sequential, Parallel)
+        .cases(simulated)
+        .measure(|variant, situation, _| simulated_query(variant, situation));
+    let loopback = r
+        .pair("timesync/query", Sequential, Parallel)
+        .cases([Situation::Loopback])
+        .smoke(|_, _| false)
+        .measure(|variant, _, ctx| loopback_query(variant, ctx));
+    let seq = |s| sim.before(s);
+    let par = |s| sim.after(s);
     for situation in [Situation::Clean, Situation::Loss30, Situation::Dead1] {
         r.claim(Claim::new(
             SEED,
@@ -407,8 +354,8 @@ pub fn register(r: &mut Registry) {
         "Wall Time: 70-90% reduction in sync time (read as: at least 70 % less wall time, six \
          loopback UDP servers at 5-15 ms; full suite)",
         ClaimCheck::RatioAtMost {
-            before: seq(Situation::Loopback),
-            after: par(Situation::Loopback),
+            before: loopback.before(Situation::Loopback),
+            after: loopback.after(Situation::Loopback),
             metric: WALL_TIME.to_owned(),
             max: 0.3,
         },
@@ -441,13 +388,13 @@ mod tests {
             timer: &timer,
             swap_in_before: swap,
         };
-        SimulatedQuery {
-            id: query_id(variant, situation),
-            variant,
-            situation,
-        }
-        .run(&ctx)
-        .expect("runs")
+        let mut r = Registry::default();
+        register(&mut r);
+        let id = format!("timesync/query/{}/{situation}", variant.name());
+        r.find(&id)
+            .unwrap_or_else(|| panic!("{id} registered"))
+            .run(&ctx)
+            .expect("runs")
     }
 
     fn value(m: &BTreeMap<String, Metric>, name: &str) -> f64 {
