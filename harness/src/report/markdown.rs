@@ -468,13 +468,8 @@ mod tests {
         let (base, cur) = (as_record(&base_rows), as_record(&cur_rows));
         let c = compare(&base, &cur, &GateConfig::default(), &|_| true);
         let md = render(&ReportInput {
-            record: &cur,
             comparison: Some(&c),
-            baseline_path: None,
-            baseline: None,
-            history: &[],
-            ab: None,
-            power: None,
+            ..ReportInput::new(&cur)
         });
         assert!(md.len() < 65_536, "{} characters", md.len());
         assert!(
@@ -493,13 +488,8 @@ mod tests {
         let cur = record("m", vec![("a/b/c", "visits", Metric::count(30, "entries"))]);
         let c = compare(&base, &cur, &GateConfig::default(), &|_| true);
         let md = render(&ReportInput {
-            record: &cur,
             comparison: Some(&c),
-            baseline_path: None,
-            baseline: None,
-            history: &[],
-            ab: None,
-            power: None,
+            ..ReportInput::new(&cur)
         });
         assert!(md.starts_with("# perfgate smoke: ❌ regression"), "{md}");
         // What changed comes first, before the components and the folded table.
@@ -515,13 +505,8 @@ mod tests {
         assert!(md.contains("cargo perfgate bless"));
         let ok = compare(&base, &base, &GateConfig::default(), &|_| true);
         let md = render(&ReportInput {
-            record: &base,
             comparison: Some(&ok),
-            baseline_path: None,
-            baseline: None,
-            history: &[],
-            ab: None,
-            power: None,
+            ..ReportInput::new(&base)
         });
         assert!(
             md.starts_with("# perfgate smoke: ✅ pass")
@@ -542,13 +527,8 @@ mod tests {
         );
         let c = compare(&base, &cur, &GateConfig::default(), &|_| true);
         let md = render(&ReportInput {
-            record: &cur,
             comparison: Some(&c),
-            baseline_path: None,
-            baseline: None,
-            history: &[],
-            ab: None,
-            power: None,
+            ..ReportInput::new(&cur)
         });
         assert!(
             md.contains("not one labelled machine") && md.contains("do not gate"),

@@ -135,4 +135,32 @@ mod tests {
             );
         }
     }
+
+    /// A claim that does not say "full suite" is checked by every `check`: its scenarios run in
+    /// the smoke suite.
+    #[test]
+    fn claims_outside_the_full_suite_name_smoke_scenarios() {
+        use crate::model::ClaimCheck;
+        let r = registry();
+        let smoke: Vec<&str> = r
+            .scenarios()
+            .filter(|s| s.in_smoke())
+            .map(|s| s.id())
+            .collect();
+        for c in r.claims().iter().filter(|c| !c.text.contains("full suite")) {
+            let named = match &c.check {
+                ClaimCheck::AtMost { scenario, .. } => vec![scenario],
+                ClaimCheck::RatioAtMost { before, after, .. } => vec![before, after],
+                ClaimCheck::Exponent { .. } => Vec::new(),
+            };
+            for id in named {
+                assert!(
+                    smoke.contains(&id.as_str()),
+                    "{}:{} names {id}, which the smoke suite does not run",
+                    c.seed,
+                    c.line
+                );
+            }
+        }
+    }
 }

@@ -566,7 +566,7 @@ pub fn register(r: &mut Registry) {
         SEED,
         244,
         "Memory footprint (especially for 50k+ rules) (read as: peak heap during a 50k sync, \
-         client and simulated server together, under 64 MiB)",
+         client and simulated server together, under 64 MiB; full suite)",
         ClaimCheck::AtMost {
             scenario: sync.after(SyncScale {
                 rules: SCALES[2],
