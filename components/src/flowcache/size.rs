@@ -105,15 +105,24 @@ impl IndexedSize {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error(path, e)),
         };
-        // Read no more than a number can take: a huge corrupt index is rebuilt, not loaded.
-        let mut bytes = Vec::new();
-        file.take(MAX_INDEX_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| io_error(&path, e))?;
-        if bytes.len() as u64 > MAX_INDEX_BYTES {
+        // Read no more than a number can take, into a buffer on the stack (no allocation on the
+        // query path): a huge corrupt index is rebuilt, not loaded. Bounded: each read fills at
+        // least one byte of the buffer or ends the loop.
+        let mut buf = [0_u8; MAX_INDEX_BYTES as usize + 1];
+        let mut len = 0;
+        let mut file = file;
+        while len < buf.len() {
+            match file.read(&mut buf[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_error(&path, e)),
+            }
+        }
+        if len as u64 > MAX_INDEX_BYTES {
             return Ok(None);
         }
-        Ok(std::str::from_utf8(&bytes).ok().and_then(parse_index))
+        Ok(std::str::from_utf8(&buf[..len]).ok().and_then(parse_index))
     }
 
     fn write_index(root: &Path, stats: &CacheStats, value: u64) -> Result<(), CacheError> {
