@@ -1,9 +1,10 @@
 //! Wall-time measurement: warm up, then take samples (each a batch of iterations long enough to time)
-//! until the plan's budget or sample cap is reached. Time comes through [`Timer`], so tests script it.
+//! until the plan's budget or sample cap is reached, and the metrics built from samples (a median or
+//! a quantile, each with its interval). Time comes through [`Timer`], so tests script it.
 
 use std::time::{Duration, Instant};
 
-use crate::model::{Direction, Metric, MetricKind, Value};
+use crate::model::{Direction, Interval, Metric, MetricKind, Summary, Value};
 use crate::stats;
 
 /// Where the sampler reads time; [`RealTimer`] in runs, a scripted mock in tests.
@@ -199,6 +200,41 @@ where
     })
 }
 
+/// Nearest-rank quantile `q` of `samples` as a wall-time metric. Its samples are not kept (the gate's
+/// bootstrap compares medians); instead the summary's interval is the distribution-free
+/// order-statistic interval of the quantile, which the gate uses for significance. `median` in the
+/// summary holds the quantile itself, as for the in-run ratios.
+pub fn quantile_metric(samples: &[f64], q: f64, confidence: f64) -> Metric {
+    let mut v: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let at = |rank: usize| {
+        v.get(rank.clamp(1, n.max(1)) - 1)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let value = at((q * n as f64).ceil() as usize);
+    let (lo, hi) = stats::quantile_ci_ranks(n, q, confidence);
+    let whole = stats::summarize(&v, confidence);
+    Metric {
+        kind: MetricKind::WallTime,
+        unit: "ns".to_owned(),
+        direction: Direction::LowerIsBetter,
+        value: Value::Float(value),
+        summary: Some(Summary {
+            median: value,
+            ci: Interval {
+                level: confidence,
+                lower: at(lo),
+                upper: at(hi),
+            },
+            ..whole
+        }),
+        samples: Vec::new(),
+        rounds: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,5 +353,16 @@ mod tests {
         // 11 + 12 + ... + 26 = 296 ms, 27 ms brings it to 323 ms: 17 samples.
         assert_eq!(s.ns_per_iter.len(), 17);
         assert!(s.ns_per_iter.windows(2).all(|w| w[1] == w[0] + 1e6));
+    }
+
+    #[test]
+    fn p99_is_the_nearest_rank_and_its_interval_holds_it() {
+        let samples: Vec<f64> = (1..=200).map(f64::from).collect();
+        let m = quantile_metric(&samples, 0.99, 0.95);
+        assert_eq!(m.value, Value::Float(198.0));
+        let s = m.summary.expect("summary");
+        assert!(s.ci.lower <= 198.0 && s.ci.upper >= 198.0, "{:?}", s.ci);
+        assert!(s.ci.lower < s.ci.upper);
+        assert!(m.samples.is_empty());
     }
 }

@@ -357,6 +357,32 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
     adjusted
 }
 
+/// 1-based ranks `(l, u)` with `P(l <= X < u) >= level` as nearly as the sample allows, where
+/// `X ~ Binomial(n, q)` counts the samples below the true quantile; `u` is capped at `n` (then the
+/// interval's top is the largest sample and the coverage is what `n` samples can give).
+pub fn quantile_ci_ranks(n: usize, q: f64, level: f64) -> (usize, usize) {
+    if n == 0 {
+        return (1, 1);
+    }
+    let alpha = (1.0 - level) / 2.0;
+    // cdf[k] = P(X <= k), in logs to stay finite for large n.
+    let (lq, lp) = (q.ln(), (1.0 - q).ln());
+    let mut ln_c = 0.0_f64;
+    let mut total = 0.0_f64;
+    let mut cdf = Vec::with_capacity(n + 1);
+    for i in 0..=n {
+        if i > 0 {
+            ln_c += ((n - i + 1) as f64).ln() - (i as f64).ln();
+        }
+        total += (ln_c + i as f64 * lq + (n - i) as f64 * lp).exp();
+        cdf.push(total.min(1.0));
+    }
+    // Lower: the largest l with P(X <= l - 1) <= alpha; upper: the smallest u with P(X <= u - 1) >= 1 - alpha.
+    let lower = (1..=n).rev().find(|&l| cdf[l - 1] <= alpha).unwrap_or(1);
+    let upper = (1..=n).find(|&u| cdf[u - 1] >= 1.0 - alpha).unwrap_or(n);
+    (lower, upper)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,5 +541,14 @@ mod tests {
         assert_eq!(nearest_rank(&v, 1.0), Some(100));
         assert_eq!(nearest_rank(&[7], 0.01), Some(7));
         assert_eq!(nearest_rank::<u32>(&[], 0.5), None);
+    }
+
+    #[test]
+    fn quantile_interval_brackets_the_quantile() {
+        let (l, u) = quantile_ci_ranks(90, 0.99, 0.95);
+        assert!(l <= 89 && u == 90, "{l} {u}");
+        let (l, u) = quantile_ci_ranks(100, 0.5, 0.95);
+        assert!((39..=41).contains(&l) && (60..=62).contains(&u), "{l} {u}");
+        assert_eq!(quantile_ci_ranks(0, 0.99, 0.95), (1, 1));
     }
 }

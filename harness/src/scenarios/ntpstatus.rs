@@ -21,7 +21,8 @@ use components::ntpstatus::{
 use fixtures::clock::MockClock;
 use fixtures::fakecmd::{FakeNtpCommands, FakeOutput, FakeProgram};
 
-use crate::model::{Claim, ClaimCheck, Direction, Interval, Metric, MetricKind, Summary, Value};
+use crate::measure::quantile_metric;
+use crate::model::{Claim, ClaimCheck, Direction, Metric, MetricKind, Value};
 use crate::scenario::{PairVariant, Registry, RunContext};
 use crate::stats;
 
@@ -228,67 +229,6 @@ fn per_minute(count: u64, minutes: u32) -> Metric {
     metric
 }
 
-/// Nearest-rank quantile `q` of `samples` as a wall-time metric. Its samples are not kept (the gate's
-/// bootstrap compares medians); instead the summary's interval is the distribution-free
-/// order-statistic interval of the quantile, which the gate uses for significance. `median` in the
-/// summary holds the quantile itself, as for the in-run ratios.
-pub(crate) fn quantile_metric(samples: &[f64], q: f64, confidence: f64) -> Metric {
-    let mut v: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    let at = |rank: usize| {
-        v.get(rank.clamp(1, n.max(1)) - 1)
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
-    let value = at((q * n as f64).ceil() as usize);
-    let (lo, hi) = quantile_ci_ranks(n, q, confidence);
-    let whole = stats::summarize(&v, confidence);
-    Metric {
-        kind: MetricKind::WallTime,
-        unit: "ns".to_owned(),
-        direction: Direction::LowerIsBetter,
-        value: Value::Float(value),
-        summary: Some(Summary {
-            median: value,
-            ci: Interval {
-                level: confidence,
-                lower: at(lo),
-                upper: at(hi),
-            },
-            ..whole
-        }),
-        samples: Vec::new(),
-        rounds: Vec::new(),
-    }
-}
-
-/// 1-based ranks `(l, u)` with `P(l <= X < u) >= level` as nearly as the sample allows, where
-/// `X ~ Binomial(n, q)` counts the samples below the true quantile; `u` is capped at `n` (then the
-/// interval's top is the largest sample and the coverage is what `n` samples can give).
-fn quantile_ci_ranks(n: usize, q: f64, level: f64) -> (usize, usize) {
-    if n == 0 {
-        return (1, 1);
-    }
-    let alpha = (1.0 - level) / 2.0;
-    // cdf[k] = P(X <= k), in logs to stay finite for large n.
-    let (lq, lp) = (q.ln(), (1.0 - q).ln());
-    let mut ln_c = 0.0_f64;
-    let mut total = 0.0_f64;
-    let mut cdf = Vec::with_capacity(n + 1);
-    for i in 0..=n {
-        if i > 0 {
-            ln_c += ((n - i + 1) as f64).ln() - (i as f64).ln();
-        }
-        total += (ln_c + i as f64 * lq + (n - i) as f64 * lp).exp();
-        cdf.push(total.min(1.0));
-    }
-    // Lower: the largest l with P(X <= l - 1) <= alpha; upper: the smallest u with P(X <= u - 1) >= 1 - alpha.
-    let lower = (1..=n).rev().find(|&l| cdf[l - 1] <= alpha).unwrap_or(1);
-    let upper = (1..=n).find(|&u| cdf[u - 1] >= 1.0 - alpha).unwrap_or(n);
-    (lower, upper)
-}
-
 /// Registers the NTP status scenarios and claims.
 pub fn register(r: &mut Registry) {
     let at = |delay, minutes| Recording { delay, minutes };
@@ -362,26 +302,6 @@ pub fn register(r: &mut Registry) {
 mod tests {
     use super::*;
     use crate::scenario::Role;
-
-    #[test]
-    fn quantile_interval_brackets_the_quantile() {
-        let (l, u) = quantile_ci_ranks(90, 0.99, 0.95);
-        assert!(l <= 89 && u == 90, "{l} {u}");
-        let (l, u) = quantile_ci_ranks(100, 0.5, 0.95);
-        assert!((39..=41).contains(&l) && (60..=62).contains(&u), "{l} {u}");
-        assert_eq!(quantile_ci_ranks(0, 0.99, 0.95), (1, 1));
-    }
-
-    #[test]
-    fn p99_is_the_nearest_rank_and_its_interval_holds_it() {
-        let samples: Vec<f64> = (1..=200).map(f64::from).collect();
-        let m = quantile_metric(&samples, 0.99, 0.95);
-        assert_eq!(m.value, Value::Float(198.0));
-        let s = m.summary.expect("summary");
-        assert!(s.ci.lower <= 198.0 && s.ci.upper >= 198.0, "{:?}", s.ci);
-        assert!(s.ci.lower < s.ci.upper);
-        assert!(m.samples.is_empty());
-    }
 
     #[test]
     fn per_minute_counts_stay_integers_when_they_divide() {

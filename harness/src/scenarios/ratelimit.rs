@@ -12,8 +12,8 @@ use components::ratelimit::{CondvarLimiter, PollingLimiter, Rate, RateLimiter};
 use fixtures::probe::threads::{WaitProbe, WaitSeries};
 
 use super::cpu::{exact_rate, process_cpu, single_cpu_ns, thread_cpu};
-use super::ntpstatus::quantile_metric;
 use super::pool::{WAIT_HORIZON, WAIT_SAMPLES, timed_wait_metrics, wait_probe};
+use crate::measure::quantile_metric;
 use crate::model::{Claim, ClaimCheck, Metric};
 use crate::scenario::{PairVariant, Registry, RunContext};
 
