@@ -72,7 +72,8 @@ header.banner p { margin: 2px 0; max-width: 1200px; }
 header.banner p { color: #344054; }
 nav { position: sticky; top: 0; background: #fff; border-bottom: 1px solid var(--line);
   padding: 8px 20px; z-index: 2; font-size: 13px; }
-nav a { margin-right: 14px; color: var(--info); text-decoration: none; }
+nav { display: flex; flex-wrap: wrap; gap: 2px 14px; }
+nav a { color: var(--info); text-decoration: none; white-space: nowrap; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 8px; margin: 18px 0;
   padding: 8px 18px 16px; overflow-x: auto; }
 h2 { font-size: 18px; margin: 12px 0 8px; }
