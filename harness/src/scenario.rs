@@ -134,6 +134,14 @@ impl Registry {
         self.scenarios.iter().map(|s| s.as_ref())
     }
 
+    /// The ids of `suite`'s scenarios, in registration order.
+    pub fn ids(&self, suite: Suite) -> Vec<&str> {
+        self.scenarios()
+            .filter(|s| suite == Suite::Full || s.in_smoke())
+            .map(|s| s.id())
+            .collect()
+    }
+
     /// The scenario with this id, if registered.
     pub fn find(&self, id: &str) -> Option<&dyn Scenario> {
         self.scenarios().find(|s| s.id() == id)
@@ -560,11 +568,7 @@ mod tests {
                     Metric::count(hold.0, "ms"),
                 )]))
             });
-        let smoke: Vec<&str> = r
-            .scenarios()
-            .filter(|s| s.in_smoke())
-            .map(|s| s.id())
-            .collect();
+        let smoke = r.ids(Suite::Smoke);
         assert_eq!(
             smoke,
             ["toy/lock/slow/hold_ms=50", "toy/lock/fast/hold_ms=50"]

@@ -95,6 +95,7 @@ fn pick_scratch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Suite;
 
     #[test]
     fn scratch_prefers_the_configured_dir_then_shm_then_temp() {
@@ -111,7 +112,7 @@ mod tests {
     fn every_claim_names_registered_scenarios() {
         use crate::model::{ClaimCheck, ScenarioId};
         let r = registry();
-        let ids: Vec<&str> = r.scenarios().map(|s| s.id()).collect();
+        let ids = r.ids(Suite::Full);
         let known = |id: &str| ids.contains(&id);
         // A fit along one parameter of a multi-parameter scale is named `family/other=value`.
         let family = |f: &str| {
@@ -142,11 +143,7 @@ mod tests {
     fn claims_outside_the_full_suite_name_smoke_scenarios() {
         use crate::model::ClaimCheck;
         let r = registry();
-        let smoke: Vec<&str> = r
-            .scenarios()
-            .filter(|s| s.in_smoke())
-            .map(|s| s.id())
-            .collect();
+        let smoke = r.ids(Suite::Smoke);
         for c in r.claims().iter().filter(|c| !c.text.contains("full suite")) {
             let named = match &c.check {
                 ClaimCheck::AtMost { scenario, .. } => vec![scenario],

@@ -301,7 +301,7 @@ pub fn register(r: &mut Registry) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::Role;
+    use crate::scenario::{Role, Suite};
 
     #[test]
     fn per_minute_counts_stay_integers_when_they_divide() {
@@ -313,7 +313,7 @@ mod tests {
     fn smoke_keeps_the_slow_cases_short_and_pairs_every_after() {
         let mut r = Registry::default();
         register(&mut r);
-        let ids: Vec<&str> = r.scenarios().map(|s| s.id()).collect();
+        let ids = r.ids(Suite::Full);
         for s in r.scenarios() {
             if let Role::After { before } = s.role() {
                 assert!(ids.contains(&before.as_str()), "{before}");

@@ -394,6 +394,7 @@ pub fn register(r: &mut Registry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Suite;
 
     /// The blocking pool's shutdown waits for events only, so it runs here: a full queue drains
     /// completely without a single poll, and an empty pool shuts down too.
@@ -441,12 +442,8 @@ mod tests {
     fn smoke_keeps_the_differing_pairs_and_claims_name_registered_ids() {
         let mut r = Registry::default();
         register(&mut r);
-        let ids: Vec<&str> = r.scenarios().map(|s| s.id()).collect();
-        let smoke: Vec<&str> = r
-            .scenarios()
-            .filter(|s| s.in_smoke())
-            .map(|s| s.id())
-            .collect();
+        let ids = r.ids(Suite::Full);
+        let smoke = r.ids(Suite::Smoke);
         assert_eq!(
             smoke,
             vec![

@@ -356,7 +356,7 @@ pub fn register(r: &mut Registry) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::Role;
+    use crate::scenario::{Role, Suite};
     use fixtures::clock::MockClock;
 
     const MS: Duration = Duration::from_millis(1);
@@ -419,12 +419,8 @@ mod tests {
     fn smoke_runs_the_four_thread_pair_and_claims_name_registered_ids() {
         let mut r = Registry::default();
         register(&mut r);
-        let ids: Vec<&str> = r.scenarios().map(|s| s.id()).collect();
-        let smoke: Vec<&str> = r
-            .scenarios()
-            .filter(|s| s.in_smoke())
-            .map(|s| s.id())
-            .collect();
+        let ids = r.ids(Suite::Full);
+        let smoke = r.ids(Suite::Smoke);
         assert_eq!(
             smoke,
             vec![

@@ -290,6 +290,7 @@ pub fn register(r: &mut Registry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Suite;
 
     /// inotify reports a write as an event (no timing bound here: the wait is for the event).
     #[test]
@@ -312,11 +313,7 @@ mod tests {
     fn smoke_leaves_only_the_polling_detection_out_and_claims_name_registered_ids() {
         let mut r = Registry::default();
         register(&mut r);
-        let smoke: Vec<&str> = r
-            .scenarios()
-            .filter(|s| s.in_smoke())
-            .map(|s| s.id())
-            .collect();
+        let smoke = r.ids(Suite::Smoke);
         assert_eq!(
             smoke,
             vec![
