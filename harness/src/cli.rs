@@ -85,6 +85,9 @@ pub enum ModeArg {
     Sequential,
     /// Base and head at the same time, each pinned to its own CPU (taskset).
     Duet,
+    /// Base and head pinned to one CPU, alternating scenario by scenario; one such pair per CPU
+    /// (up to 2) at once (taskset).
+    SameCore,
 }
 
 /// How the rounds run (shared by `ab` and `power`).
@@ -98,10 +101,12 @@ pub struct RoundArgs {
     /// Seed of the round order.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Duet (both builds at once, each pinned to its own CPU; sequential where there is one CPU or
-    /// no taskset) or sequential rounds. Measured on 2 cores: duet's rounds are 20 % noisier but
-    /// take half the time, so in the same 5 minutes it catches smaller slowdowns.
-    #[arg(long, value_enum, default_value = "duet")]
+    /// Same-core (base and head pinned to one CPU, alternating scenario by scenario; a pair of
+    /// processes per CPU, up to 2, at once), duet (both at once, each on its own CPU) or sequential
+    /// (unpinned, one after the other); sequential where there is no taskset. Measured on this
+    /// 2-vCPU VM: the spread of per-pair log ratios is 0.02-0.07 same-core against 0.15-0.30 duet,
+    /// at the same pairs per minute (README "A/B of two builds").
+    #[arg(long, value_enum, default_value = "same-core")]
     pub mode: ModeArg,
 }
 
@@ -113,7 +118,8 @@ pub struct AbArgs {
     pub base: String,
     #[command(flatten)]
     pub run: RoundArgs,
-    /// Rounds (each one base and one head process) [default: `[ab] rounds` of perfgate.toml, 12].
+    /// Rounds (each one base and one head process per stream: 2 streams same-core on two CPUs)
+    /// [default: `[ab] rounds` of perfgate.toml].
     #[arg(long, value_parser = clap::value_parser!(u32).range(3..=100))]
     pub rounds: Option<u32>,
     /// Make the head's wall and CPU times of matching scenarios FACTOR times slower (`PATTERN=FACTOR`,

@@ -558,10 +558,19 @@ fn mode(m: ModeArg) -> ab::rounds::Mode {
     let wanted = match m {
         ModeArg::Sequential => ab::rounds::Mode::Sequential,
         ModeArg::Duet => ab::rounds::Mode::Duet,
+        ModeArg::SameCore => ab::rounds::Mode::SameCore,
     };
     let mode = wanted.available();
     if mode != wanted {
-        say("duet needs two CPUs and taskset: running sequential rounds");
+        say(&format!(
+            "{} needs taskset{}: running sequential rounds",
+            wanted.name(),
+            if wanted == ab::rounds::Mode::Duet {
+                " and two CPUs"
+            } else {
+                ""
+            }
+        ));
     }
     mode
 }
@@ -571,6 +580,15 @@ fn target_dir(paths: &Paths) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map_or_else(|| paths.root.join("target"), |t| paths.at(&t))
+}
+
+/// ", 2 streams" when a round runs more than one pair of processes.
+fn streams_text(streams: usize) -> String {
+    if streams > 1 {
+        format!(", {streams} streams: {streams} pairs a round")
+    } else {
+        String::new()
+    }
 }
 
 fn say(line: &str) {
@@ -615,17 +633,20 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
         extra.push("--inject".to_owned());
         extra.push(spec.clone());
     }
+    let mode = mode(args.run.mode);
     let plan = ab::rounds::Plan {
         rounds: args.rounds.map_or(config.ab.rounds, |n| n as usize),
         seed: args.run.seed,
-        mode: mode(args.run.mode),
+        mode,
+        streams: mode.streams(),
         args: round_args(&args.run),
         dir: reports.join("rounds"),
     };
     say(&format!(
-        "A/B: {} rounds ({}), base {} ({}) against the working tree",
+        "A/B: {} rounds ({}{}), base {} ({}) against the working tree",
         plan.rounds,
         plan.mode.name(),
+        streams_text(plan.streams),
         args.base,
         ab::short(&base.commit)
     ));
@@ -742,22 +763,26 @@ pub fn power(global: &Global, args: &PowerArgs) -> Result<Outcome> {
         root: paths.root.clone(),
         extra: Vec::new(),
     };
+    let mode = mode(args.run.mode);
     let plan = ab::rounds::Plan {
         rounds: args.measure_rounds as usize,
         seed: args.run.seed,
-        mode: mode(args.run.mode),
+        mode,
+        streams: mode.streams(),
         args: round_args(&args.run),
         dir: reports.join("rounds"),
     };
     say(&format!(
-        "power: {} A/A rounds ({}) of this build against itself",
+        "power: {} A/A rounds ({}{}) of this build against itself",
         plan.rounds,
-        plan.mode.name()
+        plan.mode.name(),
+        streams_text(plan.streams)
     ));
     let (rounds, interleave) = ab::rounds::run(&side("base"), &side("head"), &plan, &mut say)?;
     let p = power::PowerSettings {
         trials: args.trials as usize,
-        rounds_per_trial: args.per_trial.map_or(config.ab.rounds, |n| n as usize),
+        // A trial is what one `ab` sees: its rounds' pairs of records.
+        rounds_per_trial: args.per_trial.map_or(config.ab.rounds, |n| n as usize) * plan.streams,
         factors: args.factors.clone(),
         target: 0.95,
         seed: args.run.seed,

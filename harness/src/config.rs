@@ -45,7 +45,7 @@ fn default_ab_alpha() -> f64 {
     0.05
 }
 fn default_ab_rounds() -> usize {
-    12
+    6
 }
 
 impl Default for AbDefaults {

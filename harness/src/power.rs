@@ -39,7 +39,8 @@ pub struct MetricPower {
     pub unit: String,
     /// Median over every measured round (both sides).
     pub median: f64,
-    /// Standard deviation of the per-round log ratios head / base: round-to-round noise.
+    /// Winsorized standard deviation of the per-round log ratios head / base (as the paired test
+    /// sees it): round-to-round noise.
     pub sd_log: f64,
     /// A/A trials in which this metric failed.
     pub false_alarms: usize,
@@ -231,15 +232,9 @@ pub fn analyze(
         .enumerate()
         .map(|(k, (scenario, metric, unit, _))| {
             let all: Vec<f64> = m.values[k].iter().flat_map(|&(b, h)| [b, h]).collect();
-            let logs: Vec<f64> = m.values[k]
-                .iter()
-                .filter(|(b, h)| *b > 0.0 && *h > 0.0)
-                .map(|(b, h)| (h / b).ln())
-                .collect();
-            let mean = logs.iter().sum::<f64>() / logs.len().max(1) as f64;
-            let sd = (logs.iter().map(|d| (d - mean).powi(2)).sum::<f64>()
-                / (logs.len().max(2) - 1) as f64)
-                .sqrt();
+            // The spread the paired test itself uses (winsorized), over every measured round.
+            let sd = stats::paired_log_ratio(&m.values[k], false, 0.0, 0.95)
+                .map_or(0.0, |t| t.sd_log);
             let detection = p.factors.iter().map(|&f| rate(k, f)).collect();
             // Bisection on the factor (detection grows with it), 1 to 16x, to 1 %.
             let mds = (rate(k, 16.0) >= p.target).then(|| {
@@ -291,7 +286,7 @@ pub fn markdown(r: &PowerResult) -> String {
         r.aa_failed_trials,
         r.settings.trials
     ));
-    out.push_str("| scenario | metric | median | noise (sd of log ratio) | A/A false alarms |");
+    out.push_str("| scenario | metric | median | noise (winsorized sd of log ratio) | A/A false alarms |");
     for f in &r.settings.factors {
         out.push_str(&format!(" caught at {}× |", format_sig(*f)));
     }

@@ -1,6 +1,8 @@
-//! Running the two builds: N rounds, each one base and one head process running the same selection,
-//! one after the other in a seeded random order (sequential) or at the same time on their own CPUs
-//! (duet). Each process writes its run record; a failing process is an error naming its log.
+//! Running the two builds: N rounds, each one base and one head process running the same selection:
+//! both pinned to one CPU and alternating scenario by scenario (same-core, one such pair of processes
+//! on each of up to [`MAX_STREAMS`] CPUs at once), one after the other unpinned (sequential), or at the
+//! same time on their own CPUs (duet). Each process writes its run record; a failing process is an
+//! error naming its log.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -34,21 +36,45 @@ pub enum Mode {
     Sequential,
     /// Both at once, each pinned to its own CPU (`taskset`); which CPU is a seeded coin flip.
     Duet,
+    /// Base and head pinned to the same CPU, alternating scenario by scenario (a seeded coin flip
+    /// says which goes first), one such pair of processes per CPU (up to [`MAX_STREAMS`]) at once.
+    /// On a VM each vCPU drifts between fast and slow phases lasting seconds: a pair on one CPU,
+    /// a second apart, sees the same phase; a duet pair sees two CPUs' phases.
+    SameCore,
+}
+
+/// The most CPUs a same-core round uses (each runs its own base/head pair of processes). Two keeps
+/// what each stream measures close to what one process alone sees on a small machine.
+pub const MAX_STREAMS: usize = 2;
+
+fn taskset_works() -> bool {
+    std::process::Command::new("taskset")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 impl Mode {
-    /// Duet where it can run (two CPUs or more, and `taskset`), else sequential.
+    /// The mode where it can run: duet needs two CPUs and `taskset`, same-core `taskset`; else
+    /// sequential.
     pub fn available(self) -> Self {
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        let taskset = std::process::Command::new("taskset")
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
         match self {
-            Mode::Duet if cpus < 2 || !taskset => Mode::Sequential,
+            Mode::Duet if cpus < 2 || !taskset_works() => Mode::Sequential,
+            Mode::SameCore if !taskset_works() => Mode::Sequential,
             m => m,
+        }
+    }
+
+    /// Pairs of records one round gives: one per CPU used in same-core mode, else one.
+    pub fn streams(self) -> usize {
+        match self {
+            Mode::SameCore => std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .clamp(1, MAX_STREAMS),
+            _ => 1,
         }
     }
 
@@ -57,6 +83,7 @@ impl Mode {
         match self {
             Mode::Sequential => "sequential",
             Mode::Duet => "duet",
+            Mode::SameCore => "same-core",
         }
     }
 }
@@ -68,8 +95,10 @@ pub struct Plan {
     pub rounds: usize,
     /// Seed of the order.
     pub seed: u64,
-    /// Sequential or duet.
+    /// Sequential, duet or same-core.
     pub mode: Mode,
+    /// Pairs of processes per round (same-core: one per CPU; see [`Mode::streams`]).
+    pub streams: usize,
     /// `run` arguments both sides get: `--suite`, `--filter`.
     pub args: Vec<String>,
     /// Where the per-round records and logs go.
@@ -199,21 +228,25 @@ pub fn run(
     for (i, head_first) in order(plan.rounds, plan.seed).into_iter().enumerate() {
         let round = i + 1;
         let t0 = std::time::Instant::now();
-        let pair = match interleave {
-            Interleave::Scenario => {
-                match scenario_round(base, head, plan, round, head_first, &mut rng)? {
-                    Some(pair) => pair,
-                    None => {
-                        say("a build has no worker mode: rounds alternate whole runs");
-                        interleave = Interleave::Run;
-                        run_round(base, head, plan, round, head_first)?
-                    }
+        let pairs = match interleave {
+            Interleave::Scenario => match worker_round(base, head, plan, round, head_first, &mut rng)?
+            {
+                Some(pairs) => pairs,
+                None => {
+                    say("a build has no worker mode: rounds alternate whole runs");
+                    interleave = Interleave::Run;
+                    vec![run_round(base, head, plan, round, head_first)?]
                 }
-            }
-            Interleave::Run => run_round(base, head, plan, round, head_first)?,
+            },
+            Interleave::Run => vec![run_round(base, head, plan, round, head_first)?],
         };
-        for (rec, side) in [(&pair.0, "base"), (&pair.1, "head")] {
-            store::save_record(&plan.dir.join(format!("round{round:02}-{side}.json")), rec)?;
+        let many = pairs.len() > 1;
+        for (k, pair) in pairs.into_iter().enumerate() {
+            let tag = round_tag(round, many.then_some(k));
+            for (rec, side) in [(&pair.0, "base"), (&pair.1, "head")] {
+                store::save_record(&plan.dir.join(format!("{tag}-{side}.json")), rec)?;
+            }
+            results.push(pair);
         }
         say(&format!(
             "round {round}/{} ({}, {}) {:.1} s",
@@ -222,7 +255,6 @@ pub fn run(
             plan.mode.name(),
             t0.elapsed().as_secs_f64()
         ));
-        results.push(pair);
     }
     Ok((results, interleave))
 }
@@ -231,20 +263,100 @@ fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
-/// One round in worker mode; `None` when a build has no worker mode.
-fn scenario_round(
+/// `round07`, or `round07b` for the second stream of a same-core round: how its files are named.
+fn round_tag(round: usize, stream: Option<usize>) -> String {
+    match stream {
+        Some(k) => format!("round{round:02}{}", char::from(b'a' + (k % 26) as u8)),
+        None => format!("round{round:02}"),
+    }
+}
+
+/// One round in worker mode: one `(base, head)` pair of records per stream; `None` when a build has
+/// no worker mode.
+fn worker_round(
     base: &Build,
     head: &Build,
     plan: &Plan,
     round: usize,
     head_first: bool,
     rng: &mut ChaCha8Rng,
+) -> Result<Option<Vec<(RunRecord, RunRecord)>>, Error> {
+    match plan.mode {
+        Mode::Duet => {
+            let cpus = if head_first {
+                (Some(1), Some(0))
+            } else {
+                (Some(0), Some(1))
+            };
+            let tag = round_tag(round, None);
+            Ok(stream_round(base, head, plan, &tag, cpus, true, rng)?.map(|p| vec![p]))
+        }
+        Mode::Sequential => {
+            let tag = round_tag(round, None);
+            Ok(stream_round(base, head, plan, &tag, (None, None), false, rng)?.map(|p| vec![p]))
+        }
+        Mode::SameCore => {
+            let streams = plan.streams.max(1);
+            // Each stream gets its own seeded coin: the order inside a stream does not depend on
+            // how the threads happen to interleave.
+            let seeds: Vec<u64> = (0..streams).map(|_| rng.random()).collect();
+            let answers: Vec<Result<Option<(RunRecord, RunRecord)>, Error>> =
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = seeds
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &seed)| {
+                            let tag = round_tag(round, (streams > 1).then_some(k));
+                            scope.spawn(move || {
+                                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                                stream_round(
+                                    base,
+                                    head,
+                                    plan,
+                                    &tag,
+                                    (Some(k), Some(k)),
+                                    false,
+                                    &mut rng,
+                                )
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| {
+                            h.join().unwrap_or_else(|_| {
+                                Err(Error::Scenario {
+                                    id: "ab".to_owned(),
+                                    what: "a round's thread panicked".to_owned(),
+                                })
+                            })
+                        })
+                        .collect()
+                });
+            let mut pairs = Vec::with_capacity(streams);
+            for answer in answers {
+                match answer? {
+                    Some(pair) => pairs.push(pair),
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some(pairs))
+        }
+    }
+}
+
+/// One base and one head worker (pinned to `cpus.0` and `cpus.1` when given) running every
+/// selected scenario: at the same time when `together` (duet), else one after the other in a seeded
+/// random order per scenario. `None` when a build has no worker mode.
+fn stream_round(
+    base: &Build,
+    head: &Build,
+    plan: &Plan,
+    tag: &str,
+    (base_cpu, head_cpu): (Option<usize>, Option<usize>),
+    together: bool,
+    rng: &mut ChaCha8Rng,
 ) -> Result<Option<(RunRecord, RunRecord)>, Error> {
-    let (head_cpu, base_cpu) = match plan.mode {
-        Mode::Duet if head_first => (Some(0), Some(1)),
-        Mode::Duet => (Some(1), Some(0)),
-        Mode::Sequential => (None, None),
-    };
     let start = |b: &Build, cpu| {
         let mut args = plan.args.clone();
         args.extend(b.extra.iter().cloned());
@@ -254,7 +366,7 @@ fn scenario_round(
             &b.root,
             &args,
             cpu,
-            plan.dir.join(format!("round{round:02}-{}.log", b.side)),
+            plan.dir.join(format!("{tag}-{}.log", b.side)),
         )
     };
     let Some(mut bw) = start(base, base_cpu)? else {
@@ -280,7 +392,7 @@ fn scenario_round(
         let in_base = bw.hello.ids.contains(id);
         let in_head = hw.hello.ids.contains(id);
         match (in_base, in_head) {
-            (true, true) if plan.mode == Mode::Duet => {
+            (true, true) if together => {
                 bw.send(id)?;
                 hw.send(id)?;
                 bs.push(bw.receive()?);
@@ -317,7 +429,7 @@ fn run_round(
     head_first: bool,
 ) -> Result<(RunRecord, RunRecord), Error> {
     match plan.mode {
-        Mode::Sequential => {
+        Mode::Sequential | Mode::SameCore => {
             let one = |build: &Build| -> Result<RunRecord, Error> {
                 let (child, out, log) = spawn(build, plan, round, None)?;
                 finish(build, child, &out, &log)
