@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::{
-    Claim, ClaimCheck, ClaimResult, GrowthFit, Metric, RunRecord, ScenarioId, change_words,
+    Claim, ClaimCheck, ClaimResult, GrowthFit, Metric, RunRecord, ScenarioId, Value, change_words,
     format_sig, human,
 };
 use crate::stats;
@@ -78,12 +78,55 @@ pub fn check_claims(
 /// its quantity over the rounds `baseline` was blessed from: one run's interval covers the noise
 /// within the run, not the machine's from one run to the next, so a claim near its bound would
 /// otherwise hold in one check and not in the next.
+///
+/// Then each claim whose estimate in this run agrees with the baseline's (the baseline's estimate
+/// lies within this run's widened interval, widened once more by the run-to-run spread) takes the
+/// verdict of the baseline's rounds, which measured the same code more times: ten checks of an
+/// unchanged tree then say the same of every claim, instead of flipping between "holds" and "too
+/// close to call" as a claim near its bound is measured a little above or below it. A run that
+/// disagrees (the code or the machine changed the quantity) is decided on its own figures.
 pub fn recheck_claims(record: &mut RunRecord, baseline: &RunRecord) {
     let claims: Vec<Claim> = record.claims.iter().map(|c| c.claim.clone()).collect();
+    let base_growth = growth(baseline);
     record.claims = claims
         .iter()
-        .map(|c| check_claim(c, record, &record.growth, Some(baseline)))
+        .map(|c| {
+            let now = check_claim(c, record, &record.growth, Some(baseline));
+            let blessed = check_claim(c, baseline, &base_growth, Some(baseline));
+            anchored(now, &blessed)
+        })
         .collect();
+}
+
+/// `now` with `blessed`'s verdict when the two estimates agree (see [`recheck_claims`]).
+fn anchored(now: ClaimResult, blessed: &ClaimResult) -> ClaimResult {
+    let (Some(v), Some(b), Some((lo, hi))) = (now.measured, blessed.measured, now.interval) else {
+        return now;
+    };
+    if now.holds == blessed.holds {
+        return now;
+    }
+    // The interval's reach beyond the estimate, once more on each side.
+    let agrees = match now.claim.check {
+        ClaimCheck::Exponent { .. } => (b - v).abs() <= 2.0 * (hi - v).max(v - lo),
+        _ if v > 0.0 && lo > 0.0 && b > 0.0 => {
+            (b / v).ln().abs() <= 2.0 * (hi / v).ln().max((v / lo).ln())
+        }
+        _ => false,
+    };
+    if !agrees {
+        return now;
+    }
+    let verdict = blessed.verdict().word();
+    ClaimResult {
+        holds: blessed.holds,
+        detail: format!(
+            "{}; the baseline's rounds measured {} and this run agrees with them: {verdict}",
+            now.detail,
+            format_sig(b)
+        ),
+        ..now
+    }
 }
 
 /// The factor by which one run's value of a quantity may differ from its typical value, from the
@@ -104,6 +147,47 @@ fn run_to_run_factor(rounds: &[f64]) -> Option<f64> {
     let t = stats::student_t_quantile_upper(0.025, (n - 1) as f64);
     let factor = (t * sd * (1.0 + 1.0 / n as f64).sqrt()).exp();
     factor.is_finite().then_some(factor)
+}
+
+/// The growth exponent of `family`'s `metric` in each round `record` was merged from (a noisy
+/// metric keeps its per-round values); empty when the metric is not noisy or has no rounds.
+fn round_exponents(record: &RunRecord, family: &str, metric: &str) -> Vec<f64> {
+    let rounds = record
+        .scenarios
+        .iter()
+        .filter_map(|s| s.metrics.get(metric))
+        .filter(|m| m.kind.is_noisy())
+        .map(|m| m.rounds.len())
+        .max()
+        .unwrap_or(0);
+    (0..rounds)
+        .filter_map(|r| {
+            let mut one = record.clone();
+            for s in &mut one.scenarios {
+                if let Some(m) = s.metrics.get_mut(metric) {
+                    m.value = Value::Float(*m.rounds.get(r)?);
+                }
+            }
+            growth(&one)
+                .into_iter()
+                .find(|g| g.family == family && g.metric == metric)?
+                .exponent
+        })
+        .collect()
+}
+
+/// Half the width of a 95 % prediction interval of one more run's exponent, from the exponents of
+/// `rounds` separate runs (`t · sd · sqrt(1 + 1/n)`). `None` with fewer than two.
+fn exponent_band(rounds: &[f64]) -> Option<f64> {
+    let n = rounds.len();
+    if n < 2 {
+        return None;
+    }
+    let mean = rounds.iter().sum::<f64>() / n as f64;
+    let sd = (rounds.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
+    let band =
+        stats::student_t_quantile_upper(0.025, (n - 1) as f64) * sd * (1.0 + 1.0 / n as f64).sqrt();
+    band.is_finite().then_some(band)
 }
 
 /// `interval` widened to cover `value` times and divided by `factor`.
@@ -255,19 +339,34 @@ fn check_claim(
                     param,
                     points,
                     ..
-                }) => (
-                    Some(*e),
-                    None,
-                    Some(*min <= *e && *e <= *max),
-                    format!(
-                        "{metric} grows as {param}^{} over {param} = {}..{} (claim: exponent in [{}, {}])",
-                        format_sig(*e),
-                        points.first().map_or(0.0, |p| p.0),
-                        points.last().map_or(0.0, |p| p.0),
-                        format_sig(*min),
-                        format_sig(*max)
-                    ),
-                ),
+                }) => {
+                    // The exponent in each of the baseline's rounds: its spread is the claim's
+                    // run-to-run noise, an additive band around this run's exponent.
+                    let per_round: Vec<f64> = noise
+                        .map(|b| round_exponents(b, family, metric))
+                        .unwrap_or_default();
+                    let interval = exponent_band(&per_round).map(|band| (e - band, e + band));
+                    let holds = match interval {
+                        Some((lo, hi)) if *min <= lo && hi <= *max => Some(true),
+                        Some((lo, hi)) if hi < *min || lo > *max => Some(false),
+                        Some(_) => None,
+                        None => Some(*min <= *e && *e <= *max),
+                    };
+                    (
+                        Some(*e),
+                        interval,
+                        holds,
+                        format!(
+                            "{metric} grows as {param}^{} over {param} = {}..{}{} (claim: exponent in [{}, {}])",
+                            format_sig(*e),
+                            points.first().map_or(0.0, |p| p.0),
+                            points.last().map_or(0.0, |p| p.0),
+                            interval_words(interval, holds, &|v| format_sig(v)),
+                            format_sig(*min),
+                            format_sig(*max)
+                        ),
+                    )
+                }
                 _ => (
                     None,
                     None,
@@ -458,5 +557,73 @@ mod tests {
             current.claims[0].detail
         );
         assert!(current.claims[0].detail.contains("too close to call"));
+    }
+
+    #[test]
+    fn checks_of_an_unchanged_tree_give_a_claim_near_its_bound_the_baselines_verdict() {
+        use crate::testutil::wall;
+        let claim = Claim::new(
+            "s.md",
+            1,
+            "40 % faster",
+            ClaimCheck::RatioAtMost {
+                before: "c/x/old/n=1".into(),
+                after: "c/x/new/n=1".into(),
+                metric: "wall_time".into(),
+                max: 0.6,
+            },
+        );
+        let run = |after: f64| {
+            let spread = |v: f64| [v * 0.97, v * 0.99, v, v * 1.01, v * 1.03];
+            let mut r = record(
+                "m",
+                vec![
+                    ("c/x/old/n=1", "wall_time", wall(&spread(1000.0))),
+                    ("c/x/new/n=1", "wall_time", wall(&spread(after))),
+                ],
+            );
+            r.claims = check_claims(std::slice::from_ref(&claim), &r, &[]);
+            r
+        };
+        // Blessed from three rounds whose ratios were 0.56, 0.575 and 0.59.
+        let mut baseline = run(575.0);
+        for (id, rounds) in [
+            ("c/x/old/n=1", [1000.0, 1000.0, 1000.0]),
+            ("c/x/new/n=1", [560.0, 575.0, 590.0]),
+        ] {
+            let m = baseline
+                .scenarios
+                .iter_mut()
+                .find(|s| s.id == id)
+                .expect("scenario");
+            m.metrics.get_mut("wall_time").expect("metric").rounds = rounds.to_vec();
+        }
+        // Ten checks of the same code, each measuring the ratio a little differently.
+        let checks = [
+            500.0, 520.0, 540.0, 555.0, 570.0, 585.0, 600.0, 615.0, 530.0, 590.0,
+        ];
+        let mut alone = std::collections::BTreeSet::new();
+        let mut anchored = std::collections::BTreeSet::new();
+        for after in checks {
+            let mut current = run(after);
+            let own = check_claim(&claim, &current, &[], Some(&baseline)).verdict();
+            alone.insert(own.word());
+            recheck_claims(&mut current, &baseline);
+            anchored.insert(current.claims[0].verdict().word());
+            if current.claims[0].verdict() != own {
+                assert!(
+                    current.claims[0].detail.contains("agrees with them"),
+                    "{}",
+                    current.claims[0].detail
+                );
+            }
+        }
+        assert!(alone.len() > 1, "each run alone flips: {alone:?}");
+        assert_eq!(anchored.len(), 1, "{anchored:?}");
+        // A run that measured something else (the after got slower) is decided on its own.
+        let mut slower = run(900.0);
+        recheck_claims(&mut slower, &baseline);
+        assert_eq!(slower.claims[0].verdict(), ClaimVerdict::DoesNotHold);
+        assert!(!slower.claims[0].detail.contains("agrees"));
     }
 }

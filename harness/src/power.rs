@@ -233,8 +233,8 @@ pub fn analyze(
         .map(|(k, (scenario, metric, unit, _))| {
             let all: Vec<f64> = m.values[k].iter().flat_map(|&(b, h)| [b, h]).collect();
             // The spread the paired test itself uses (winsorized), over every measured round.
-            let sd = stats::paired_log_ratio(&m.values[k], false, 0.0, 0.95)
-                .map_or(0.0, |t| t.sd_log);
+            let sd =
+                stats::paired_log_ratio(&m.values[k], false, 0.0, 0.95).map_or(0.0, |t| t.sd_log);
             let detection = p.factors.iter().map(|&f| rate(k, f)).collect();
             // Bisection on the factor (detection grows with it), 1 to 16x, to 1 %.
             let mds = (rate(k, 16.0) >= p.target).then(|| {
@@ -286,7 +286,9 @@ pub fn markdown(r: &PowerResult) -> String {
         r.aa_failed_trials,
         r.settings.trials
     ));
-    out.push_str("| scenario | metric | median | noise (winsorized sd of log ratio) | A/A false alarms |");
+    out.push_str(
+        "| scenario | metric | median | noise (winsorized sd of log ratio) | A/A false alarms |",
+    );
     for f in &r.settings.factors {
         out.push_str(&format!(" caught at {}× |", format_sig(*f)));
     }

@@ -79,7 +79,8 @@ pub struct AbRow {
     pub ratio: Option<f64>,
     /// Interval of that ratio (noisy metrics), at the settings' confidence, not adjusted.
     pub interval: Option<Interval>,
-    /// Holm-adjusted p-value that the head is worse than the base (noisy metrics).
+    /// Holm-adjusted p-value of the change the verdict names: that the head is worse (better, for an
+    /// improved row) than the base (noisy metrics).
     pub p_adjusted: Option<f64>,
     /// Round-to-round noise: standard deviation of the per-round log ratios (noisy metrics).
     pub sd_log: Option<f64>,
@@ -449,6 +450,7 @@ pub fn analyze(
     let better_adj = stats::holm(&tests.iter().map(|t| t.2).collect::<Vec<_>>());
     for (((i, _, _), pw), pb) in tests.iter().zip(worse_adj).zip(better_adj) {
         let row = &mut rows[*i];
+        // The worse direction's p, unless the row turns out improved (below).
         row.p_adjusted = Some(pw);
         if row.rule == AbRule::HardLimit {
             continue;
@@ -461,6 +463,7 @@ pub fn analyze(
         row.verdict = if pw <= settings.alpha && worse > beyond {
             Verdict::Regressed
         } else if pb <= settings.alpha && worse < 1.0 / beyond {
+            row.p_adjusted = Some(pb);
             Verdict::Improved
         } else {
             if pw <= settings.alpha {

@@ -229,15 +229,16 @@ pub fn run(
         let round = i + 1;
         let t0 = std::time::Instant::now();
         let pairs = match interleave {
-            Interleave::Scenario => match worker_round(base, head, plan, round, head_first, &mut rng)?
-            {
-                Some(pairs) => pairs,
-                None => {
-                    say("a build has no worker mode: rounds alternate whole runs");
-                    interleave = Interleave::Run;
-                    vec![run_round(base, head, plan, round, head_first)?]
+            Interleave::Scenario => {
+                match worker_round(base, head, plan, round, head_first, &mut rng)? {
+                    Some(pairs) => pairs,
+                    None => {
+                        say("a build has no worker mode: rounds alternate whole runs");
+                        interleave = Interleave::Run;
+                        vec![run_round(base, head, plan, round, head_first)?]
+                    }
                 }
-            },
+            }
             Interleave::Run => vec![run_round(base, head, plan, round, head_first)?],
         };
         let many = pairs.len() > 1;
