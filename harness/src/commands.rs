@@ -582,6 +582,33 @@ fn target_dir(paths: &Paths) -> PathBuf {
         .map_or_else(|| paths.root.join("target"), |t| paths.at(&t))
 }
 
+/// Where an A/B round spends its time: from each scenario's noise in the machine's measured power
+/// and its duration in the suite's baseline; every scenario once per stream without either.
+fn schedule(
+    paths: &Paths,
+    suite: Suite,
+    power: Option<&power::PowerResult>,
+) -> ab::schedule::Schedule {
+    let Some(power) = power else {
+        return ab::schedule::Schedule::default();
+    };
+    let Ok(baseline) = store::load_record(&paths.baseline(suite, None), "") else {
+        return ab::schedule::Schedule::default();
+    };
+    let mut noise: std::collections::BTreeMap<String, f64> = std::collections::BTreeMap::new();
+    // An in-run ratio's noise is mostly its before's, which extra runs of the after do not shrink.
+    for m in power.metrics.iter().filter(|m| m.metric != scenario::WALL_RATIO) {
+        let e = noise.entry(m.scenario.clone()).or_insert(0.0);
+        *e = e.max(m.sd_log);
+    }
+    let cost = baseline
+        .scenarios
+        .iter()
+        .map(|s| (s.id.clone(), s.duration_s))
+        .collect();
+    ab::schedule::Schedule::plan(&noise, &cost)
+}
+
 /// ", 2 streams" when a round runs more than one pair of processes.
 fn streams_text(streams: usize) -> String {
     if streams > 1 {
@@ -633,22 +660,25 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
         extra.push("--inject".to_owned());
         extra.push(spec.clone());
     }
+    let power = load_power(&paths.at(&args.power))?;
     let mode = mode(args.run.mode);
     let plan = ab::rounds::Plan {
         rounds: args.rounds.map_or(config.ab.rounds, |n| n as usize),
         seed: args.run.seed,
         mode,
         streams: mode.streams(),
+        schedule: schedule(&paths, suite(args.run.suite), power.as_ref()),
         args: round_args(&args.run),
         dir: reports.join("rounds"),
     };
     say(&format!(
-        "A/B: {} rounds ({}{}), base {} ({}) against the working tree",
+        "A/B: {} rounds ({}{}), base {} ({}) against the working tree; {}",
         plan.rounds,
         plan.mode.name(),
         streams_text(plan.streams),
         args.base,
-        ab::short(&base.commit)
+        ab::short(&base.commit),
+        plan.schedule.describe()
     ));
     let t0 = std::time::Instant::now();
     let (rounds, interleave) = ab::rounds::run(
@@ -687,7 +717,6 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
         ))
         .into());
     }
-    let power = load_power(&paths.at(&args.power))?;
     let mds = power.as_ref().map(|p| p.mds_map()).unwrap_or_default();
     let result = ab::AbResult {
         base_rev: args.base.clone(),
@@ -764,19 +793,23 @@ pub fn power(global: &Global, args: &PowerArgs) -> Result<Outcome> {
         extra: Vec::new(),
     };
     let mode = mode(args.run.mode);
+    // The schedule `ab` would use, from the power measured before (none the first time).
+    let known = load_power(&paths.root.join(POWER_FILE))?;
     let plan = ab::rounds::Plan {
         rounds: args.measure_rounds as usize,
         seed: args.run.seed,
         mode,
         streams: mode.streams(),
+        schedule: schedule(&paths, suite(args.run.suite), known.as_ref()),
         args: round_args(&args.run),
         dir: reports.join("rounds"),
     };
     say(&format!(
-        "power: {} A/A rounds ({}{}) of this build against itself",
+        "power: {} A/A rounds ({}{}) of this build against itself; {}",
         plan.rounds,
         plan.mode.name(),
-        streams_text(plan.streams)
+        streams_text(plan.streams),
+        plan.schedule.describe()
     ));
     let (rounds, interleave) = ab::rounds::run(&side("base"), &side("head"), &plan, &mut say)?;
     let p = power::PowerSettings {

@@ -88,8 +88,9 @@ impl PowerResult {
 /// The noisy metrics as a matrix: per metric its per-round (base, head) values.
 struct Matrix {
     keys: Vec<(String, String, String, Direction)>,
-    /// `values[k][r] = (base, head)`; NaN where a side lacked it.
-    values: Vec<Vec<(f64, f64)>>,
+    /// `values[k][r]`: the `(base, head)` pairs of metric k in round r (one, or one per extra
+    /// pair of the schedule; none where a side lacked it).
+    values: Vec<Vec<Vec<(f64, f64)>>>,
 }
 
 fn matrix(rounds: &[(RunRecord, RunRecord)]) -> Matrix {
@@ -108,10 +109,7 @@ fn matrix(rounds: &[(RunRecord, RunRecord)]) -> Matrix {
         .map(|(s, m, _, _)| {
             rounds
                 .iter()
-                .map(|(b, h)| {
-                    let v = |r: &RunRecord| r.metric(s, m).map_or(f64::NAN, |x| x.value.as_f64());
-                    (v(b), v(h))
-                })
+                .map(|r| ab::pairs(std::slice::from_ref(r), s, m))
                 .collect()
         })
         .collect();
@@ -130,7 +128,7 @@ fn flagged(m: &Matrix, trial: &[usize], slow: &[f64], s: AbSettings) -> Vec<bool
         };
         let pairs: Vec<(f64, f64)> = trial
             .iter()
-            .map(|&r| (m.values[k][r].0, m.values[k][r].1 * f))
+            .flat_map(|&r| m.values[k][r].iter().map(|&(b, h)| (b, h * f)))
             .collect();
         match stats::paired_log_ratio(&pairs, *dir == Direction::HigherIsBetter, 0.0, s.confidence)
         {
@@ -231,10 +229,10 @@ pub fn analyze(
         .iter()
         .enumerate()
         .map(|(k, (scenario, metric, unit, _))| {
-            let all: Vec<f64> = m.values[k].iter().flat_map(|&(b, h)| [b, h]).collect();
+            let every: Vec<(f64, f64)> = m.values[k].iter().flatten().copied().collect();
+            let all: Vec<f64> = every.iter().flat_map(|&(b, h)| [b, h]).collect();
             // The spread the paired test itself uses (winsorized), over every measured round.
-            let sd =
-                stats::paired_log_ratio(&m.values[k], false, 0.0, 0.95).map_or(0.0, |t| t.sd_log);
+            let sd = stats::paired_log_ratio(&every, false, 0.0, 0.95).map_or(0.0, |t| t.sd_log);
             let detection = p.factors.iter().map(|&f| rate(k, f)).collect();
             // Bisection on the factor (detection grows with it), 1 to 16x, to 1 %.
             let mds = (rate(k, 16.0) >= p.target).then(|| {

@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod rounds;
+pub mod schedule;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -265,17 +266,22 @@ pub fn is_paired(kind: MetricKind) -> bool {
     kind.is_noisy()
 }
 
-/// The per-round values of one metric on both sides: `(base, head)` for each round where both had it.
-fn pairs(rounds: &[(RunRecord, RunRecord)], scenario: &str, metric: &str) -> Vec<(f64, f64)> {
-    rounds
-        .iter()
-        .filter_map(|(b, h)| {
-            Some((
-                b.metric(scenario, metric)?.value.as_f64(),
-                h.metric(scenario, metric)?.value.as_f64(),
-            ))
-        })
-        .collect()
+/// The paired values of one metric on both sides: `(base, head)` for each round where both had it,
+/// and for each extra pair of a round where both sides ran the schedule's repeats (the metric's
+/// `rounds`, paired index by index).
+pub fn pairs(rounds: &[(RunRecord, RunRecord)], scenario: &str, metric: &str) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(rounds.len());
+    for (b, h) in rounds {
+        let (Some(bm), Some(hm)) = (b.metric(scenario, metric), h.metric(scenario, metric)) else {
+            continue;
+        };
+        if bm.rounds.len() > 1 && bm.rounds.len() == hm.rounds.len() {
+            out.extend(bm.rounds.iter().copied().zip(hm.rounds.iter().copied()));
+        } else {
+            out.push((bm.value.as_f64(), hm.value.as_f64()));
+        }
+    }
+    out
 }
 
 fn median(values: &[f64]) -> Option<f64> {
@@ -521,6 +527,50 @@ mod tests {
 
     fn row<'a>(rows: &'a [AbRow], metric: &str) -> &'a AbRow {
         rows.iter().find(|r| r.metric == metric).expect("row")
+    }
+
+    #[test]
+    fn extra_pairs_folded_into_a_round_are_paired_index_by_index() {
+        use crate::model::ScenarioRecord;
+        // Three rounds; in each, the scenario ran 4 times per side (1 main + 3 extra pairs), the
+        // head 1.2x the base in every pair.
+        let mut rs = Vec::new();
+        for i in 0..3 {
+            let run = |f: f64, j: usize| ScenarioRecord {
+                id: "a/x/v/n=1".into(),
+                before: None,
+                metrics: [(
+                    "wall_time".to_owned(),
+                    wall(&[1000.0 * f * (1.0 + 0.1 * j as f64 + 0.01 * i as f64)]),
+                )]
+                .into(),
+                duration_s: 0.1,
+            };
+            let mut sides = Vec::new();
+            for f in [1.0, 1.2] {
+                let mut main = run(f, 0);
+                rounds::fold_repeats(&mut main, (1..4).map(|j| run(f, j)).collect());
+                let mut rec = record("m", Vec::new());
+                rec.scenarios.push(main);
+                sides.push(rec);
+            }
+            let h = sides.pop().expect("head");
+            let b = sides.pop().expect("base");
+            rs.push((b, h));
+        }
+        let m = rs[0].0.metric("a/x/v/n=1", "wall_time").expect("metric");
+        assert_eq!(m.rounds.len(), 4);
+        assert!(
+            (m.value.as_f64() - 1150.0).abs() < 1e-6,
+            "median of 1000..1300"
+        );
+        let p = pairs(&rs, "a/x/v/n=1", "wall_time");
+        assert_eq!(p.len(), 12);
+        assert!(p.iter().all(|(b, h)| (h / b - 1.2).abs() < 1e-9), "{p:?}");
+        let rows = analyze(&rs, &GateConfig::default(), SETTINGS, &BTreeMap::new());
+        let r = row(&rows, "wall_time");
+        assert_eq!(r.n, 12);
+        assert_eq!(r.verdict, Verdict::Regressed, "{r:?}");
     }
 
     #[test]

@@ -11,9 +11,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::Error;
-use crate::model::RunRecord;
+use crate::model::{RunRecord, ScenarioRecord, Value};
 use crate::store;
 
+use super::schedule::Schedule;
 use super::worker::Worker;
 
 /// One build taking part.
@@ -99,6 +100,8 @@ pub struct Plan {
     pub mode: Mode,
     /// Pairs of processes per round (same-core: one per CPU; see [`Mode::streams`]).
     pub streams: usize,
+    /// Extra pairs and sparse scenarios (worker rounds only).
+    pub schedule: Schedule,
     /// `run` arguments both sides get: `--suite`, `--filter`.
     pub args: Vec<String>,
     /// Where the per-round records and logs go.
@@ -222,6 +225,7 @@ pub fn run(
         path: plan.dir.clone(),
         source,
     })?;
+    clear_rounds(&plan.dir)?;
     let mut results = Vec::with_capacity(plan.rounds);
     let mut interleave = Interleave::Scenario;
     let mut rng = ChaCha8Rng::seed_from_u64(plan.seed ^ 0x005e_edab);
@@ -264,6 +268,29 @@ fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
+/// Removes an earlier run's `round*` files from `dir`, so its rounds directory holds this run's only
+/// (an earlier run with more rounds, or another mode's file names, would otherwise stay beside them).
+fn clear_rounds(dir: &Path) -> Result<(), Error> {
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ours = name.starts_with("round")
+            && (name.ends_with(".json") || name.ends_with(".log"))
+            && entry.file_type().is_ok_and(|t| t.is_file());
+        if ours {
+            std::fs::remove_file(entry.path()).map_err(|source| Error::Io {
+                path: entry.path(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// `round07`, or `round07b` for the second stream of a same-core round: how its files are named.
 fn round_tag(round: usize, stream: Option<usize>) -> String {
     match stream {
@@ -290,11 +317,14 @@ fn worker_round(
                 (Some(0), Some(1))
             };
             let tag = round_tag(round, None);
-            Ok(stream_round(base, head, plan, &tag, cpus, true, rng)?.map(|p| vec![p]))
+            Ok(stream_round(base, head, plan, &tag, cpus, true, false, rng)?.map(|p| vec![p]))
         }
         Mode::Sequential => {
             let tag = round_tag(round, None);
-            Ok(stream_round(base, head, plan, &tag, (None, None), false, rng)?.map(|p| vec![p]))
+            Ok(
+                stream_round(base, head, plan, &tag, (None, None), false, false, rng)?
+                    .map(|p| vec![p]),
+            )
         }
         Mode::SameCore => {
             let streams = plan.streams.max(1);
@@ -308,6 +338,9 @@ fn worker_round(
                         .enumerate()
                         .map(|(k, &seed)| {
                             let tag = round_tag(round, (streams > 1).then_some(k));
+                            // The sparse scenarios run in one stream per round, the first
+                            // stream in odd rounds (so round 1's first record has them all).
+                            let skip_sparse = streams > 1 && (round + k) % streams != 1;
                             scope.spawn(move || {
                                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
                                 stream_round(
@@ -317,6 +350,7 @@ fn worker_round(
                                     &tag,
                                     (Some(k), Some(k)),
                                     false,
+                                    skip_sparse,
                                     &mut rng,
                                 )
                             })
@@ -347,8 +381,11 @@ fn worker_round(
 }
 
 /// One base and one head worker (pinned to `cpus.0` and `cpus.1` when given) running every
-/// selected scenario: at the same time when `together` (duet), else one after the other in a seeded
-/// random order per scenario. `None` when a build has no worker mode.
+/// selected scenario (but the schedule's sparse ones when `skip_sparse`): at the same time when
+/// `together` (duet), else one after the other in a seeded random order per scenario; then the
+/// schedule's extra pairs, folded into each side's record (see [`fold_repeats`]). `None` when a
+/// build has no worker mode.
+#[allow(clippy::too_many_arguments)]
 fn stream_round(
     base: &Build,
     head: &Build,
@@ -356,6 +393,7 @@ fn stream_round(
     tag: &str,
     (base_cpu, head_cpu): (Option<usize>, Option<usize>),
     together: bool,
+    skip_sparse: bool,
     rng: &mut ChaCha8Rng,
 ) -> Result<Option<(RunRecord, RunRecord)>, Error> {
     let start = |b: &Build, cpu| {
@@ -388,6 +426,9 @@ fn stream_round(
             .cloned()
             .collect::<Vec<_>>(),
     );
+    if skip_sparse {
+        ids.retain(|id| !plan.schedule.sparse.contains(id));
+    }
     let (mut bs, mut hs) = (Vec::new(), Vec::new());
     for id in &ids {
         let in_base = bw.hello.ids.contains(id);
@@ -413,12 +454,57 @@ fn stream_round(
             (false, false) => {}
         }
     }
+    // Extra pairs, alternating in a seeded order like the main pass.
+    for id in &ids {
+        let n = plan.schedule.repeats(id);
+        if n == 0 || !bw.hello.ids.contains(id) || !hw.hello.ids.contains(id) {
+            continue;
+        }
+        let (mut more_b, mut more_h) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for _ in 0..n {
+            if rng.random_bool(0.5) {
+                more_h.push(hw.run(id)?);
+                more_b.push(bw.run(id)?);
+            } else {
+                more_b.push(bw.run(id)?);
+                more_h.push(hw.run(id)?);
+            }
+        }
+        for (side, more) in [(&mut bs, more_b), (&mut hs, more_h)] {
+            if let Some(main) = side.iter_mut().find(|s| &s.id == id) {
+                fold_repeats(main, more);
+            }
+        }
+    }
     let duration = t0.elapsed().as_secs_f64();
     let b = bw.record(bs, started.clone(), duration, 0.95);
     let h = hw.record(hs, started, duration, 0.95);
     bw.finish();
     hw.finish();
     Ok(Some((b, h)))
+}
+
+/// Folds extra runs of one scenario into its main record: each noisy metric keeps every run's value
+/// in `rounds` (main first, in the order they ran: the A/B pairs them index by index) and takes
+/// their median as its value; other metrics and the samples stay the main run's.
+pub fn fold_repeats(main: &mut ScenarioRecord, more: Vec<ScenarioRecord>) {
+    for (name, metric) in &mut main.metrics {
+        if !metric.kind.is_noisy() {
+            continue;
+        }
+        let mut values = vec![metric.value.as_f64()];
+        values.extend(
+            more.iter()
+                .filter_map(|s| s.metrics.get(name))
+                .map(|m| m.value.as_f64()),
+        );
+        if values.len() < 2 {
+            continue;
+        }
+        metric.value = Value::Float(crate::stats::median(&values));
+        metric.rounds = values;
+    }
+    main.duration_s += more.iter().map(|s| s.duration_s).sum::<f64>();
 }
 
 /// One round of whole `run` processes.
@@ -457,6 +543,27 @@ fn run_round(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_earlier_runs_round_files_are_cleared_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in [
+            "round01-base.json",
+            "round24-head.log",
+            "round03a-head.json",
+            "keep.json",
+        ] {
+            std::fs::write(dir.path().join(name), "x").expect("write");
+        }
+        std::fs::create_dir(dir.path().join("round-dir")).expect("dir");
+        clear_rounds(dir.path()).expect("clear");
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("read")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec!["keep.json", "round-dir"]);
+    }
 
     #[test]
     fn the_order_is_seeded_and_mixed() {

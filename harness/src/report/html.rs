@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::model::{ClaimVerdict, Metric, RunRecord, ScenarioId, change_words, format_sig};
 
 /// The in-run ratio metric: shown in the verdict table, not charted as a cost.
-const IN_RUN_RATIO: &str = "wall_ratio_to_before";
+const IN_RUN_RATIO: &str = crate::scenario::WALL_RATIO;
 
 /// Writes `index.html`.
 pub struct HtmlReport;

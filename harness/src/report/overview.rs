@@ -149,7 +149,7 @@ fn headline_metric<'a>(
 ) -> Option<&'a str> {
     let shared: Vec<&str> = before
         .keys()
-        .filter(|k| after.contains_key(*k) && k.as_str() != "wall_ratio_to_before")
+        .filter(|k| after.contains_key(*k) && k.as_str() != crate::scenario::WALL_RATIO)
         .map(String::as_str)
         .collect();
     if shared.contains(&"wall_time") {
