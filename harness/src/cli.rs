@@ -141,6 +141,10 @@ pub struct PowerArgs {
     /// A/A rounds to measure (each one process per side, the same build on both).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(3..=500))]
     pub measure_rounds: u32,
+    /// Measure nothing: analyze the rounds an earlier `power` or `ab` saved in this directory (its
+    /// `round*-base.json` and `round*-head.json`), e.g. after changing `[ab]` settings.
+    #[arg(long, value_name = "DIR")]
+    pub from: Option<PathBuf>,
     /// Rounds in each trial [default: `[ab] rounds` of perfgate.toml, what one `ab` runs].
     #[arg(long, value_parser = clap::value_parser!(u32).range(3..=100))]
     pub per_trial: Option<u32>,

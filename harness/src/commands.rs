@@ -811,7 +811,13 @@ pub fn power(global: &Global, args: &PowerArgs) -> Result<Outcome> {
         streams_text(plan.streams),
         plan.schedule.describe()
     ));
-    let (rounds, interleave) = ab::rounds::run(&side("base"), &side("head"), &plan, &mut say)?;
+    let (rounds, interleave) = match &args.from {
+        Some(dir) => (
+            ab::rounds::load(&paths.at(dir))?,
+            ab::rounds::Interleave::Scenario,
+        ),
+        None => ab::rounds::run(&side("base"), &side("head"), &plan, &mut say)?,
+    };
     let p = power::PowerSettings {
         trials: args.trials as usize,
         // A trial is what one `ab` sees: its rounds' pairs of records.

@@ -39,8 +39,8 @@ pub struct MetricPower {
     pub unit: String,
     /// Median over every measured round (both sides).
     pub median: f64,
-    /// Winsorized standard deviation of the per-round log ratios head / base (as the paired test
-    /// sees it): round-to-round noise.
+    /// Winsorized standard deviation of the per-pair log ratios head / base: pair-to-pair noise
+    /// (a round with extra pairs is tested on their median, which varies less).
     pub sd_log: f64,
     /// A/A trials in which this metric failed.
     pub false_alarms: usize,
@@ -109,7 +109,11 @@ fn matrix(rounds: &[(RunRecord, RunRecord)]) -> Matrix {
         .map(|(s, m, _, _)| {
             rounds
                 .iter()
-                .map(|r| ab::pairs(std::slice::from_ref(r), s, m))
+                .map(|r| {
+                    ab::round_pairs(std::slice::from_ref(r), s, m)
+                        .pop()
+                        .unwrap_or_default()
+                })
                 .collect()
         })
         .collect();
@@ -126,10 +130,11 @@ fn flagged(m: &Matrix, trial: &[usize], slow: &[f64], s: AbSettings) -> Vec<bool
             Direction::LowerIsBetter => slow[k],
             Direction::HigherIsBetter => 1.0 / slow[k],
         };
-        let pairs: Vec<(f64, f64)> = trial
+        let groups: Vec<Vec<(f64, f64)>> = trial
             .iter()
-            .flat_map(|&r| m.values[k][r].iter().map(|&(b, h)| (b, h * f)))
+            .map(|&r| m.values[k][r].iter().map(|&(b, h)| (b, h * f)).collect())
             .collect();
+        let pairs = ab::per_round(&groups);
         match stats::paired_log_ratio(&pairs, *dir == Direction::HigherIsBetter, 0.0, s.confidence)
         {
             Some(t) => {
@@ -231,7 +236,8 @@ pub fn analyze(
         .map(|(k, (scenario, metric, unit, _))| {
             let every: Vec<(f64, f64)> = m.values[k].iter().flatten().copied().collect();
             let all: Vec<f64> = every.iter().flat_map(|&(b, h)| [b, h]).collect();
-            // The spread the paired test itself uses (winsorized), over every measured round.
+            // Pair-to-pair noise (winsorized, as the test trims), over every pair measured: what
+            // the schedule plans extra pairs from.
             let sd = stats::paired_log_ratio(&every, false, 0.0, 0.95).map_or(0.0, |t| t.sd_log);
             let detection = p.factors.iter().map(|&f| rate(k, f)).collect();
             // Bisection on the factor (detection grows with it), 1 to 16x, to 1 %.

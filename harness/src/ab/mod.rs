@@ -266,22 +266,57 @@ pub fn is_paired(kind: MetricKind) -> bool {
     kind.is_noisy()
 }
 
-/// The paired values of one metric on both sides: `(base, head)` for each round where both had it,
-/// and for each extra pair of a round where both sides ran the schedule's repeats (the metric's
-/// `rounds`, paired index by index).
-pub fn pairs(rounds: &[(RunRecord, RunRecord)], scenario: &str, metric: &str) -> Vec<(f64, f64)> {
+/// The paired values of one metric on both sides, one group per round where both had it: the
+/// round's `(base, head)`, or its main and extra pairs when both sides ran the schedule's repeats
+/// (the metric's `rounds`, paired index by index).
+pub fn round_pairs(
+    rounds: &[(RunRecord, RunRecord)],
+    scenario: &str,
+    metric: &str,
+) -> Vec<Vec<(f64, f64)>> {
     let mut out = Vec::with_capacity(rounds.len());
     for (b, h) in rounds {
         let (Some(bm), Some(hm)) = (b.metric(scenario, metric), h.metric(scenario, metric)) else {
             continue;
         };
         if bm.rounds.len() > 1 && bm.rounds.len() == hm.rounds.len() {
-            out.extend(bm.rounds.iter().copied().zip(hm.rounds.iter().copied()));
+            out.push(bm.rounds.iter().copied().zip(hm.rounds.iter().copied()).collect());
         } else {
-            out.push((bm.value.as_f64(), hm.value.as_f64()));
+            out.push(vec![(bm.value.as_f64(), hm.value.as_f64())]);
         }
     }
     out
+}
+
+/// One `(base, head)` per round for the paired test: a round with extra pairs counts once, with
+/// the median of its pairs' ratios (its pairs ran in the same two processes, so they are not
+/// independent of each other: counted one by one, an A/A run failed too often), and a pair that
+/// straddled a change of the CPU's speed moves that median little.
+pub fn per_round(groups: &[Vec<(f64, f64)>]) -> Vec<(f64, f64)> {
+    groups
+        .iter()
+        .filter_map(|g| {
+            let usable: Vec<(f64, f64)> = g
+                .iter()
+                .copied()
+                .filter(|(b, h)| b.is_finite() && h.is_finite() && *b > 0.0 && *h > 0.0)
+                .collect();
+            match usable.len() {
+                0 => None,
+                1 => Some(usable[0]),
+                n => {
+                    let ratios: Vec<f64> = usable.iter().map(|(b, h)| h / b).collect();
+                    let base = (usable.iter().map(|(b, _)| b.ln()).sum::<f64>() / n as f64).exp();
+                    Some((base, base * stats::median(&ratios)))
+                }
+            }
+        })
+        .collect()
+}
+
+/// [`per_round`] of [`round_pairs`]: what the paired test of one metric sees.
+pub fn pairs(rounds: &[(RunRecord, RunRecord)], scenario: &str, metric: &str) -> Vec<(f64, f64)> {
+    per_round(&round_pairs(rounds, scenario, metric))
 }
 
 fn median(values: &[f64]) -> Option<f64> {
@@ -530,7 +565,7 @@ mod tests {
     }
 
     #[test]
-    fn extra_pairs_folded_into_a_round_are_paired_index_by_index() {
+    fn extra_pairs_folded_into_a_round_are_paired_index_by_index_and_count_once() {
         use crate::model::ScenarioRecord;
         // Three rounds; in each, the scenario ran 4 times per side (1 main + 3 extra pairs), the
         // head 1.2x the base in every pair.
@@ -564,12 +599,20 @@ mod tests {
             (m.value.as_f64() - 1150.0).abs() < 1e-6,
             "median of 1000..1300"
         );
+        let groups = round_pairs(&rs, "a/x/v/n=1", "wall_time");
+        assert_eq!(groups.len(), 3);
+        assert!(groups.iter().all(|g| g.len() == 4));
+        assert!(
+            groups.iter().flatten().all(|(b, h)| (h / b - 1.2).abs() < 1e-9),
+            "{groups:?}"
+        );
+        // The test sees one pair per round, at the median ratio of the round's pairs.
         let p = pairs(&rs, "a/x/v/n=1", "wall_time");
-        assert_eq!(p.len(), 12);
+        assert_eq!(p.len(), 3);
         assert!(p.iter().all(|(b, h)| (h / b - 1.2).abs() < 1e-9), "{p:?}");
         let rows = analyze(&rs, &GateConfig::default(), SETTINGS, &BTreeMap::new());
         let r = row(&rows, "wall_time");
-        assert_eq!(r.n, 12);
+        assert_eq!(r.n, 3);
         assert_eq!(r.verdict, Verdict::Regressed, "{r:?}");
     }
 

@@ -268,6 +268,40 @@ fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
+/// The `(base, head)` records an earlier run saved in `dir` (`round*-base.json` beside its
+/// `round*-head.json`), in file name order: its rounds, to analyze again.
+pub fn load(dir: &Path) -> Result<Vec<(RunRecord, RunRecord)>, Error> {
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut bases: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("round") && n.ends_with("-base.json"))
+        })
+        .collect();
+    bases.sort();
+    let mut out = Vec::with_capacity(bases.len());
+    for b in bases {
+        let name = b.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let h = b.with_file_name(name.replace("-base.json", "-head.json"));
+        let why = "not a round record: point --from at the rounds/ directory of a `power` or `ab`";
+        out.push((store::load_record(&b, why)?, store::load_record(&h, why)?));
+    }
+    if out.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: no round*-base.json files (point --from at the rounds/ directory of a `power` or \
+             `ab`)",
+            dir.display()
+        )));
+    }
+    Ok(out)
+}
+
 /// Removes an earlier run's `round*` files from `dir`, so its rounds directory holds this run's only
 /// (an earlier run with more rounds, or another mode's file names, would otherwise stay beside them).
 fn clear_rounds(dir: &Path) -> Result<(), Error> {
@@ -433,47 +467,40 @@ fn stream_round(
     for id in &ids {
         let in_base = bw.hello.ids.contains(id);
         let in_head = hw.hello.ids.contains(id);
-        match (in_base, in_head) {
-            (true, true) if together => {
-                bw.send(id)?;
-                hw.send(id)?;
-                bs.push(bw.receive()?);
-                hs.push(hw.receive()?);
+        if !(in_base && in_head) {
+            if in_base {
+                bs.push(bw.run(id)?);
+            } else if in_head {
+                hs.push(hw.run(id)?);
             }
-            (true, true) => {
-                if rng.random_bool(0.5) {
-                    hs.push(hw.run(id)?);
-                    bs.push(bw.run(id)?);
-                } else {
-                    bs.push(bw.run(id)?);
-                    hs.push(hw.run(id)?);
-                }
-            }
-            (true, false) => bs.push(bw.run(id)?),
-            (false, true) => hs.push(hw.run(id)?),
-            (false, false) => {}
-        }
-    }
-    // Extra pairs, alternating in a seeded order like the main pass.
-    for id in &ids {
-        let n = plan.schedule.repeats(id);
-        if n == 0 || !bw.hello.ids.contains(id) || !hw.hello.ids.contains(id) {
             continue;
         }
-        let (mut more_b, mut more_h) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        for _ in 0..n {
-            if rng.random_bool(0.5) {
-                more_h.push(hw.run(id)?);
-                more_b.push(bw.run(id)?);
+        // The main pair and the schedule's extra pairs right after it. Sequential pairs alternate
+        // their order from a seeded coin (base-head, head-base, base-head, ...: ABBA), so a step
+        // in the CPU's speed between two pairs cancels in their median ratio.
+        let (mut runs_b, mut runs_h) = (Vec::new(), Vec::new());
+        let mut head_first = rng.random_bool(0.5);
+        for _ in 0..=plan.schedule.repeats(id) {
+            if together {
+                bw.send(id)?;
+                hw.send(id)?;
+                runs_b.push(bw.receive()?);
+                runs_h.push(hw.receive()?);
+            } else if head_first {
+                runs_h.push(hw.run(id)?);
+                runs_b.push(bw.run(id)?);
             } else {
-                more_b.push(bw.run(id)?);
-                more_h.push(hw.run(id)?);
+                runs_b.push(bw.run(id)?);
+                runs_h.push(hw.run(id)?);
             }
+            head_first = !head_first;
         }
-        for (side, more) in [(&mut bs, more_b), (&mut hs, more_h)] {
-            if let Some(main) = side.iter_mut().find(|s| &s.id == id) {
-                fold_repeats(main, more);
+        for (side, mut runs) in [(&mut bs, runs_b), (&mut hs, runs_h)] {
+            let mut main = runs.remove(0);
+            if !runs.is_empty() {
+                fold_repeats(&mut main, runs);
             }
+            side.push(main);
         }
     }
     let duration = t0.elapsed().as_secs_f64();
