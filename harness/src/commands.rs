@@ -597,7 +597,11 @@ fn schedule(
     };
     let mut noise: std::collections::BTreeMap<String, f64> = std::collections::BTreeMap::new();
     // An in-run ratio's noise is mostly its before's, which extra runs of the after do not shrink.
-    for m in power.metrics.iter().filter(|m| m.metric != scenario::WALL_RATIO) {
+    for m in power
+        .metrics
+        .iter()
+        .filter(|m| m.metric != scenario::WALL_RATIO)
+    {
         let e = noise.entry(m.scenario.clone()).or_insert(0.0);
         *e = e.max(m.sd_log);
     }

@@ -280,7 +280,13 @@ pub fn round_pairs(
             continue;
         };
         if bm.rounds.len() > 1 && bm.rounds.len() == hm.rounds.len() {
-            out.push(bm.rounds.iter().copied().zip(hm.rounds.iter().copied()).collect());
+            out.push(
+                bm.rounds
+                    .iter()
+                    .copied()
+                    .zip(hm.rounds.iter().copied())
+                    .collect(),
+            );
         } else {
             out.push(vec![(bm.value.as_f64(), hm.value.as_f64())]);
         }
@@ -603,7 +609,10 @@ mod tests {
         assert_eq!(groups.len(), 3);
         assert!(groups.iter().all(|g| g.len() == 4));
         assert!(
-            groups.iter().flatten().all(|(b, h)| (h / b - 1.2).abs() < 1e-9),
+            groups
+                .iter()
+                .flatten()
+                .all(|(b, h)| (h / b - 1.2).abs() < 1e-9),
             "{groups:?}"
         );
         // The test sees one pair per round, at the median ratio of the round's pairs.

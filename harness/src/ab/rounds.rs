@@ -415,10 +415,10 @@ fn worker_round(
 }
 
 /// One base and one head worker (pinned to `cpus.0` and `cpus.1` when given) running every
-/// selected scenario (but the schedule's sparse ones when `skip_sparse`): at the same time when
-/// `together` (duet), else one after the other in a seeded random order per scenario; then the
-/// schedule's extra pairs, folded into each side's record (see [`fold_repeats`]). `None` when a
-/// build has no worker mode.
+/// selected scenario: at the same time when `together` (duet), else one after the other in a
+/// seeded random order per scenario. When `skip_sparse`, the schedule's sparse scenarios are left
+/// out and its extra pairs run instead, folded into each side's record (see [`fold_repeats`]).
+/// `None` when a build has no worker mode.
 #[allow(clippy::too_many_arguments)]
 fn stream_round(
     base: &Build,
@@ -480,7 +480,13 @@ fn stream_round(
         // in the CPU's speed between two pairs cancels in their median ratio.
         let (mut runs_b, mut runs_h) = (Vec::new(), Vec::new());
         let mut head_first = rng.random_bool(0.5);
-        for _ in 0..=plan.schedule.repeats(id) {
+        // Extra pairs only where the sparse scenarios were skipped: that stream has the time.
+        let extra = if skip_sparse {
+            plan.schedule.repeats(id)
+        } else {
+            0
+        };
+        for _ in 0..=extra {
             if together {
                 bw.send(id)?;
                 hw.send(id)?;
