@@ -503,10 +503,9 @@ mod tests {
         assert!((results[0].measured.expect("measured") - 3.0 / 2000.0).abs() < 1e-12);
     }
 
-    #[test]
-    fn a_noisy_claim_near_its_bound_is_too_close_to_call_until_its_interval_clears_it() {
-        use crate::testutil::wall;
-        let claim = Claim::new(
+    /// "40 % faster": after/before of `c/x/{old,new}/n=1`'s wall time at most 0.6.
+    fn forty_percent_faster() -> Claim {
+        Claim::new(
             "s.md",
             1,
             "40 % faster",
@@ -516,17 +515,43 @@ mod tests {
                 metric: "wall_time".into(),
                 max: 0.6,
             },
-        );
-        let run = |after: f64| {
-            let spread = |v: f64| [v * 0.97, v * 0.99, v, v * 1.01, v * 1.03];
-            record(
-                "m",
-                vec![
-                    ("c/x/old/n=1", "wall_time", wall(&spread(1000.0))),
-                    ("c/x/new/n=1", "wall_time", wall(&spread(after))),
-                ],
-            )
-        };
+        )
+    }
+
+    /// A run of that pair: the before at 1000 ns, the after at `after`, each ±3 %.
+    fn pair_run(after: f64) -> RunRecord {
+        use crate::testutil::wall;
+        let spread = |v: f64| [v * 0.97, v * 0.99, v, v * 1.01, v * 1.03];
+        record(
+            "m",
+            vec![
+                ("c/x/old/n=1", "wall_time", wall(&spread(1000.0))),
+                ("c/x/new/n=1", "wall_time", wall(&spread(after))),
+            ],
+        )
+    }
+
+    /// `rec` as a baseline blessed from rounds in which the after measured `after_rounds` (the
+    /// before 1000 each time).
+    fn blessed(mut rec: RunRecord, after_rounds: [f64; 3]) -> RunRecord {
+        for (id, rounds) in [
+            ("c/x/old/n=1", [1000.0, 1000.0, 1000.0]),
+            ("c/x/new/n=1", after_rounds),
+        ] {
+            let m = rec
+                .scenarios
+                .iter_mut()
+                .find(|s| s.id == id)
+                .expect("scenario");
+            m.metrics.get_mut("wall_time").expect("metric").rounds = rounds.to_vec();
+        }
+        rec
+    }
+
+    #[test]
+    fn a_noisy_claim_near_its_bound_is_too_close_to_call_until_its_interval_clears_it() {
+        let claim = forty_percent_faster();
+        let run = pair_run;
         let verdict =
             |r: &RunRecord| check_claims(std::slice::from_ref(&claim), r, &[])[0].verdict();
         // 0.59 is below 0.6, but its interval is not: neither holds nor fails.
@@ -537,18 +562,7 @@ mod tests {
         let mut current = run(500.0);
         current.claims = check_claims(std::slice::from_ref(&claim), &current, &[]);
         assert_eq!(current.claims[0].verdict(), ClaimVerdict::Holds);
-        let mut baseline = run(600.0);
-        for (id, rounds) in [
-            ("c/x/old/n=1", [1000.0, 1000.0, 1000.0]),
-            ("c/x/new/n=1", [450.0, 600.0, 750.0]),
-        ] {
-            let m = baseline
-                .scenarios
-                .iter_mut()
-                .find(|s| s.id == id)
-                .expect("scenario");
-            m.metrics.get_mut("wall_time").expect("metric").rounds = rounds.to_vec();
-        }
+        let baseline = blessed(run(600.0), [450.0, 600.0, 750.0]);
         recheck_claims(&mut current, &baseline);
         assert_eq!(
             current.claims[0].verdict(),
@@ -561,43 +575,14 @@ mod tests {
 
     #[test]
     fn checks_of_an_unchanged_tree_give_a_claim_near_its_bound_the_baselines_verdict() {
-        use crate::testutil::wall;
-        let claim = Claim::new(
-            "s.md",
-            1,
-            "40 % faster",
-            ClaimCheck::RatioAtMost {
-                before: "c/x/old/n=1".into(),
-                after: "c/x/new/n=1".into(),
-                metric: "wall_time".into(),
-                max: 0.6,
-            },
-        );
+        let claim = forty_percent_faster();
         let run = |after: f64| {
-            let spread = |v: f64| [v * 0.97, v * 0.99, v, v * 1.01, v * 1.03];
-            let mut r = record(
-                "m",
-                vec![
-                    ("c/x/old/n=1", "wall_time", wall(&spread(1000.0))),
-                    ("c/x/new/n=1", "wall_time", wall(&spread(after))),
-                ],
-            );
+            let mut r = pair_run(after);
             r.claims = check_claims(std::slice::from_ref(&claim), &r, &[]);
             r
         };
         // Blessed from three rounds whose ratios were 0.56, 0.575 and 0.59.
-        let mut baseline = run(575.0);
-        for (id, rounds) in [
-            ("c/x/old/n=1", [1000.0, 1000.0, 1000.0]),
-            ("c/x/new/n=1", [560.0, 575.0, 590.0]),
-        ] {
-            let m = baseline
-                .scenarios
-                .iter_mut()
-                .find(|s| s.id == id)
-                .expect("scenario");
-            m.metrics.get_mut("wall_time").expect("metric").rounds = rounds.to_vec();
-        }
+        let baseline = blessed(run(575.0), [560.0, 575.0, 590.0]);
         // Ten checks of the same code, each measuring the ratio a little differently.
         let checks = [
             500.0, 520.0, 540.0, 555.0, 570.0, 585.0, 600.0, 615.0, 530.0, 590.0,
