@@ -6,8 +6,8 @@
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 
-use harness::scenarios::flowcache::batch::{BatchScenario, Job, Mode};
-use harness::scenarios::flowcache::{SIZE_SCALES, SizeVariant, cache_tree, open_cache};
+use scenarios::flowcache::batch::{BatchScenario, Job, Mode};
+use scenarios::flowcache::{SIZE_SCALES, SizeVariant, cache_tree, open_cache};
 
 fn size_query(c: &mut Criterion) {
     let mut group = c.benchmark_group("flowcache/size");

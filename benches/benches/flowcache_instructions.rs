@@ -22,8 +22,8 @@ use gungraun::{library_benchmark, library_benchmark_group, main};
 
 use components::flowcache::CacheDir;
 use fixtures::datagen::tree::GeneratedTree;
-use harness::scenarios::flowcache::batch::{BatchScenario, Job, Mode, Prepared};
-use harness::scenarios::flowcache::{SizeVariant, cache_tree, open_cache};
+use scenarios::flowcache::batch::{BatchScenario, Job, Mode, Prepared};
+use scenarios::flowcache::{SizeVariant, cache_tree, open_cache};
 
 /// A cache over a generated tree; the tree lives as long as the cache (deleted in `teardown`).
 struct Fixture {

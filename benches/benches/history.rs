@@ -12,9 +12,9 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use harness::history::{self, HistoryRun};
-use harness::model::{RunRecord, Value};
-use harness::report::{Exporter, ReportInput, html::HtmlReport};
+use perfgate::history::{self, HistoryRun};
+use perfgate::model::{RunRecord, Value};
+use perfgate::report::{Exporter, ReportInput, html::HtmlReport};
 
 fn baseline() -> RunRecord {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../baselines/smoke.json");

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 use fixtures::clock::MockClock;
-use harness::scenario::PairVariant;
-use harness::scenarios::ntpstatus::{CommandDelay, StatusVariant, status_setup};
+use perfgate::scenario::PairVariant;
+use scenarios::ntpstatus::{CommandDelay, StatusVariant, status_setup};
 
 fn write_path_status(c: &mut Criterion) {
     let mut group = c.benchmark_group("ntpstatus/status");

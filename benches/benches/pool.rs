@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
-use harness::scenario::PairVariant;
-use harness::scenarios::pool::{PoolVariant, THROUGHPUT_TASKS, config, throughput_once};
+use perfgate::scenario::PairVariant;
+use scenarios::pool::{PoolVariant, THROUGHPUT_TASKS, config, throughput_once};
 
 fn throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("pool/throughput");

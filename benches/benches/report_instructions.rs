@@ -11,13 +11,13 @@ use std::hint::black_box;
 
 use gungraun::{library_benchmark, library_benchmark_group, main};
 
-use harness::compare::{Comparison, compare};
-use harness::config::GateConfig;
-use harness::measure::Samples;
-use harness::model::{
+use perfgate::compare::{Comparison, compare};
+use perfgate::config::GateConfig;
+use perfgate::measure::Samples;
+use perfgate::model::{
     GitInfo, MachineInfo, Metric, RunRecord, SCHEMA_NAME, SCHEMA_VERSION, ScenarioRecord, Toolchain,
 };
-use harness::report::{Exporter, ReportInput, html::HtmlReport, markdown::Summary};
+use perfgate::report::{Exporter, ReportInput, html::HtmlReport, markdown::Summary};
 use std::collections::BTreeMap;
 
 /// A record of `metrics` metrics (half wall times with samples, half exact counts) over a
@@ -79,7 +79,7 @@ fn setup(metrics: usize) -> (RunRecord, Comparison) {
             injected: Vec::new(),
             ab: None,
         };
-        r.growth = harness::analysis::growth(&r);
+        r.growth = perfgate::analysis::growth(&r);
         r
     };
     let (base, cur) = (make(false), make(true));

@@ -9,8 +9,8 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
-use harness::scenario::PairVariant;
-use harness::scenarios::rulesync::{SCALES, Variant, dedup_all, standard_rules};
+use perfgate::scenario::PairVariant;
+use scenarios::rulesync::{SCALES, Variant, dedup_all, standard_rules};
 
 fn dedup(c: &mut Criterion) {
     let mut group = c.benchmark_group("rulesync/dedup");

@@ -14,7 +14,7 @@ use std::hint::black_box;
 use gungraun::{library_benchmark, library_benchmark_group, main};
 
 use fixtures::datagen::rules::RuleSet;
-use harness::scenarios::rulesync::{Variant, dedup_all, standard_rules};
+use scenarios::rulesync::{Variant, dedup_all, standard_rules};
 
 fn setup(variant: Variant, n: usize) -> (Variant, RuleSet) {
     (variant, standard_rules(n).expect("rule set"))

@@ -8,9 +8,9 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
-use harness::scenario::PairVariant;
-use harness::scenarios::timesync::fastdate::{Encoding, TIMES, times};
-use harness::scenarios::timesync::{SCAN_SCALES, ScanVariant, scan_for, scan_tree};
+use perfgate::scenario::PairVariant;
+use scenarios::timesync::fastdate::{Encoding, TIMES, times};
+use scenarios::timesync::{SCAN_SCALES, ScanVariant, scan_for, scan_tree};
 
 fn fallback_scan(c: &mut Criterion) {
     let mut group = c.benchmark_group("timesync/scan");

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
-use harness::scenario::PairVariant;
-use harness::scenarios::watch::{IDLE_FILES, WatchVariant, WatchedFiles, detect_once};
+use perfgate::scenario::PairVariant;
+use scenarios::watch::{IDLE_FILES, WatchVariant, WatchedFiles, detect_once};
 
 const VARIANTS: [WatchVariant; 2] = [WatchVariant::Polling, WatchVariant::Notify];
 

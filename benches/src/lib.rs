@@ -1,2 +1,2 @@
 //! Bench targets live in `benches/`; this library is empty on purpose: setup code comes from
-//! `harness::scenarios`, so `cargo bench` and `cargo perfgate check` measure the same situations.
+//! `perfgate::scenarios`, so `cargo bench` and `cargo perfgate check` measure the same situations.
