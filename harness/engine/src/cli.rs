@@ -175,6 +175,9 @@ pub struct ListArgs {
     /// Substring or glob (`*`) over scenario ids.
     #[arg(long, short)]
     pub filter: Option<String>,
+    /// Also print each scenario's declared metrics (the names claims and overrides may use).
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 /// Where results go besides the terminal: the reports directory, a history file, exports.

@@ -267,6 +267,10 @@ pub fn list(global: &Global, args: &ListArgs, registry: &Registry) -> Result<Out
         };
         let smoke = if s.in_smoke() { "smoke" } else { "full" };
         println!("{:<48} {smoke:<6} {role}", s.id());
+        if args.metrics {
+            let names: Vec<&str> = s.metrics().iter().map(|m| m.as_str()).collect();
+            println!("    metrics: {}", names.join(", "));
+        }
     }
     println!();
     for c in registry.claims() {
@@ -311,6 +315,7 @@ pub fn check(global: &Global, args: &CheckArgs, registry: &Registry) -> Result<O
     let paths = Paths::new(global)?;
     let sinks = Sinks::from_outputs(&paths, &args.outputs)?;
     let config = paths.load_config()?;
+    registry.validate_overrides(&config, &paths.config)?;
     let baseline_path = paths.baseline(Suite::Smoke, args.baseline.as_ref());
     let baseline = store::load_record(&baseline_path, BLESS_FIX)?;
     let filter = Filter::new(args.filter.as_deref())?;
@@ -480,6 +485,7 @@ pub fn bless(global: &Global, args: &BlessArgs, registry: &Registry) -> Result<O
 pub fn selftest(global: &Global, args: &SelftestArgs, registry: &Registry) -> Result<Outcome> {
     let paths = Paths::new(global)?;
     let config = paths.load_config()?;
+    registry.validate_overrides(&config, &paths.config)?;
     let baseline_path = paths.baseline(Suite::Smoke, args.baseline.as_ref());
     let baseline = store::load_record(&baseline_path, BLESS_FIX)?;
     let timer = RealTimer::new();
@@ -534,7 +540,9 @@ pub fn ingest(global: &Global, args: &IngestArgs, registry: &Registry) -> Result
         "bless one from an ingested record: `cargo perfgate bless --from reports/bench.json \
          --baseline baselines/bench.json`",
     )?;
-    let comparison = compare::compare(&baseline, &record, &paths.load_config()?, &|_| true);
+    let config = paths.load_config()?;
+    registry.validate_overrides(&config, &paths.config)?;
+    let comparison = compare::compare(&baseline, &record, &config, &|_| true);
     sinks.write(&ReportInput {
         record: &record,
         comparison: Some(&comparison),

@@ -51,6 +51,16 @@ pub enum Error {
         /// What the plotting library said.
         what: String,
     },
+    /// The registered scenarios and claims do not fit together.
+    #[error(
+        "the scenario registry has {} problem(s):\n  - {}",
+        problems.len(),
+        problems.join("\n  - ")
+    )]
+    Registry {
+        /// One line each, naming the claim and the fix.
+        problems: Vec<String>,
+    },
     /// A scenario failed to run.
     #[error("scenario {id}: {what}")]
     Scenario {

@@ -14,10 +14,7 @@ use crate::model::{
 };
 use crate::{analysis, machine, stats};
 
-/// The metric name criterion results get (the harness's own wall-time metric name).
-pub const WALL_TIME: &str = "wall_time";
-/// The metric name gungraun results get.
-pub const INSTRUCTIONS: &str = "instructions";
+pub use crate::model::{INSTRUCTIONS, WALL_TIME};
 /// Deepest directory level searched under the given directory.
 const MAX_DEPTH: usize = 12;
 /// Most files looked at, so a wrong directory (`/`) ends with an error, not a day-long walk.
@@ -235,7 +232,7 @@ pub fn criterion_scenario(
     Ok(ScenarioRecord {
         id: bench.full_id,
         before: None,
-        metrics: BTreeMap::from([(WALL_TIME.to_owned(), metric)]),
+        metrics: BTreeMap::from([(WALL_TIME.into(), metric)]),
         duration_s: 0.0,
     })
 }
@@ -288,7 +285,7 @@ pub fn gungraun_scenario(path: &Path, bytes: &[u8]) -> Result<ScenarioRecord, Er
         id,
         before: None,
         metrics: BTreeMap::from([(
-            INSTRUCTIONS.to_owned(),
+            INSTRUCTIONS.into(),
             Metric {
                 kind: MetricKind::Instructions,
                 unit: "instructions".to_owned(),
@@ -437,7 +434,7 @@ mod tests {
         );
         let scenarios = criterion(dir.path()).expect("ingest");
         assert_eq!(scenarios.len(), 1);
-        let m = &scenarios[0].metrics[WALL_TIME];
+        let m = &scenarios[0].metrics[WALL_TIME.as_str()];
         assert_eq!(scenarios[0].id, "flowcache/size/walk/files=1000");
         assert_eq!(
             (m.kind, m.value),
@@ -475,15 +472,21 @@ mod tests {
                 "flowcache/size/indexed/files=1000"
             ]
         );
-        assert_eq!(scenarios[1].metrics[INSTRUCTIONS].value, Value::Int(1234));
-        assert_eq!(scenarios[0].metrics[INSTRUCTIONS].value, Value::Int(99));
         assert_eq!(
-            scenarios[0].metrics[INSTRUCTIONS].kind,
+            scenarios[1].metrics[INSTRUCTIONS.as_str()].value,
+            Value::Int(1234)
+        );
+        assert_eq!(
+            scenarios[0].metrics[INSTRUCTIONS.as_str()].value,
+            Value::Int(99)
+        );
+        assert_eq!(
+            scenarios[0].metrics[INSTRUCTIONS.as_str()].kind,
             MetricKind::Instructions
         );
         // Joined with a wall time of the same scenario from criterion: one scenario, two metrics.
         let mut wall = scenarios[1].clone();
-        wall.metrics = BTreeMap::from([(WALL_TIME.to_owned(), Metric::count(5, "ns"))]);
+        wall.metrics = BTreeMap::from([(WALL_TIME.into(), Metric::count(5, "ns"))]);
         let record = into_record(vec![scenarios, vec![wall]], &[]);
         assert_eq!(record.suite, "bench");
         assert_eq!(record.scenarios.len(), 2);

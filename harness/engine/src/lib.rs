@@ -65,6 +65,7 @@ pub fn main(registry: impl FnOnce() -> scenario::Registry) -> ExitCode {
 /// Runs one parsed command line on `registry`: what [`main`] does, without the exit code.
 fn run(cli: &cli::Cli, registry: &scenario::Registry) -> Result<commands::Outcome, error::Error> {
     use cli::Command;
+    registry.validate()?;
     let global = &cli.global;
     match &cli.command {
         Command::List(args) => commands::list(global, args, registry),

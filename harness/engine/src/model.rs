@@ -180,6 +180,72 @@ pub struct Interval {
     pub upper: f64,
 }
 
+/// A metric's name. A component's scenarios declare theirs once, as constants
+/// (`pub const WAIT_MEAN: MetricName = MetricName::new("wait_mean")`), build their values and name
+/// them in claims through them, and list them on their pair
+/// ([`crate::scenario::PairBuilder::metrics`]): a claim or override naming a metric no scenario
+/// declares is an error when the registry is checked, not a silent "not measured".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MetricName(&'static str);
+
+impl MetricName {
+    /// The name `name` (lower case, `_` between words: it is a key in records and exports).
+    pub const fn new(name: &'static str) -> Self {
+        Self(name)
+    }
+
+    /// The name as written in records.
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl AsRef<str> for MetricName {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
+impl fmt::Display for MetricName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl From<MetricName> for String {
+    fn from(name: MetricName) -> Self {
+        name.0.to_owned()
+    }
+}
+
+impl PartialEq<MetricName> for String {
+    fn eq(&self, other: &MetricName) -> bool {
+        self == other.0
+    }
+}
+
+impl PartialEq<MetricName> for str {
+    fn eq(&self, other: &MetricName) -> bool {
+        self == other.0
+    }
+}
+
+impl PartialEq<MetricName> for &str {
+    fn eq(&self, other: &MetricName) -> bool {
+        *self == other.0
+    }
+}
+
+/// The wall time of a timed scenario (criterion results get it too, through `ingest`).
+pub const WALL_TIME: MetricName = MetricName::new("wall_time");
+/// The in-run ratio `after wall_time / before wall_time` the engine adds to every "after" scenario
+/// whose "before" ran in the same run.
+pub const WALL_RATIO: MetricName = MetricName::new("wall_ratio_to_before");
+/// Instructions executed, from gungraun results through `ingest`.
+pub const INSTRUCTIONS: MetricName = MetricName::new("instructions");
+/// The metric names the engine itself writes, whatever the scenarios declare.
+pub const ENGINE_METRICS: [MetricName; 3] = [WALL_TIME, WALL_RATIO, INSTRUCTIONS];
+
 /// One measured quantity of a scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
@@ -472,8 +538,8 @@ impl RunRecord {
     }
 
     /// The metric `name` of scenario `id`, if both exist.
-    pub fn metric(&self, id: &str, name: &str) -> Option<&Metric> {
-        self.scenario(id).and_then(|s| s.metrics.get(name))
+    pub fn metric(&self, id: &str, name: impl AsRef<str>) -> Option<&Metric> {
+        self.scenario(id).and_then(|s| s.metrics.get(name.as_ref()))
     }
 }
 

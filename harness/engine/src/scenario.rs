@@ -10,15 +10,12 @@ use crate::error::Error;
 use crate::machine;
 use crate::measure::{SamplingPlan, Timer};
 use crate::model::{
-    Claim, Direction, Interval, Metric, MetricKind, RunRecord, SCHEMA_NAME, SCHEMA_VERSION,
-    ScenarioRecord, Summary, Value,
+    Claim, ClaimCheck, Direction, ENGINE_METRICS, Interval, Metric, MetricKind, MetricName,
+    RunRecord, SCHEMA_NAME, SCHEMA_VERSION, ScenarioRecord, Summary, Value,
 };
 use crate::stats;
 
-/// Name of the wall-time metric every timed scenario reports, and of the derived in-run ratio.
-pub const WALL_TIME: &str = "wall_time";
-/// The in-run ratio `after wall_time / before wall_time`, attached to "after" scenarios.
-pub const WALL_RATIO: &str = "wall_ratio_to_before";
+pub use crate::model::{WALL_RATIO, WALL_TIME};
 
 /// A named set of scenarios.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -82,6 +79,11 @@ pub trait Scenario: Send + Sync {
     fn in_smoke(&self) -> bool {
         true
     }
+    /// The metrics it may return, declared once (empty: undeclared, so no claim can name one of
+    /// its metrics). The engine adds [`WALL_RATIO`] to an "after" that returns [`WALL_TIME`].
+    fn metrics(&self) -> &[MetricName] {
+        &[]
+    }
     /// Runs it and returns its metrics by name.
     fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String>;
 }
@@ -91,6 +93,44 @@ impl dyn Scenario + '_ {
     pub fn component(&self) -> &str {
         self.id().split('/').next().unwrap_or_default()
     }
+
+    /// Runs it ([`Scenario::run`]) and checks that it returned only metrics it declares.
+    pub fn measure(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
+        let metrics = self.run(ctx)?;
+        let declared = self.metrics();
+        if let Some(stray) = metrics
+            .keys()
+            .find(|k| !declared.is_empty() && !declared.iter().any(|d| *k == d))
+        {
+            return Err(format!(
+                "returned the metric `{stray}`, which its declaration does not list (it lists {}): \
+                 add it to the pair's `.metrics([...])`",
+                names(declared)
+            ));
+        }
+        Ok(metrics)
+    }
+
+    /// Whether it may report `metric`: declared, or the in-run ratio of an "after" that reports
+    /// its wall time.
+    pub fn reports(&self, metric: &str) -> bool {
+        let declared = self.metrics();
+        declared.iter().any(|d| metric == d)
+            || (metric == WALL_RATIO
+                && matches!(self.role(), Role::After { .. })
+                && declared.contains(&WALL_TIME))
+    }
+}
+
+/// `a, b, c` (or `nothing`), for messages.
+fn names(list: &[MetricName]) -> String {
+    if list.is_empty() {
+        return "nothing".to_owned();
+    }
+    list.iter()
+        .map(|m| format!("`{m}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Every scenario and claim perfgate knows.
@@ -121,6 +161,7 @@ impl Registry {
             after,
             scales: vec![String::new()],
             smoke: Box::new(|_, _| true),
+            metrics: Vec::new(),
         }
     }
 
@@ -172,6 +213,113 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Checks what registration cannot check by types: every claim names registered scenarios and a
+    /// metric they declare. One error lists every problem, each with its claim and the fix.
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut problems = Vec::new();
+        for c in &self.claims {
+            let at = format!("claim {}:{}", c.seed, c.line);
+            let (ids, metric): (Vec<&str>, &str) = match &c.check {
+                ClaimCheck::RatioAtMost {
+                    before,
+                    after,
+                    metric,
+                    ..
+                } => (vec![before, after], metric),
+                ClaimCheck::AtMost {
+                    scenario, metric, ..
+                } => (vec![scenario], metric),
+                ClaimCheck::Exponent { family, metric, .. } => {
+                    // A fit along one parameter of a multi-parameter scale names its family
+                    // `family/other=value`.
+                    let members: Vec<&str> = self
+                        .scenarios()
+                        .map(|s| s.id())
+                        .filter(|id| {
+                            let fam = crate::model::ScenarioId::parse(id).family;
+                            fam == family
+                                || family
+                                    .strip_prefix(fam)
+                                    .is_some_and(|rest| rest.starts_with('/'))
+                        })
+                        .collect();
+                    if members.is_empty() {
+                        problems.push(format!(
+                            "{at}: no registered scenario is in the family `{family}` \
+                             (`cargo perfgate list` shows the ids)"
+                        ));
+                    }
+                    (members, metric)
+                }
+            };
+            for id in ids {
+                match self.find(id) {
+                    None => problems.push(format!(
+                        "{at}: no scenario `{id}` is registered (`cargo perfgate list` shows the ids)"
+                    )),
+                    Some(s) if !s.reports(metric) => problems.push(format!(
+                        "{at}: `{id}` does not declare the metric `{metric}` (it declares {}): \
+                         fix the name, or add it to the pair's `.metrics([...])`",
+                        names(s.metrics())
+                    )),
+                    Some(_) => {}
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Registry { problems })
+        }
+    }
+
+    /// Checks that every `[[override]]` of `config` (read from `path`) names a metric some scenario
+    /// declares or the engine writes ([`ENGINE_METRICS`]), its `metric` glob matching at least one:
+    /// a misspelled metric would otherwise gate nothing, silently.
+    pub fn validate_overrides(
+        &self,
+        config: &crate::config::GateConfig,
+        path: &std::path::Path,
+    ) -> Result<(), Error> {
+        let mut known: Vec<&str> = self
+            .scenarios()
+            .flat_map(|s| s.metrics().iter().map(|m| m.as_str()))
+            .chain(ENGINE_METRICS.iter().map(|m| m.as_str()))
+            .collect();
+        known.sort_unstable();
+        known.dedup();
+        for (i, o) in config.overrides.iter().enumerate() {
+            let Ok(pattern) = glob::Pattern::new(&o.metric) else {
+                continue; // the config's own check names a bad glob
+            };
+            if !known.iter().any(|k| pattern.matches(k)) {
+                return Err(Error::Config {
+                    path: path.to_owned(),
+                    what: format!(
+                        "override #{} metric = {:?} matches no metric any scenario declares \
+                         (misspelled? `cargo perfgate list --metrics` shows them)",
+                        i + 1,
+                        o.metric
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every metric name declared by a registered scenario, sorted, each once.
+    pub fn metric_names(&self) -> Vec<MetricName> {
+        let mut all: Vec<MetricName> = self
+            .scenarios()
+            .flat_map(|s| s.metrics().iter().copied())
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+}
+
 /// A variant of a before/after pair: its name in scenario ids (from the component, when it names
 /// its own variants).
 pub trait PairVariant: Copy + PartialEq + Send + Sync + 'static {
@@ -197,6 +345,7 @@ pub struct PairBuilder<'r, V: PairVariant, P = String> {
     after: V,
     scales: Vec<P>,
     smoke: Box<SmokeRule<V, P>>,
+    metrics: Vec<MetricName>,
 }
 
 impl<'r, V: PairVariant> PairBuilder<'r, V, String> {
@@ -219,6 +368,7 @@ impl<'r, V: PairVariant> PairBuilder<'r, V, String> {
             after: self.after,
             scales: cases.into_iter().collect(),
             smoke: Box::new(|_, _| true),
+            metrics: self.metrics,
         }
     }
 }
@@ -227,6 +377,14 @@ impl<V: PairVariant, P: std::fmt::Display + Send + Sync + 'static> PairBuilder<'
     /// Which of its scenarios the smoke suite runs (default: all).
     pub fn smoke(mut self, keep: impl Fn(V, &P) -> bool + Send + Sync + 'static) -> Self {
         self.smoke = Box::new(keep);
+        self
+    }
+
+    /// The metrics its measure returns, each declared once as a [`MetricName`] constant: a claim
+    /// or override naming anything else is an error ([`Registry::validate`]), and so is a measure
+    /// that returns anything else.
+    pub fn metrics(mut self, names: impl IntoIterator<Item = MetricName>) -> Self {
+        self.metrics.extend(names);
         self
     }
 
@@ -244,6 +402,7 @@ impl<V: PairVariant, P: std::fmt::Display + Send + Sync + 'static> PairBuilder<'
             after: self.after,
         };
         let measure: std::sync::Arc<Measure<V, P>> = std::sync::Arc::new(measure);
+        let metrics: std::sync::Arc<[MetricName]> = self.metrics.into();
         for scale in self.scales {
             let scale = std::sync::Arc::new(scale);
             for variant in [ids.before, ids.after] {
@@ -262,6 +421,7 @@ impl<V: PairVariant, P: std::fmt::Display + Send + Sync + 'static> PairBuilder<'
                     in_smoke: (self.smoke)(variant, &scale),
                     scale: std::sync::Arc::clone(&scale),
                     measure: std::sync::Arc::clone(&measure),
+                    metrics: std::sync::Arc::clone(&metrics),
                 });
             }
         }
@@ -308,6 +468,7 @@ struct PairScenario<V: PairVariant, P> {
     scale: std::sync::Arc<P>,
     in_smoke: bool,
     measure: std::sync::Arc<Measure<V, P>>,
+    metrics: std::sync::Arc<[MetricName]>,
 }
 
 impl<V: PairVariant, P: Send + Sync + 'static> Scenario for PairScenario<V, P> {
@@ -321,6 +482,10 @@ impl<V: PairVariant, P: Send + Sync + 'static> Scenario for PairScenario<V, P> {
 
     fn in_smoke(&self) -> bool {
         self.in_smoke
+    }
+
+    fn metrics(&self) -> &[MetricName] {
+        &self.metrics
     }
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
@@ -395,7 +560,7 @@ pub fn run(
     for (i, s) in selected.iter().enumerate() {
         progress.start(i, selected.len(), s.id());
         let st = Instant::now();
-        let metrics = s.run(ctx).map_err(|what| Error::Scenario {
+        let metrics = s.measure(ctx).map_err(|what| Error::Scenario {
             id: s.id().to_owned(),
             what,
         })?;
@@ -437,7 +602,11 @@ pub fn run(
 pub fn add_in_run_ratios(scenarios: &mut [ScenarioRecord], confidence: f64) {
     let walls: BTreeMap<String, Metric> = scenarios
         .iter()
-        .filter_map(|s| s.metrics.get(WALL_TIME).map(|m| (s.id.clone(), m.clone())))
+        .filter_map(|s| {
+            s.metrics
+                .get(WALL_TIME.as_str())
+                .map(|m| (s.id.clone(), m.clone()))
+        })
         .collect();
     for s in scenarios.iter_mut() {
         let (Some(before), Some(after)) = (
@@ -459,7 +628,7 @@ pub fn add_in_run_ratios(scenarios: &mut [ScenarioRecord], confidence: f64) {
             },
         );
         s.metrics.insert(
-            WALL_RATIO.to_owned(),
+            WALL_RATIO.into(),
             Metric {
                 kind: MetricKind::InRunRatio,
                 unit: "ratio".to_owned(),
@@ -483,6 +652,8 @@ pub fn add_in_run_ratios(scenarios: &mut [ScenarioRecord], confidence: f64) {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[derive(Clone, Copy, Debug, PartialEq)]
@@ -549,6 +720,116 @@ mod tests {
         );
     }
 
+    const CALLS: MetricName = MetricName::new("calls");
+    const TYPO: MetricName = MetricName::new("cals");
+
+    /// `toy/work/{slow,fast}/n=1` declaring [`CALLS`] and the wall time, returning `returned`.
+    fn declared(returned: MetricName) -> (Registry, PairIds<Toy>) {
+        let mut r = Registry::default();
+        let ids = r
+            .pair("toy/work", Toy::Slow, Toy::Fast)
+            .scales(["n=1"])
+            .metrics([CALLS, WALL_TIME])
+            .measure(move |_, _, _| {
+                Ok(BTreeMap::from([(
+                    returned.into(),
+                    Metric::count(1, "calls"),
+                )]))
+            });
+        (r, ids)
+    }
+
+    #[test]
+    fn a_claim_on_an_undeclared_metric_is_a_registry_error_naming_claim_and_fix() {
+        let (mut r, ids) = declared(CALLS);
+        let ratio = |metric: MetricName| ClaimCheck::RatioAtMost {
+            before: ids.before("n=1"),
+            after: ids.after("n=1"),
+            metric: metric.into(),
+            max: 0.5,
+        };
+        r.claim(Claim::new("seed.md", 7, "fewer calls", ratio(CALLS)));
+        r.claim(Claim::new(
+            "seed.md",
+            8,
+            "in-run ratio",
+            ClaimCheck::AtMost {
+                scenario: ids.after("n=1"),
+                metric: WALL_RATIO.into(),
+                max: 0.5,
+            },
+        ));
+        r.validate()
+            .expect("declared metrics, and the engine's ratio of a declared wall time");
+        r.claim(Claim::new("seed.md", 9, "typo", ratio(TYPO)));
+        r.claim(Claim::new(
+            "seed.md",
+            10,
+            "unknown scenario",
+            ClaimCheck::AtMost {
+                scenario: "toy/work/fast/n=2".to_owned(),
+                metric: CALLS.into(),
+                max: 1.0,
+            },
+        ));
+        let e = r
+            .validate()
+            .expect_err("a typo and an unknown id")
+            .to_string();
+        assert!(e.contains("3 problem(s)"), "{e}"); // the typo on both sides, the id
+        assert!(
+            e.contains("claim seed.md:9: `toy/work/slow/n=1` does not declare the metric `cals`")
+                && e.contains("it declares `calls`, `wall_time`")
+                && e.contains(".metrics([...])"),
+            "{e}"
+        );
+        assert!(
+            e.contains("claim seed.md:10: no scenario `toy/work/fast/n=2`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_measure_returning_an_undeclared_metric_fails_and_says_what_to_declare() {
+        let timer = crate::measure::RealTimer::new();
+        let ctx = RunContext {
+            plan: SamplingPlan::SMOKE,
+            timer: &timer,
+            swap_in_before: false,
+        };
+        let (r, _) = declared(CALLS);
+        let s = r.find("toy/work/fast/n=1").expect("registered");
+        assert!(s.measure(&ctx).is_ok());
+        let (r, _) = declared(TYPO);
+        let s = r.find("toy/work/fast/n=1").expect("registered");
+        let e = s.measure(&ctx).expect_err("undeclared");
+        assert!(e.contains("`cals`") && e.contains(".metrics([...])"), "{e}");
+    }
+
+    #[test]
+    fn an_override_naming_no_declared_metric_is_a_config_error() {
+        let (r, _) = declared(CALLS);
+        let config = |metric: &str| {
+            crate::config::GateConfig::parse(
+                &format!("[[override]]\nscenario = \"toy/*\"\nmetric = \"{metric}\"\nhard = 1\n"),
+                Path::new("perfgate.toml"),
+            )
+            .expect("valid")
+        };
+        for fine in ["calls", "call*", "instructions", "wall_ratio_to_before"] {
+            r.validate_overrides(&config(fine), Path::new("perfgate.toml"))
+                .expect(fine);
+        }
+        let e = r
+            .validate_overrides(&config("cals"), Path::new("perfgate.toml"))
+            .expect_err("typo")
+            .to_string();
+        assert!(
+            e.starts_with("perfgate.toml: override #1 metric = \"cals\" matches no metric"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn typed_cases_are_the_ids_last_segment() {
         struct Hold(u64);
@@ -602,7 +883,7 @@ mod tests {
                 self.wall
             };
             Ok(BTreeMap::from([(
-                WALL_TIME.to_owned(),
+                WALL_TIME.into(),
                 wall(&[w, w * 1.01, w * 0.99]),
             )]))
         }

@@ -108,33 +108,16 @@ mod tests {
         assert_eq!(pick_scratch(None, &gone), std::env::temp_dir());
     }
 
+    /// Every registration at once: each claim names registered scenarios and a metric they
+    /// declare, and each override in the repository's perfgate.toml a declared metric.
     #[test]
-    fn every_claim_names_registered_scenarios() {
-        use perfgate::model::{ClaimCheck, ScenarioId};
+    fn every_claim_and_override_names_registered_scenarios_and_declared_metrics() {
         let r = registry();
-        let ids = r.ids(Suite::Full);
-        let known = |id: &str| ids.contains(&id);
-        // A fit along one parameter of a multi-parameter scale is named `family/other=value`.
-        let family = |f: &str| {
-            ids.iter().any(|id| {
-                let fam = ScenarioId::parse(id).family;
-                fam == f
-                    || f.strip_prefix(fam)
-                        .is_some_and(|rest| rest.starts_with('/'))
-            })
-        };
-        for c in r.claims() {
-            let ok = match &c.check {
-                ClaimCheck::RatioAtMost { before, after, .. } => known(before) && known(after),
-                ClaimCheck::AtMost { scenario, .. } => known(scenario),
-                ClaimCheck::Exponent { family: f, .. } => family(f),
-            };
-            assert!(
-                ok,
-                "{}:{} names a scenario that is not registered: {:?}",
-                c.seed, c.line, c.check
-            );
-        }
+        r.validate().expect("the registry is consistent");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../perfgate.toml");
+        let config = perfgate::config::GateConfig::load(&path).expect("perfgate.toml");
+        r.validate_overrides(&config, &path)
+            .expect("every override names a metric");
     }
 
     /// A claim that does not say "full suite" is checked by every `check`: its scenarios run in

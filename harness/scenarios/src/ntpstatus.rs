@@ -22,22 +22,23 @@ use fixtures::clock::MockClock;
 use fixtures::fakecmd::{FakeNtpCommands, FakeOutput, FakeProgram};
 
 use perfgate::measure::quantile_metric;
-use perfgate::model::{Claim, ClaimCheck, Direction, Metric, MetricKind, Value};
+use perfgate::model::{Claim, ClaimCheck, Direction, Metric, MetricKind, MetricName, Value};
 use perfgate::scenario::{PairVariant, Registry, RunContext};
 use perfgate::stats;
 
 const SEED: &str = "ntp-status-centralization.md";
 
 /// Processes started per simulated minute, write path and updater together.
-pub const PROCESSES_PER_MINUTE: &str = "processes_per_minute";
+pub const PROCESSES_PER_MINUTE: MetricName = MetricName::new("processes_per_minute");
 /// Processes started on the write path per simulated minute.
-pub const WRITE_PATH_PROCESSES_PER_MINUTE: &str = "write_path_processes_per_minute";
+pub const WRITE_PATH_PROCESSES_PER_MINUTE: MetricName =
+    MetricName::new("write_path_processes_per_minute");
 /// Median time a write waited for its NTP status (real time, ns).
-pub const WRITE_WAIT_P50: &str = "write_wait_p50";
+pub const WRITE_WAIT_P50: MetricName = MetricName::new("write_wait_p50");
 /// 99th percentile (nearest rank) of the time a write waited for its NTP status (real time, ns).
-pub const WRITE_WAIT_P99: &str = "write_wait_p99";
+pub const WRITE_WAIT_P99: MetricName = MetricName::new("write_wait_p99");
 /// Files the recorder wrote.
-pub const FILES_WRITTEN: &str = "files_written";
+pub const FILES_WRITTEN: MetricName = MetricName::new("files_written");
 
 /// How the fake status command behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,16 +193,16 @@ pub fn record(
     let median = stats::summarize(&waits, confidence);
     Ok(BTreeMap::from([
         (
-            PROCESSES_PER_MINUTE.to_owned(),
+            PROCESSES_PER_MINUTE.into(),
             per_minute(spawned, rec.minutes),
         ),
         (
-            WRITE_PATH_PROCESSES_PER_MINUTE.to_owned(),
+            WRITE_PATH_PROCESSES_PER_MINUTE.into(),
             per_minute(report.write_path_spawns, rec.minutes),
         ),
-        (FILES_WRITTEN.to_owned(), Metric::count(files, "files")),
+        (FILES_WRITTEN.into(), Metric::count(files, "files")),
         (
-            WRITE_WAIT_P50.to_owned(),
+            WRITE_WAIT_P50.into(),
             Metric {
                 kind: MetricKind::WallTime,
                 unit: "ns".to_owned(),
@@ -213,7 +214,7 @@ pub fn record(
             },
         ),
         (
-            WRITE_WAIT_P99.to_owned(),
+            WRITE_WAIT_P99.into(),
             quantile_metric(&waits, 0.99, confidence),
         ),
     ]))
@@ -246,6 +247,13 @@ pub fn register(r: &mut Registry) {
             at(CommandDelay::Hang, 1),
         ])
         .smoke(move |_, rec| smoke.contains(rec))
+        .metrics([
+            PROCESSES_PER_MINUTE,
+            WRITE_PATH_PROCESSES_PER_MINUTE,
+            FILES_WRITTEN,
+            WRITE_WAIT_P50,
+            WRITE_WAIT_P99,
+        ])
         .measure(record);
     let claim = |line, text: &str, check| Claim::new(SEED, line, text, check);
     let per_write = |delay, minutes| pair.before(at(delay, minutes));
@@ -255,7 +263,7 @@ pub fn register(r: &mut Registry) {
         "1 subprocess call / 10 seconds = 6 calls/minute total (for all channels)",
         ClaimCheck::AtMost {
             scenario: central(CommandDelay::Zero, 10),
-            metric: PROCESSES_PER_MINUTE.to_owned(),
+            metric: PROCESSES_PER_MINUTE.into(),
             max: 6.0,
         },
     ));
@@ -265,7 +273,7 @@ pub fn register(r: &mut Registry) {
         ClaimCheck::RatioAtMost {
             before: per_write(CommandDelay::Zero, 10),
             after: central(CommandDelay::Zero, 10),
-            metric: PROCESSES_PER_MINUTE.to_owned(),
+            metric: PROCESSES_PER_MINUTE.into(),
             max: 0.33,
         },
     ));
@@ -274,7 +282,7 @@ pub fn register(r: &mut Registry) {
         "No blocking in critical write path (read as: no process started on the write path)",
         ClaimCheck::AtMost {
             scenario: central(CommandDelay::Ms200, 1),
-            metric: WRITE_PATH_PROCESSES_PER_MINUTE.to_owned(),
+            metric: WRITE_PATH_PROCESSES_PER_MINUTE.into(),
             max: 0.0,
         },
     ));
@@ -283,7 +291,7 @@ pub fn register(r: &mut Registry) {
         "Critical write path: No blocking (was ~2s per file) (read as: p99 wait under 1 ms with a 200 ms command)",
         ClaimCheck::AtMost {
             scenario: central(CommandDelay::Ms200, 1),
-            metric: WRITE_WAIT_P99.to_owned(),
+            metric: WRITE_WAIT_P99.into(),
             max: 1e6,
         },
     ));
@@ -292,7 +300,7 @@ pub fn register(r: &mut Registry) {
         "Faster file writing (no 2s wait per file) (read as: p99 wait under 1 ms with a hanging command; full suite)",
         ClaimCheck::AtMost {
             scenario: central(CommandDelay::Hang, 1),
-            metric: WRITE_WAIT_P99.to_owned(),
+            metric: WRITE_WAIT_P99.into(),
             max: 1e6,
         },
     ));
@@ -344,7 +352,7 @@ mod tests {
             minutes: 1,
         };
         let run = |variant| record(variant, &one_minute, &ctx).expect("runs");
-        let get = |m: &BTreeMap<String, Metric>, k: &str| m[k].value;
+        let get = |m: &BTreeMap<String, Metric>, k: MetricName| m[k.as_str()].value;
         let before = run(StatusVariant::PerWrite);
         let after = run(StatusVariant::Central);
         assert_eq!(get(&before, PROCESSES_PER_MINUTE), Value::Int(9));
@@ -352,6 +360,6 @@ mod tests {
         assert_eq!(get(&after, PROCESSES_PER_MINUTE), Value::Int(6));
         assert_eq!(get(&after, WRITE_PATH_PROCESSES_PER_MINUTE), Value::Int(0));
         assert_eq!(get(&after, FILES_WRITTEN), Value::Int(9));
-        assert_eq!(after[WRITE_WAIT_P50].samples.len(), 9);
+        assert_eq!(after[WRITE_WAIT_P50.as_str()].samples.len(), 9);
     }
 }

@@ -12,7 +12,7 @@ use fixtures::probe::threads::{ThreadSet, WaitProbe, WaitSeries};
 
 use super::cpu::{exact_rate, sleep_until};
 use perfgate::measure::Samples;
-use perfgate::model::{Claim, ClaimCheck, Metric};
+use perfgate::model::{Claim, ClaimCheck, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry, WALL_TIME};
 
 const SEED: &str = "core-improvements.md";
@@ -38,24 +38,26 @@ pub const THROUGHPUT_REPS: usize = 15;
 const STUCK: Duration = Duration::from_secs(30);
 
 /// Times a worker woke with no task, per second of an idle pool.
-pub const IDLE_WAKEUPS_PER_S: &str = "idle_wakeups_per_s";
+pub const IDLE_WAKEUPS_PER_S: MetricName = MetricName::new("idle_wakeups_per_s");
 /// Time from releasing the busy workers (full queue; shutdown was called [`RELEASE_AFTER`] before)
 /// or from the call (empty queue) until `shutdown` returned with every task run, ns.
-pub const SHUTDOWN_LATENCY: &str = "shutdown_latency";
+pub const SHUTDOWN_LATENCY: MetricName = MetricName::new("shutdown_latency");
 /// Times shutdown slept before looking at the queue again, per shutdown.
-pub const SHUTDOWN_POLLS: &str = "shutdown_polls";
+pub const SHUTDOWN_POLLS: MetricName = MetricName::new("shutdown_polls");
 /// Idle wakeups while the throughput run's tasks were flowing.
-pub const IDLE_WAKEUPS: &str = "idle_wakeups";
+pub const IDLE_WAKEUPS: MetricName = MetricName::new("idle_wakeups");
 
 /// The component's threads (those started since the scenario began) blocked in a wait with a
 /// deadline armed: median over [`WAIT_SAMPLES`] looks from the operating system. A wait that ends by
 /// itself is a wakeup to come, however long its period: a `recv_timeout(30 s)` loop moves no wakeup
 /// counter in a 200 ms window, but shows here.
-pub const TIMED_WAITS: &str = "timed_waits";
+pub const TIMED_WAITS: MetricName = MetricName::new("timed_waits");
 /// As [`TIMED_WAITS`], counting only the waits due within [`WAIT_HORIZON`]: a wait of an hour
 /// (a starvation guard) is left out, a 5 s or 20 s period is not. Not emitted where a deadline could
 /// not be read.
-pub const TIMED_WAITS_SOON: &str = "timed_waits_under_10min";
+pub const TIMED_WAITS_SOON: MetricName = MetricName::new("timed_waits_under_10min");
+/// What [`timed_wait_metrics`] may return.
+pub const TIMED_WAIT_METRICS: [MetricName; 2] = [TIMED_WAITS, TIMED_WAITS_SOON];
 /// See [`TIMED_WAITS_SOON`].
 pub const WAIT_HORIZON: Duration = Duration::from_secs(600);
 /// Looks at the threads per measurement (odd, so the median is one of them).
@@ -83,12 +85,9 @@ pub fn timed_wait_metrics(series: Option<&WaitSeries>) -> Vec<(String, Metric)> 
     let Some(series) = series else {
         return Vec::new();
     };
-    let mut out = vec![(
-        TIMED_WAITS.to_owned(),
-        Metric::count(series.timed(), "threads"),
-    )];
+    let mut out = vec![(TIMED_WAITS.into(), Metric::count(series.timed(), "threads"))];
     if let Some(soon) = series.timed_within() {
-        out.push((TIMED_WAITS_SOON.to_owned(), Metric::count(soon, "threads")));
+        out.push((TIMED_WAITS_SOON.into(), Metric::count(soon, "threads")));
     }
     out
 }
@@ -316,10 +315,12 @@ pub fn register(r: &mut Registry) {
     let idle = r
         .pair("pool/idle", Polling, Blocking)
         .scales([idle_scale.clone()])
+        .metrics([IDLE_WAKEUPS_PER_S])
+        .metrics(TIMED_WAIT_METRICS)
         .measure(|variant, _, _| {
             let run = idle_run(variant)?;
             let mut m = BTreeMap::from([(
-                IDLE_WAKEUPS_PER_S.to_owned(),
+                IDLE_WAKEUPS_PER_S.into(),
                 exact_rate(run.wakeups as f64 / IDLE_WINDOW.as_secs_f64(), "wakeups/s"),
             )]);
             m.extend(timed_wait_metrics(run.waits.as_ref()));
@@ -329,6 +330,7 @@ pub fn register(r: &mut Registry) {
         .pair("pool/shutdown", Polling, Blocking)
         .scales(["queue=full", "queue=empty"])
         .smoke(|_, scale| scale == "queue=full")
+        .metrics([SHUTDOWN_LATENCY, SHUTDOWN_POLLS])
         .measure(|variant, scale, ctx| {
             let full = scale == "queue=full";
             let runs = (0..SHUTDOWN_REPS)
@@ -338,11 +340,11 @@ pub fn register(r: &mut Registry) {
             let polls: u64 = runs.iter().map(|r| r.polls).sum();
             Ok(BTreeMap::from([
                 (
-                    SHUTDOWN_LATENCY.to_owned(),
+                    SHUTDOWN_LATENCY.into(),
                     samples_metric(&latencies, ctx.plan.confidence),
                 ),
                 (
-                    SHUTDOWN_POLLS.to_owned(),
+                    SHUTDOWN_POLLS.into(),
                     exact_rate(polls as f64 / SHUTDOWN_REPS as f64, "polls/shutdown"),
                 ),
             ]))
@@ -350,6 +352,7 @@ pub fn register(r: &mut Registry) {
     r.pair("pool/throughput", Polling, Blocking)
         .scales([format!("tasks={THROUGHPUT_TASKS}")])
         .smoke(|_, _| false)
+        .metrics([WALL_TIME, IDLE_WAKEUPS])
         .measure(|variant, _, ctx| {
             let runs = (0..THROUGHPUT_REPS)
                 .map(|_| throughput_once(variant))
@@ -358,10 +361,10 @@ pub fn register(r: &mut Registry) {
             let woke: u64 = runs.iter().map(|r| r.1).sum();
             Ok(BTreeMap::from([
                 (
-                    WALL_TIME.to_owned(),
+                    WALL_TIME.into(),
                     samples_metric(&times, ctx.plan.confidence),
                 ),
-                (IDLE_WAKEUPS.to_owned(), Metric::count(woke, "wakeups")),
+                (IDLE_WAKEUPS.into(), Metric::count(woke, "wakeups")),
             ]))
         });
     r.claim(Claim {
@@ -372,7 +375,7 @@ pub fn register(r: &mut Registry) {
             .to_owned(),
         check: ClaimCheck::AtMost {
             scenario: idle.after(&idle_scale),
-            metric: IDLE_WAKEUPS_PER_S.to_owned(),
+            metric: IDLE_WAKEUPS_PER_S.into(),
             max: 0.0,
         },
     });
@@ -385,7 +388,7 @@ pub fn register(r: &mut Registry) {
         check: ClaimCheck::RatioAtMost {
             before: shutdown.before("queue=full"),
             after: shutdown.after("queue=full"),
-            metric: SHUTDOWN_LATENCY.to_owned(),
+            metric: SHUTDOWN_LATENCY.into(),
             max: 0.5,
         },
     });
@@ -421,15 +424,15 @@ mod tests {
             samples: vec![sample(4, Some(1)), sample(3, Some(1)), sample(4, Some(1))],
         };
         let m: BTreeMap<String, Metric> = timed_wait_metrics(Some(&series)).into_iter().collect();
-        assert_eq!(m[TIMED_WAITS], Metric::count(4, "threads"));
-        assert_eq!(m[TIMED_WAITS_SOON], Metric::count(1, "threads"));
+        assert_eq!(m[TIMED_WAITS.as_str()], Metric::count(4, "threads"));
+        assert_eq!(m[TIMED_WAITS_SOON.as_str()], Metric::count(1, "threads"));
         let unread = WaitSeries {
             samples: vec![sample(2, None)],
             ..series
         };
         let m: BTreeMap<String, Metric> = timed_wait_metrics(Some(&unread)).into_iter().collect();
         assert_eq!(m.len(), 1, "a deadline that was not read is not guessed");
-        assert_eq!(m[TIMED_WAITS], Metric::count(2, "threads"));
+        assert_eq!(m[TIMED_WAITS.as_str()], Metric::count(2, "threads"));
     }
 
     #[test]

@@ -12,9 +12,9 @@ use components::ratelimit::{CondvarLimiter, PollingLimiter, Rate, RateLimiter};
 use fixtures::probe::threads::{WaitProbe, WaitSeries};
 
 use super::cpu::{exact_rate, process_cpu, single_cpu_ns, thread_cpu};
-use super::pool::{WAIT_HORIZON, WAIT_SAMPLES, timed_wait_metrics, wait_probe};
+use super::pool::{TIMED_WAIT_METRICS, WAIT_HORIZON, WAIT_SAMPLES, timed_wait_metrics, wait_probe};
 use perfgate::measure::quantile_metric;
-use perfgate::model::{Claim, ClaimCheck, Metric};
+use perfgate::model::{Claim, ClaimCheck, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry, RunContext};
 
 const SEED: &str = "core-improvements.md";
@@ -33,13 +33,13 @@ pub const THREAD_SCALES: [usize; 3] = [1, 4, 16];
 pub const SMOKE_THREADS: usize = 4;
 
 /// Wakeups (sleeps and condition-variable waits that returned) per grant.
-pub const WAKEUPS_PER_GRANT: &str = "wakeups_per_grant";
+pub const WAKEUPS_PER_GRANT: MetricName = MetricName::new("wakeups_per_grant");
 /// Process CPU time (user + system) per grant, ns.
-pub const CPU_PER_GRANT: &str = "cpu_per_grant";
+pub const CPU_PER_GRANT: MetricName = MetricName::new("cpu_per_grant");
 /// Median time a whole token sat in the bucket before a thread took it, ns.
-pub const LATENESS_P50: &str = "lateness_p50";
+pub const LATENESS_P50: MetricName = MetricName::new("lateness_p50");
 /// 99th percentile (nearest rank: of 19 gaps, the largest) of the same, ns.
-pub const LATENESS_P99: &str = "lateness_p99";
+pub const LATENESS_P99: MetricName = MetricName::new("lateness_p99");
 
 /// The contending threads are first looked at this long after they start (all of them waiting by
 /// then)…
@@ -276,19 +276,16 @@ pub fn contend_once(
     let grants = GRANTS as f64;
     let mut m = BTreeMap::from([
         (
-            WAKEUPS_PER_GRANT.to_owned(),
+            WAKEUPS_PER_GRANT.into(),
             exact_rate(run.wakeups as f64 / grants, "wakeups/grant"),
         ),
         (
-            CPU_PER_GRANT.to_owned(),
+            CPU_PER_GRANT.into(),
             single_cpu_ns(run.cpu.as_nanos() as f64 / grants),
         ),
+        (LATENESS_P50.into(), quantile_metric(&late, 0.5, confidence)),
         (
-            LATENESS_P50.to_owned(),
-            quantile_metric(&late, 0.5, confidence),
-        ),
-        (
-            LATENESS_P99.to_owned(),
+            LATENESS_P99.into(),
             quantile_metric(&late, 0.99, confidence),
         ),
     ]);
@@ -306,6 +303,8 @@ pub fn register(r: &mut Registry) {
         )
         .cases(THREAD_SCALES.map(Threads))
         .smoke(|_, t| t.0 == SMOKE_THREADS)
+        .metrics([WAKEUPS_PER_GRANT, CPU_PER_GRANT, LATENESS_P50, LATENESS_P99])
+        .metrics(TIMED_WAIT_METRICS)
         .measure(contend_once);
     let before = pair.before(Threads(SMOKE_THREADS));
     let after = pair.after(Threads(SMOKE_THREADS));
@@ -319,7 +318,7 @@ pub fn register(r: &mut Registry) {
         check: ClaimCheck::RatioAtMost {
             before: before.clone(),
             after: after.clone(),
-            metric: CPU_PER_GRANT.to_owned(),
+            metric: CPU_PER_GRANT.into(),
             max: 0.5,
         },
     });
@@ -332,7 +331,7 @@ pub fn register(r: &mut Registry) {
         check: ClaimCheck::RatioAtMost {
             before,
             after,
-            metric: WAKEUPS_PER_GRANT.to_owned(),
+            metric: WAKEUPS_PER_GRANT.into(),
             max: 0.5,
         },
     });
@@ -347,7 +346,7 @@ pub fn register(r: &mut Registry) {
         check: ClaimCheck::RatioAtMost {
             before: pair.before(Threads(many)),
             after: pair.after(Threads(many)),
-            metric: WAKEUPS_PER_GRANT.to_owned(),
+            metric: WAKEUPS_PER_GRANT.into(),
             max: 0.5,
         },
     });

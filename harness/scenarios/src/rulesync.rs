@@ -18,7 +18,7 @@ use fixtures::controld::{ApiBehaviour, Budget, SimulatedApi};
 use fixtures::datagen::rules::{self, RuleSet, RuleSetSpec};
 
 use perfgate::measure::{self, SamplingPlan};
-use perfgate::model::{Claim, ClaimCheck, Direction, Metric};
+use perfgate::model::{Claim, ClaimCheck, Direction, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry, RunContext, WALL_TIME};
 
 const SEED: &str = "rulesync-performance-guide.md";
@@ -32,13 +32,42 @@ pub const SCALES: [usize; 3] = [10_000, 20_000, 50_000];
 pub const LATENCIES_MS: [u64; 2] = [0, 20];
 
 /// Requests beyond a push per 500 new hostnames of each folder plus the fixed calls.
-pub const REQUESTS_OVER_MINIMUM: &str = "requests_over_minimum";
+pub const REQUESTS_OVER_MINIMUM: MetricName = MetricName::new("requests_over_minimum");
 /// Sync time under tokio's paused clock, in process (exact).
-pub const SYNC_TIME_VIRTUAL: &str = "sync_time_virtual";
+pub const SYNC_TIME_VIRTUAL: MetricName = MetricName::new("sync_time_virtual");
 /// Push-stage time under tokio's paused clock, in process (exact).
-pub const PUSH_TIME_VIRTUAL: &str = "push_time_virtual";
+pub const PUSH_TIME_VIRTUAL: MetricName = MetricName::new("push_time_virtual");
 /// Peak heap growth of the process during one sync (client and simulated server), bytes.
-pub const PEAK_HEAP: &str = "peak_heap";
+pub const PEAK_HEAP: MetricName = MetricName::new("peak_heap");
+
+/// GET requests the API served.
+pub const REQUESTS_GET: MetricName = MetricName::new("requests_get");
+/// POST requests the API served.
+pub const REQUESTS_POST: MetricName = MetricName::new("requests_post");
+/// DELETE requests the API served.
+pub const REQUESTS_DELETE: MetricName = MetricName::new("requests_delete");
+/// Requests in all.
+pub const REQUESTS_TOTAL: MetricName = MetricName::new("requests_total");
+/// API calls per 1,000 rules synced.
+pub const CALLS_PER_1000_RULES: MetricName = MetricName::new("calls_per_1000_rules");
+/// TCP connections the API accepted.
+pub const TCP_CONNECTIONS: MetricName = MetricName::new("tcp_connections");
+/// HTTP clients the sync built.
+pub const HTTP_CLIENTS: MetricName = MetricName::new("http_clients");
+/// Rules pushed.
+pub const PUSHED_RULES: MetricName = MetricName::new("pushed_rules");
+/// 1 when the sync completed (higher is better).
+pub const COMPLETED: MetricName = MetricName::new("completed");
+/// Rules of the set missing on the API afterwards.
+pub const LOST_RULES: MetricName = MetricName::new("lost_rules");
+/// Rules the API holds twice afterwards.
+pub const DUPLICATED_RULES: MetricName = MetricName::new("duplicated_rules");
+/// Requests retried.
+pub const RETRIES: MetricName = MetricName::new("retries");
+/// 429 answers.
+pub const THROTTLED: MetricName = MetricName::new("throttled");
+/// 5xx answers.
+pub const SERVER_ERRORS: MetricName = MetricName::new("server_errors");
 
 /// How the perfgate binary reads its counting allocator (the library cannot own the global one).
 #[derive(Clone, Copy, Debug)]
@@ -325,51 +354,39 @@ fn sync_on_loopback(
 
     let (virt, _) = run_virtual(variant, &set, behaviour)?;
     let mut m = BTreeMap::from([
+        (WALL_TIME.into(), samples.into_metric(ctx.plan.confidence)),
+        (REQUESTS_GET.into(), Metric::count(get, "requests")),
+        (REQUESTS_POST.into(), Metric::count(post, "requests")),
+        (REQUESTS_DELETE.into(), Metric::count(delete, "requests")),
+        (REQUESTS_TOTAL.into(), Metric::count(total, "requests")),
         (
-            WALL_TIME.to_owned(),
-            samples.into_metric(ctx.plan.confidence),
-        ),
-        ("requests_get".to_owned(), Metric::count(get, "requests")),
-        ("requests_post".to_owned(), Metric::count(post, "requests")),
-        (
-            "requests_delete".to_owned(),
-            Metric::count(delete, "requests"),
-        ),
-        (
-            "requests_total".to_owned(),
-            Metric::count(total, "requests"),
-        ),
-        (
-            REQUESTS_OVER_MINIMUM.to_owned(),
+            REQUESTS_OVER_MINIMUM.into(),
             Metric::count(total.saturating_sub(minimum_requests(&set)), "requests"),
         ),
         (
-            "calls_per_1000_rules".to_owned(),
+            CALLS_PER_1000_RULES.into(),
             super::cpu::exact_rate(report.calls_per_1000_rules(), "calls"),
         ),
         (
-            "tcp_connections".to_owned(),
+            TCP_CONNECTIONS.into(),
             Metric::count(connections, "connections"),
         ),
         (
-            "http_clients".to_owned(),
+            HTTP_CLIENTS.into(),
             Metric::count(report.calls.clients, "clients"),
         ),
+        (PUSHED_RULES.into(), Metric::count(report.pushed, "rules")),
         (
-            "pushed_rules".to_owned(),
-            Metric::count(report.pushed, "rules"),
-        ),
-        (
-            SYNC_TIME_VIRTUAL.to_owned(),
+            SYNC_TIME_VIRTUAL.into(),
             Metric::virtual_ns(virt.stages.total()),
         ),
         (
-            PUSH_TIME_VIRTUAL.to_owned(),
+            PUSH_TIME_VIRTUAL.into(),
             Metric::virtual_ns(virt.stages.push),
         ),
     ]);
     if let Some(p) = peak {
-        m.insert(PEAK_HEAP.to_owned(), Metric::count(p as u64, "bytes"));
+        m.insert(PEAK_HEAP.into(), Metric::count(p as u64, "bytes"));
     }
     Ok(m)
 }
@@ -386,43 +403,40 @@ fn sync_in_virtual_time(
     let (lost, duplicated) = lost_and_duplicated(&api, &set);
     Ok(BTreeMap::from([
         (
-            "completed".to_owned(),
+            COMPLETED.into(),
             Metric {
                 direction: Direction::HigherIsBetter,
                 ..Metric::count(1, "syncs")
             },
         ),
-        ("lost_rules".to_owned(), Metric::count(lost, "rules")),
+        (LOST_RULES.into(), Metric::count(lost, "rules")),
+        (DUPLICATED_RULES.into(), Metric::count(duplicated, "rules")),
         (
-            "duplicated_rules".to_owned(),
-            Metric::count(duplicated, "rules"),
-        ),
-        (
-            "retries".to_owned(),
+            RETRIES.into(),
             Metric::count(report.calls.retries, "retries"),
         ),
         (
-            "throttled".to_owned(),
+            THROTTLED.into(),
             Metric::count(report.calls.throttled, "responses"),
         ),
         (
-            "server_errors".to_owned(),
+            SERVER_ERRORS.into(),
             Metric::count(report.calls.server_errors, "responses"),
         ),
         (
-            "requests_total".to_owned(),
+            REQUESTS_TOTAL.into(),
             Metric::count(report.calls.total(), "requests"),
         ),
         (
-            "http_clients".to_owned(),
+            HTTP_CLIENTS.into(),
             Metric::count(report.calls.clients, "clients"),
         ),
         (
-            SYNC_TIME_VIRTUAL.to_owned(),
+            SYNC_TIME_VIRTUAL.into(),
             Metric::virtual_ns(report.stages.total()),
         ),
         (
-            PUSH_TIME_VIRTUAL.to_owned(),
+            PUSH_TIME_VIRTUAL.into(),
             Metric::virtual_ns(report.stages.push),
         ),
     ]))
@@ -473,6 +487,21 @@ pub fn register(r: &mut Registry) {
         .pair("rulesync/sync", Variant::Sequential, Variant::Pooled)
         .cases(cases)
         .smoke(|_, case| case.scale.rules == SCALES[0] && case.scale.latency_ms == 20)
+        .metrics([
+            WALL_TIME,
+            REQUESTS_GET,
+            REQUESTS_POST,
+            REQUESTS_DELETE,
+            REQUESTS_TOTAL,
+            REQUESTS_OVER_MINIMUM,
+            CALLS_PER_1000_RULES,
+            TCP_CONNECTIONS,
+            HTTP_CLIENTS,
+            PUSHED_RULES,
+            SYNC_TIME_VIRTUAL,
+            PUSH_TIME_VIRTUAL,
+            PEAK_HEAP,
+        ])
         .measure(|variant, case, ctx| {
             sync_on_loopback(variant, &case.set, case.scale.latency_ms, ctx)
         });
@@ -484,6 +513,18 @@ pub fn register(r: &mut Registry) {
         let set = Arc::clone(set);
         r.pair(family, Variant::Sequential, Variant::Pooled)
             .scales([scale])
+            .metrics([
+                COMPLETED,
+                LOST_RULES,
+                DUPLICATED_RULES,
+                RETRIES,
+                THROTTLED,
+                SERVER_ERRORS,
+                REQUESTS_TOTAL,
+                HTTP_CLIENTS,
+                SYNC_TIME_VIRTUAL,
+                PUSH_TIME_VIRTUAL,
+            ])
             .measure(move |variant, _, _| sync_in_virtual_time(variant, &set, behaviour.clone()))
     };
     let latency = Duration::from_millis(20);
@@ -532,7 +573,7 @@ pub fn register(r: &mut Registry) {
         ClaimCheck::RatioAtMost {
             before: push.before(push_scale),
             after: push.after(push_scale),
-            metric: PUSH_TIME_VIRTUAL.to_owned(),
+            metric: PUSH_TIME_VIRTUAL.into(),
             max: 0.55,
         },
     ));
@@ -546,7 +587,7 @@ pub fn register(r: &mut Registry) {
                 rules: SCALES[0],
                 latency_ms: 20,
             }),
-            metric: REQUESTS_OVER_MINIMUM.to_owned(),
+            metric: REQUESTS_OVER_MINIMUM.into(),
             max: 0.0,
         },
     ));
@@ -557,7 +598,7 @@ pub fn register(r: &mut Registry) {
          most linear in the rules, exponent <= 1.1, latency 0 ms)",
         ClaimCheck::Exponent {
             family: "rulesync/sync/pooled/latency=0ms".to_owned(),
-            metric: PEAK_HEAP.to_owned(),
+            metric: PEAK_HEAP.into(),
             min: 0.0,
             max: 1.1,
         },
@@ -572,7 +613,7 @@ pub fn register(r: &mut Registry) {
                 rules: SCALES[2],
                 latency_ms: 0,
             }),
-            metric: PEAK_HEAP.to_owned(),
+            metric: PEAK_HEAP.into(),
             max: 64.0 * 1024.0 * 1024.0,
         },
     ));
@@ -604,8 +645,8 @@ mod tests {
         .expect("runs")
     }
 
-    fn value(m: &BTreeMap<String, Metric>, name: &str) -> f64 {
-        m.get(name).expect(name).value.as_f64()
+    fn value(m: &BTreeMap<String, Metric>, name: MetricName) -> f64 {
+        m[name.as_str()].value.as_f64()
     }
 
     #[test]
@@ -627,9 +668,9 @@ mod tests {
             "rulesync/faults/pooled/rules=10000,errors=5pct",
         ] {
             let m = run(id, false);
-            assert_eq!(value(&m, "lost_rules"), 0.0);
-            assert_eq!(value(&m, "duplicated_rules"), 0.0);
-            assert!(value(&m, "retries") > 0.0, "{id}");
+            assert_eq!(value(&m, LOST_RULES), 0.0);
+            assert_eq!(value(&m, DUPLICATED_RULES), 0.0);
+            assert!(value(&m, RETRIES) > 0.0, "{id}");
         }
     }
 }

@@ -14,8 +14,8 @@ use components::watch::{
 use fixtures::probe::threads::WaitSeries;
 
 use super::cpu::{exact_rate, process_cpu, single_cpu_ns, single_ns, sleep_until, thread_cpu};
-use super::pool::{WAIT_HORIZON, WAIT_SAMPLES, timed_wait_metrics, wait_probe};
-use perfgate::model::{Claim, ClaimCheck, Metric};
+use super::pool::{TIMED_WAIT_METRICS, WAIT_HORIZON, WAIT_SAMPLES, timed_wait_metrics, wait_probe};
+use perfgate::model::{Claim, ClaimCheck, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry};
 
 const SEED: &str = "core-improvements.md";
@@ -33,13 +33,13 @@ pub const WAIT_GAP: Duration = Duration::from_millis(100);
 const MISSED: Duration = Duration::from_secs(10);
 
 /// From writing the file to receiving its change, ns.
-pub const DETECT_LATENCY: &str = "detect_latency";
+pub const DETECT_LATENCY: MetricName = MetricName::new("detect_latency");
 /// Full passes over the watched files before the change was reported.
-pub const SCANS_TO_DETECT: &str = "scans_to_detect";
+pub const SCANS_TO_DETECT: MetricName = MetricName::new("scans_to_detect");
 /// `stat` calls on watched files per idle second.
-pub const STAT_CALLS_PER_S: &str = "stat_calls_per_idle_s";
+pub const STAT_CALLS_PER_S: MetricName = MetricName::new("stat_calls_per_idle_s");
 /// Process CPU time per idle second, ns.
-pub const CPU_PER_S: &str = "cpu_per_idle_s";
+pub const CPU_PER_S: MetricName = MetricName::new("cpu_per_idle_s");
 
 /// Which watcher a scenario measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,14 +227,15 @@ pub fn register(r: &mut Registry) {
         .pair("watch/detect", Polling, Notify)
         .scales(["files=1"])
         .smoke(|variant, _| variant == Notify)
+        .metrics([DETECT_LATENCY, SCANS_TO_DETECT])
         .measure(|variant, _, _| {
             let d = detect_once(variant)?;
             Ok(BTreeMap::from([
                 (
-                    DETECT_LATENCY.to_owned(),
+                    DETECT_LATENCY.into(),
                     single_ns(d.latency.as_nanos() as f64),
                 ),
-                (SCANS_TO_DETECT.to_owned(), Metric::count(d.scans, "scans")),
+                (SCANS_TO_DETECT.into(), Metric::count(d.scans, "scans")),
             ]))
         });
     let files = LazyFiles::default();
@@ -242,17 +243,19 @@ pub fn register(r: &mut Registry) {
     let idle = r
         .pair("watch/idle", Polling, Notify)
         .scales([idle_scale.clone()])
+        .metrics([STAT_CALLS_PER_S, CPU_PER_S])
+        .metrics(TIMED_WAIT_METRICS)
         .measure(move |variant, _, _| {
             let files = files.get()?;
             let cost = idle_window(variant, files.files())?;
             let secs = IDLE_WINDOW.as_secs_f64();
             let mut m = BTreeMap::from([
                 (
-                    STAT_CALLS_PER_S.to_owned(),
+                    STAT_CALLS_PER_S.into(),
                     exact_rate(cost.stat_calls as f64 / secs, "stats/s"),
                 ),
                 (
-                    CPU_PER_S.to_owned(),
+                    CPU_PER_S.into(),
                     single_cpu_ns(cost.cpu.as_nanos() as f64 / secs),
                 ),
             ]);
@@ -268,7 +271,7 @@ pub fn register(r: &mut Registry) {
             .to_owned(),
         check: ClaimCheck::AtMost {
             scenario: detect.after("files=1"),
-            metric: DETECT_LATENCY.to_owned(),
+            metric: DETECT_LATENCY.into(),
             max: 100e6,
         },
     });
@@ -281,7 +284,7 @@ pub fn register(r: &mut Registry) {
         check: ClaimCheck::RatioAtMost {
             before: idle.before(&idle_scale),
             after: idle.after(&idle_scale),
-            metric: CPU_PER_S.to_owned(),
+            metric: CPU_PER_S.into(),
             max: 0.5,
         },
     });

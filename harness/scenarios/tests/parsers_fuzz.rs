@@ -442,7 +442,7 @@ fn criterion(file: CriterionFile) -> Target<'static> {
             };
             match criterion_scenario(Path::new(CRITERION_DIR), &benchmark, est, Some(smp)) {
                 Ok(s) => {
-                    let m = &s.metrics[perfgate::ingest::WALL_TIME];
+                    let m = &s.metrics[perfgate::ingest::WALL_TIME.as_str()];
                     let v = m.value.as_f64();
                     assert!(v.is_finite() && v >= 0.0, "{v}");
                     assert!(m.samples.iter().all(|x| x.is_finite()));
@@ -491,7 +491,7 @@ fn gungraun() -> Target<'static> {
         }),
         check: Box::new(|input| match gungraun_scenario(Path::new(SUMMARY), input) {
             Ok(s) => {
-                assert!(!s.id.is_empty() || s.metrics.contains_key(perfgate::ingest::INSTRUCTIONS));
+                assert!(!s.id.is_empty() || s.metrics.contains_key(perfgate::ingest::INSTRUCTIONS.as_str()));
                 Verdict::Ok
             }
             Err(e) => verdict(&e, SUMMARY),
@@ -882,7 +882,9 @@ fn regressions() {
         serde_json::to_vec(&serde_json::json!({"iters": iters, "times": iters})).expect("json");
     let s = criterion_scenario(dir, &bench, &est, Some(&huge)).expect("ingests");
     assert_eq!(
-        s.metrics[perfgate::ingest::WALL_TIME].samples.len(),
+        s.metrics[perfgate::ingest::WALL_TIME.as_str()]
+            .samples
+            .len(),
         n as usize
     );
     // A float read back was 1 ulp off the one written (serde_json without float_roundtrip), so a

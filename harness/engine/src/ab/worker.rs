@@ -314,7 +314,7 @@ mod tests {
                 return Err("broken on purpose".to_owned());
             }
             Ok(BTreeMap::from([
-                (scenario::WALL_TIME.to_owned(), wall(&[self.2, self.2])),
+                (scenario::WALL_TIME.into(), wall(&[self.2, self.2])),
                 ("visits".to_owned(), Metric::count(7, "entries")),
             ]))
         }
@@ -370,7 +370,7 @@ mod tests {
         };
         assert_eq!(after.before.as_deref(), Some("c/s/before/n=1"));
         assert_eq!(
-            after.metrics[scenario::WALL_TIME].value.as_f64(),
+            after.metrics[scenario::WALL_TIME.as_str()].value.as_f64(),
             20.0,
             "injected 2x"
         );

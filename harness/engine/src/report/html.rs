@@ -11,9 +11,6 @@ use crate::compare::{Row, Verdict};
 use crate::error::Error;
 use crate::model::{ClaimVerdict, Metric, RunRecord, ScenarioId, change_words, format_sig};
 
-/// The in-run ratio metric: shown in the verdict table, not charted as a cost.
-const IN_RUN_RATIO: &str = crate::scenario::WALL_RATIO;
-
 /// Writes `index.html`.
 pub struct HtmlReport;
 
@@ -630,7 +627,7 @@ fn components(out: &mut String, r: &RunRecord) -> Result<(), Error> {
                     .cells
                     .values()
                     .flat_map(|s| s.metrics.keys())
-                    .filter(|m| m.as_str() != IN_RUN_RATIO)
+                    .filter(|m| m.as_str() != crate::model::WALL_RATIO)
                     .collect();
                 m.sort();
                 m.dedup();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use components::flowcache::lock::{ExponentialBackoff, FixedRetry, LOCK_TIMEOUT, RetryPolicy};
 use fixtures::contention::{ContentionSpec, simulate};
 
-use perfgate::model::{Claim, ClaimCheck, Metric};
+use perfgate::model::{Claim, ClaimCheck, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry};
 use perfgate::stats;
 
@@ -72,6 +72,17 @@ impl std::fmt::Display for Contention {
 /// Seed of the think-time jitter.
 pub const JITTER_SEED: u64 = 0x10C4_5EED;
 
+/// Mean time from wanting the lock to holding it (a timeout counts as the whole timeout), virtual ns.
+pub const WAIT_MEAN: MetricName = MetricName::new("wait_mean");
+/// Median of those waits, virtual ns.
+pub const WAIT_P50: MetricName = MetricName::new("wait_p50");
+/// 99th percentile of those waits, virtual ns.
+pub const WAIT_P99: MetricName = MetricName::new("wait_p99");
+/// Lock attempts (tries of the lock file) in all.
+pub const ATTEMPTS: MetricName = MetricName::new("attempts");
+/// Waits that hit the lock timeout.
+pub const TIMEOUTS: MetricName = MetricName::new("timeouts");
+
 /// The workload: every contender wants the lock [`CYCLES`] times, holds it `hold`, then works one to
 /// two holds without it (uniform, seeded), so with two or more contenders the lock is rarely free;
 /// arrivals 1 ms apart; the lock's 30 s timeout.
@@ -116,17 +127,11 @@ fn contention(strategy: Strategy, case: Contention) -> Result<BTreeMap<String, M
     let mean = total / u32::try_from(waits.len().max(1)).unwrap_or(u32::MAX);
     let q = |q| stats::nearest_rank(&waits, q).unwrap_or_default();
     Ok(BTreeMap::from([
-        ("wait_mean".to_owned(), Metric::virtual_ns(mean)),
-        ("wait_p50".to_owned(), Metric::virtual_ns(q(0.5))),
-        ("wait_p99".to_owned(), Metric::virtual_ns(q(0.99))),
-        (
-            "attempts".to_owned(),
-            Metric::count(out.attempts, "attempts"),
-        ),
-        (
-            "timeouts".to_owned(),
-            Metric::count(out.timeouts, "timeouts"),
-        ),
+        (WAIT_MEAN.into(), Metric::virtual_ns(mean)),
+        (WAIT_P50.into(), Metric::virtual_ns(q(0.5))),
+        (WAIT_P99.into(), Metric::virtual_ns(q(0.99))),
+        (ATTEMPTS.into(), Metric::count(out.attempts, "attempts")),
+        (TIMEOUTS.into(), Metric::count(out.timeouts, "timeouts")),
     ]))
 }
 
@@ -142,6 +147,7 @@ pub fn register(r: &mut Registry) {
         .pair(FAMILY, Strategy::Fixed, Strategy::Backoff)
         .cases(cases)
         .smoke(|_, case| case.contenders == SMOKE_CONTENDERS)
+        .metrics([WAIT_MEAN, WAIT_P50, WAIT_P99, ATTEMPTS, TIMEOUTS])
         .measure(|strategy, case, _| contention(strategy, *case));
     let at = |hold_ms| Contention {
         contenders: SMOKE_CONTENDERS,
@@ -159,7 +165,7 @@ pub fn register(r: &mut Registry) {
         ClaimCheck::RatioAtMost {
             before: lock.before(at(500)),
             after: lock.after(at(500)),
-            metric: "wait_mean".to_owned(),
+            metric: WAIT_MEAN.into(),
             max: 0.4,
         },
     ));
@@ -168,7 +174,7 @@ pub fn register(r: &mut Registry) {
         format!("After: 0.8-2 seconds average (read as: mean wait at most 2 s, {c} contenders holding 500 ms)"),
         ClaimCheck::AtMost {
             scenario: lock.after(at(500)),
-            metric: "wait_mean".to_owned(),
+            metric: WAIT_MEAN.into(),
             max: 2e9,
         },
     ));
@@ -180,7 +186,7 @@ pub fn register(r: &mut Registry) {
         ),
         ClaimCheck::AtMost {
             scenario: lock.after(at(500)),
-            metric: "wait_p99".to_owned(),
+            metric: WAIT_P99.into(),
             max: 2e9,
         },
     ));
@@ -195,7 +201,7 @@ pub fn register(r: &mut Registry) {
             ClaimCheck::RatioAtMost {
                 before: lock.before(at(hold_ms)),
                 after: lock.after(at(hold_ms)),
-                metric: "wait_mean".to_owned(),
+                metric: WAIT_MEAN.into(),
                 max: 1.0,
             },
         ));

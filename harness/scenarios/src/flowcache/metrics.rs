@@ -11,9 +11,9 @@ use components::flowcache::{CacheDir, IndexedSize};
 use tempfile::TempDir;
 
 use super::super::scratch_dir;
-use super::{count_syscalls, syscall_metrics};
+use super::{SYSCALL_METRICS, count_syscalls, syscall_metrics};
 use perfgate::measure;
-use perfgate::model::{Claim, ClaimCheck, Metric};
+use perfgate::model::{Claim, ClaimCheck, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry, Role, RunContext, Scenario, WALL_TIME};
 
 /// Operations recorded before the CSV's size is read (the seed's "10,000 operations").
@@ -63,6 +63,9 @@ impl Monitoring {
 /// The situation's scenarios: `flowcache/metrics/{off,append,bounded}/ops=10000`.
 const FAMILY: &str = "flowcache/metrics";
 
+/// Bytes of the metrics CSV after the counted operations.
+pub const CSV_BYTES: MetricName = MetricName::new("csv_bytes");
+
 /// The one scale: `ops=10000`.
 fn scale() -> String {
     format!("ops={OPS}")
@@ -82,6 +85,9 @@ fn cache_with_entries() -> Result<(TempDir, CacheDir, Vec<String>), String> {
     }
     Ok((dir, cache, keys))
 }
+
+/// What [`overhead`] returns: the CSV's bytes, the wall time per operation, the syscalls by kind.
+const METRICS: [MetricName; 2] = [CSV_BYTES, WALL_TIME];
 
 /// `flowcache/metrics/{off,append,bounded}/ops=10000`: a cache read monitored as `mode`, timed per
 /// operation, and the CSV's bytes after [`OPS`] of them. `id` names it in errors.
@@ -124,11 +130,8 @@ fn overhead(
     drop(counted);
 
     let mut m = BTreeMap::from([
-        ("csv_bytes".to_owned(), Metric::count(bytes, "bytes")),
-        (
-            WALL_TIME.to_owned(),
-            samples.into_metric(ctx.plan.confidence),
-        ),
+        (CSV_BYTES.into(), Metric::count(bytes, "bytes")),
+        (WALL_TIME.into(), samples.into_metric(ctx.plan.confidence)),
     ]);
     m.extend(syscall_metrics(syscalls.as_ref()));
     Ok(m)
@@ -139,6 +142,7 @@ fn overhead(
 /// (`Role::Alone`), and a pair is exactly a before and an after.
 struct MonitoringOff {
     id: String,
+    metrics: Vec<MetricName>,
 }
 
 impl Scenario for MonitoringOff {
@@ -150,6 +154,10 @@ impl Scenario for MonitoringOff {
         Role::Alone
     }
 
+    fn metrics(&self) -> &[MetricName] {
+        &self.metrics
+    }
+
     fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
         overhead(&self.id, Monitoring::Off, ctx)
     }
@@ -159,10 +167,13 @@ impl Scenario for MonitoringOff {
 pub fn register(r: &mut Registry) {
     r.add(MonitoringOff {
         id: format!("{FAMILY}/{}/{}", Monitoring::Off.name(), scale()),
+        metrics: METRICS.into_iter().chain(SYSCALL_METRICS).collect(),
     });
     let csv = r
         .pair(FAMILY, Monitoring::Append, Monitoring::Bounded)
         .scales([scale()])
+        .metrics(METRICS)
+        .metrics(SYSCALL_METRICS)
         .measure(|mode, scale, ctx| {
             overhead(&format!("{FAMILY}/{}/{scale}", mode.name()), mode, ctx)
         });
@@ -172,7 +183,7 @@ pub fn register(r: &mut Registry) {
         "Performance metrics: ~1MB for 10,000 operations (read as: the original's CSV, at most 1 MiB)",
         ClaimCheck::AtMost {
             scenario: csv.before(scale()),
-            metric: "csv_bytes".to_owned(),
+            metric: CSV_BYTES.into(),
             max: 1_048_576.0,
         },
     ));
@@ -181,7 +192,7 @@ pub fn register(r: &mut Registry) {
         "Overall impact: Negligible (<5MB additional memory) (read as: the bounded CSV after 10,000 operations)",
         ClaimCheck::AtMost {
             scenario: csv.after(scale()),
-            metric: "csv_bytes".to_owned(),
+            metric: CSV_BYTES.into(),
             max: 5e6,
         },
     ));

@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use components::flowcache::{CacheDir, IndexedSize, SizeStrategy, WalkSize};
 use fixtures::datagen::tree::{MtimeSpec, SizeDist, TreeSpec};
-use fixtures::probe::syscalls::{SyscallCounter, SyscallCounts};
+use fixtures::probe::syscalls::{SyscallCounter, SyscallCounts, SyscallKind};
 
 use super::LazyTree;
 use perfgate::measure;
-use perfgate::model::{Claim, ClaimCheck, Metric};
+use perfgate::model::{Claim, ClaimCheck, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry, RunContext, WALL_TIME};
 
 /// Cache sizes (files) the size scenarios run at.
@@ -25,9 +25,33 @@ pub const SIZE_SCALES: [usize; 3] = [1_000, 10_000, 50_000];
 pub const TREE_SEED: u64 = 0xF10C_AC4E;
 const SEED: &str = "cache-optimizations.md";
 
-/// Prefix of the syscall metrics: `syscalls_open`, `syscalls_read`, `syscalls_write`, `syscalls_sync`,
-/// `syscalls_rename`, `syscalls_stat`, `syscalls_unlink`.
-pub const SYSCALLS_PREFIX: &str = "syscalls_";
+/// Directory entries one size query visits.
+pub const ENTRIES_VISITED: MetricName = MetricName::new("entries_visited");
+
+/// The file-system syscall metrics, one per kind in [`SyscallKind::ALL`]'s order: calls in the
+/// counted step.
+pub const SYSCALL_METRICS: [MetricName; 7] = [
+    MetricName::new("syscalls_open"),
+    MetricName::new("syscalls_read"),
+    MetricName::new("syscalls_write"),
+    MetricName::new("syscalls_sync"),
+    MetricName::new("syscalls_rename"),
+    MetricName::new("syscalls_stat"),
+    MetricName::new("syscalls_unlink"),
+];
+
+/// The metric counting `kind`'s calls.
+pub fn syscall_metric(kind: SyscallKind) -> MetricName {
+    SYSCALL_METRICS[match kind {
+        SyscallKind::Open => 0,
+        SyscallKind::Read => 1,
+        SyscallKind::Write => 2,
+        SyscallKind::Sync => 3,
+        SyscallKind::Rename => 4,
+        SyscallKind::Stat => 5,
+        SyscallKind::Unlink => 6,
+    }]
+}
 
 /// Runs `step` with its file-system system calls counted by kind, by the kernel (the calling thread
 /// and threads it starts): an fsync on tmpfs costs no time and moves no counter of ours, but it is
@@ -58,7 +82,7 @@ fn count_here<T>(id: &str, step: impl FnOnce() -> T) -> Result<(T, Option<Syscal
         }
         Err(e) => {
             if !NOTED.swap(true, Ordering::Relaxed) {
-                eprintln!("note: {SYSCALLS_PREFIX}* not measured: {e}");
+                eprintln!("note: syscalls_* not measured: {e}");
             }
             Ok((step(), None))
         }
@@ -70,12 +94,7 @@ pub fn syscall_metrics(counts: Option<&SyscallCounts>) -> Vec<(String, Metric)> 
     counts
         .map(|c| {
             c.iter()
-                .map(|(kind, n)| {
-                    (
-                        format!("{SYSCALLS_PREFIX}{}", kind.name()),
-                        Metric::count(n, "calls"),
-                    )
-                })
+                .map(|(kind, n)| (syscall_metric(kind).into(), Metric::count(n, "calls")))
                 .collect()
         })
         .unwrap_or_default()
@@ -166,14 +185,8 @@ fn size_query(
     let (counted, syscalls) = count_syscalls(id, || cache.size())?;
     counted.map_err(|e| e.to_string())?;
     let mut m = BTreeMap::from([
-        (
-            "entries_visited".to_owned(),
-            Metric::count(visited, "entries"),
-        ),
-        (
-            WALL_TIME.to_owned(),
-            samples.into_metric(ctx.plan.confidence),
-        ),
+        (ENTRIES_VISITED.into(), Metric::count(visited, "entries")),
+        (WALL_TIME.into(), samples.into_metric(ctx.plan.confidence)),
     ]);
     m.extend(syscall_metrics(syscalls.as_ref()));
     Ok(m)
@@ -218,6 +231,8 @@ fn register_size(r: &mut Registry) {
             files: Files(files),
             tree: cache_tree(files),
         }))
+        .metrics([ENTRIES_VISITED, WALL_TIME])
+        .metrics(SYSCALL_METRICS)
         .measure(|variant, case, ctx| {
             let id = format!("{FAMILY}/{}/{case}", variant.name());
             size_query(&id, variant, &case.tree, ctx)
@@ -229,7 +244,7 @@ fn register_size(r: &mut Registry) {
         "Cache size queries now complete in <10ms vs 50-200ms previously",
         ClaimCheck::AtMost {
             scenario: size.after(Files(largest)),
-            metric: WALL_TIME.to_owned(),
+            metric: WALL_TIME.into(),
             max: 10e6,
         },
     ));
@@ -238,7 +253,7 @@ fn register_size(r: &mut Registry) {
         "Scales linearly with cache directory size (read as: the du walk it replaces does)",
         ClaimCheck::Exponent {
             family: "flowcache/size/walk".to_owned(),
-            metric: WALL_TIME.to_owned(),
+            metric: WALL_TIME.into(),
             min: 0.8,
             max: 1.2,
         },
@@ -248,7 +263,7 @@ fn register_size(r: &mut Registry) {
         "After: <10ms (consistent regardless of cache size)",
         ClaimCheck::Exponent {
             family: "flowcache/size/indexed".to_owned(),
-            metric: WALL_TIME.to_owned(),
+            metric: WALL_TIME.into(),
             min: -0.2,
             max: 0.2,
         },
@@ -259,7 +274,7 @@ fn register_size(r: &mut Registry) {
         ClaimCheck::RatioAtMost {
             before: size.before(Files(largest)),
             after: size.after(Files(largest)),
-            metric: WALL_TIME.to_owned(),
+            metric: WALL_TIME.into(),
             max: 0.2,
         },
     ));

@@ -20,7 +20,7 @@ use fixtures::dns::StubResolver;
 
 use super::LazyTree;
 use perfgate::measure;
-use perfgate::model::{Claim, ClaimCheck, Metric};
+use perfgate::model::{Claim, ClaimCheck, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry, RunContext, WALL_TIME};
 
 /// Tree sizes (files) the scan scenarios run at.
@@ -30,6 +30,15 @@ pub const SMOKE_SCAN_MAX: usize = 10_000;
 const TREE_SEED: u64 = 0x5CA9_71E5;
 /// The seed file the claims quote.
 pub const SEED: &str = "timesync-plan.md";
+
+/// Directory entries one fallback scan visits.
+pub const ENTRIES_VISITED: MetricName = MetricName::new("entries_visited");
+/// Files whose mtime one fallback scan read.
+pub const FILES_EXAMINED: MetricName = MetricName::new("files_examined");
+/// Lookups that reached the resolver.
+pub const RESOLVER_LOOKUPS: MetricName = MetricName::new("resolver_lookups");
+/// Time spent in lookups, virtual ns.
+pub const LOOKUP_TIME: MetricName = MetricName::new("lookup_time");
 
 /// The scanned tree: files one directory down (within the targeted scan's depth), recent mtimes.
 pub fn scan_tree_spec(files: usize) -> TreeSpec {
@@ -126,17 +135,14 @@ fn scan_once(
     })?;
     Ok(BTreeMap::from([
         (
-            "entries_visited".to_owned(),
+            ENTRIES_VISITED.into(),
             Metric::count(out.entries_visited, "entries"),
         ),
         (
-            "files_examined".to_owned(),
+            FILES_EXAMINED.into(),
             Metric::count(out.files_examined, "files"),
         ),
-        (
-            WALL_TIME.to_owned(),
-            samples.into_metric(ctx.plan.confidence),
-        ),
+        (WALL_TIME.into(), samples.into_metric(ctx.plan.confidence)),
     ]))
 }
 
@@ -199,10 +205,10 @@ fn dns_syncs(variant: DnsVariant) -> Result<BTreeMap<String, Metric>, String> {
     }
     Ok(BTreeMap::from([
         (
-            "resolver_lookups".to_owned(),
+            RESOLVER_LOOKUPS.into(),
             Metric::count(stub.total_lookups(), "lookups"),
         ),
-        ("lookup_time".to_owned(), Metric::virtual_ns(in_lookups)),
+        (LOOKUP_TIME.into(), Metric::virtual_ns(in_lookups)),
     ]))
 }
 
@@ -212,6 +218,7 @@ pub fn register(r: &mut Registry) {
     let dns = r
         .pair("timesync/dns", DnsVariant::Uncached, DnsVariant::Cached)
         .scales([dns_scale.clone()])
+        .metrics([RESOLVER_LOOKUPS, LOOKUP_TIME])
         .measure(|variant, _, _| dns_syncs(variant));
     r.claim(Claim::new(
         SEED,
@@ -220,7 +227,7 @@ pub fn register(r: &mut Registry) {
         ClaimCheck::RatioAtMost {
             before: dns.before(&dns_scale),
             after: dns.after(&dns_scale),
-            metric: "lookup_time".to_owned(),
+            metric: LOOKUP_TIME.into(),
             max: 0.8,
         },
     ));
@@ -228,6 +235,7 @@ pub fn register(r: &mut Registry) {
         .pair("timesync/scan", ScanVariant::Glob, ScanVariant::Targeted)
         .cases(SCAN_SCALES.map(|files| ScanScale(Arc::new(scan_tree(files)))))
         .smoke(|_, scale| scale.0.files() <= SMOKE_SCAN_MAX)
+        .metrics([ENTRIES_VISITED, FILES_EXAMINED, WALL_TIME])
         .measure(scan_once);
     let at_smoke_max = format!("files={SMOKE_SCAN_MAX}");
     r.claim(Claim::new(
@@ -237,7 +245,7 @@ pub fn register(r: &mut Registry) {
         ClaimCheck::RatioAtMost {
             before: scan.before(&at_smoke_max),
             after: scan.after(&at_smoke_max),
-            metric: WALL_TIME.to_owned(),
+            metric: WALL_TIME.into(),
             max: 0.1,
         },
     ));
@@ -248,7 +256,7 @@ pub fn register(r: &mut Registry) {
          size)",
         ClaimCheck::Exponent {
             family: "timesync/scan/targeted".to_owned(),
-            metric: "entries_visited".to_owned(),
+            metric: ENTRIES_VISITED.into(),
             min: -0.2,
             max: 0.2,
         },

@@ -21,7 +21,7 @@ use fixtures::ntp::{
 
 use super::SEED;
 use perfgate::measure;
-use perfgate::model::{Claim, ClaimCheck, Metric};
+use perfgate::model::{Claim, ClaimCheck, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry, RunContext, WALL_TIME};
 
 /// Seed of the simulated network's loss and jitter.
@@ -34,6 +34,17 @@ pub const JUMP: Duration = Duration::from_secs(3600);
 /// The loopback servers answer after the simulated delays divided by this (5-15 ms), so a full-suite
 /// sample of the sequential query takes about 0.2 s instead of 2 s.
 pub const LOOPBACK_SCALE_DOWN: u32 = 10;
+
+/// One sync from start to its answer, virtual ns.
+pub const SYNC_TIME: MetricName = MetricName::new("sync_time");
+/// SNTP requests sent in one sync.
+pub const PACKETS_SENT: MetricName = MetricName::new("packets_sent");
+/// Name lookups in one sync.
+pub const DNS_LOOKUPS: MetricName = MetricName::new("dns_lookups");
+/// Syncs of 8 whose answer was more than 1 ms off (a clock jump mid-sync).
+pub const WRONG_RESULTS: MetricName = MetricName::new("wrong_results");
+/// The largest error of those syncs' answers, ms.
+pub const WORST_ERROR_MS: MetricName = MetricName::new("worst_error_ms");
 
 /// Which query a scenario measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,12 +225,9 @@ fn simulated_query(
     let mut metrics = BTreeMap::new();
     let sim = if situation == Situation::Jump {
         let (wrong, worst, calm) = jump_runs(variant)?;
+        metrics.insert(WRONG_RESULTS.into(), Metric::count(wrong, "syncs of 8"));
         metrics.insert(
-            "wrong_results".to_owned(),
-            Metric::count(wrong, "syncs of 8"),
-        );
-        metrics.insert(
-            "worst_error_ms".to_owned(),
+            WORST_ERROR_MS.into(),
             Metric::count(u64::try_from(worst.as_millis()).unwrap_or(u64::MAX), "ms"),
         );
         calm
@@ -229,18 +237,9 @@ fn simulated_query(
     if let Err(e) = &sim.report.best {
         return Err(format!("{} in {situation}: no time: {e}", variant.name()));
     }
-    metrics.insert(
-        "sync_time".to_owned(),
-        Metric::virtual_ns(sim.report.elapsed),
-    );
-    metrics.insert(
-        "packets_sent".to_owned(),
-        Metric::count(sim.packets, "packets"),
-    );
-    metrics.insert(
-        "dns_lookups".to_owned(),
-        Metric::count(sim.lookups, "lookups"),
-    );
+    metrics.insert(SYNC_TIME.into(), Metric::virtual_ns(sim.report.elapsed));
+    metrics.insert(PACKETS_SENT.into(), Metric::count(sim.packets, "packets"));
+    metrics.insert(DNS_LOOKUPS.into(), Metric::count(sim.lookups, "lookups"));
     Ok(metrics)
 }
 
@@ -302,12 +301,9 @@ fn loopback_query(
     })?;
     let (packets, lookups) = last.unwrap_or_default();
     Ok(BTreeMap::from([
-        (
-            WALL_TIME.to_owned(),
-            samples.into_metric(ctx.plan.confidence),
-        ),
-        ("packets_sent".to_owned(), Metric::count(packets, "packets")),
-        ("dns_lookups".to_owned(), Metric::count(lookups, "lookups")),
+        (WALL_TIME.into(), samples.into_metric(ctx.plan.confidence)),
+        (PACKETS_SENT.into(), Metric::count(packets, "packets")),
+        (DNS_LOOKUPS.into(), Metric::count(lookups, "lookups")),
     ]))
 }
 
@@ -323,11 +319,19 @@ pub fn register(r: &mut Registry) {
     let sim = r
         .pair("timesync/query", Sequential, Parallel)
         .cases(simulated)
+        .metrics([
+            SYNC_TIME,
+            PACKETS_SENT,
+            DNS_LOOKUPS,
+            WRONG_RESULTS,
+            WORST_ERROR_MS,
+        ])
         .measure(|variant, situation, _| simulated_query(variant, situation));
     let loopback = r
         .pair("timesync/query", Sequential, Parallel)
         .cases([Situation::Loopback])
         .smoke(|_, _| false)
+        .metrics([WALL_TIME, PACKETS_SENT, DNS_LOOKUPS])
         .measure(|variant, _, ctx| loopback_query(variant, ctx));
     let seq = |s| sim.before(s);
     let par = |s| sim.after(s);
@@ -343,7 +347,7 @@ pub fn register(r: &mut Registry) {
             ClaimCheck::RatioAtMost {
                 before: seq(situation),
                 after: par(situation),
-                metric: "sync_time".to_owned(),
+                metric: SYNC_TIME.into(),
                 max: 0.3,
             },
         ));
@@ -356,7 +360,7 @@ pub fn register(r: &mut Registry) {
         ClaimCheck::RatioAtMost {
             before: loopback.before(Situation::Loopback),
             after: loopback.after(Situation::Loopback),
-            metric: WALL_TIME.to_owned(),
+            metric: WALL_TIME.into(),
             max: 0.3,
         },
     ));
@@ -370,7 +374,7 @@ pub fn register(r: &mut Registry) {
         ),
         ClaimCheck::AtMost {
             scenario: par(Situation::Jump),
-            metric: "wrong_results".to_owned(),
+            metric: WRONG_RESULTS.into(),
             max: 0.0,
         },
     ));
