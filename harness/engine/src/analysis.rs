@@ -12,6 +12,13 @@ use crate::stats;
 /// (family, varying parameter, the other parameters, metric).
 type GroupKey = (String, String, String, String);
 
+/// Fills in what a run's scenarios imply: the growth fits over each family's scales, and `claims`
+/// checked against the run.
+pub fn analyze(record: &mut RunRecord, claims: &[Claim]) {
+    record.growth = growth(record);
+    record.claims = check_claims(claims, record, &record.growth);
+}
+
 /// Fits a growth exponent for every metric of every family with at least two numeric scales that
 /// differ in one parameter only (the others equal).
 pub fn growth(record: &RunRecord) -> Vec<GrowthFit> {

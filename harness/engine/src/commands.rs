@@ -299,13 +299,8 @@ pub fn run(global: &Global, args: &RunArgs, registry: &Registry) -> Result<Outco
     }
     let series = sinks.record_history(&record, true)?;
     sinks.write(&ReportInput {
-        record: &record,
-        comparison: None,
-        baseline_path: None,
-        baseline: None,
         history: &series,
-        ab: None,
-        power: None,
+        ..ReportInput::new(&record)
     })?;
     terminal::print_record(&record);
     Ok(Outcome::Pass)
@@ -325,13 +320,12 @@ pub fn check(global: &Global, args: &CheckArgs, registry: &Registry) -> Result<O
     let series = sinks.record_history(&record, true)?;
     let power = load_power(&paths.at(Path::new(POWER_FILE)))?;
     sinks.write(&ReportInput {
-        record: &record,
         comparison: Some(&comparison),
         baseline_path: Some(&paths.shown(&baseline_path)),
         baseline: Some(&baseline),
         history: &series,
-        ab: None,
         power: power.as_ref(),
+        ..ReportInput::new(&record)
     })?;
     terminal::print_comparison(&record, &comparison);
     Ok(Outcome::from_failed(comparison.failed()))
@@ -351,13 +345,10 @@ pub fn compare(global: &Global, args: &CompareArgs) -> Result<Outcome> {
     let filter = Filter::new(args.filter.as_deref())?;
     let comparison = compare::compare(&baseline, &current, &config, &|id| filter.matches(id));
     sinks.write(&ReportInput {
-        record: &current,
         comparison: Some(&comparison),
         baseline_path: Some(&paths.shown(&baseline_path)),
         baseline: Some(&baseline),
-        history: &[],
-        ab: None,
-        power: None,
+        ..ReportInput::new(&current)
     })?;
     terminal::print_comparison(&current, &comparison);
     Ok(Outcome::from_failed(comparison.failed()))
@@ -388,13 +379,12 @@ pub fn report(global: &Global, args: &ReportArgs) -> Result<Outcome> {
     };
     let series = sinks.record_history(&record, false)?;
     sinks.write(&ReportInput {
-        record: &record,
         comparison: comparison.as_ref(),
         baseline_path: baseline_path.map(|p| paths.shown(&p)).as_deref(),
         baseline: baseline.as_ref(),
         history: &series,
         ab: record.ab.as_deref(),
-        power: None,
+        ..ReportInput::new(&record)
     })?;
     Ok(Outcome::Pass)
 }
@@ -544,13 +534,10 @@ pub fn ingest(global: &Global, args: &IngestArgs, registry: &Registry) -> Result
     registry.validate_overrides(&config, &paths.config)?;
     let comparison = compare::compare(&baseline, &record, &config, &|_| true);
     sinks.write(&ReportInput {
-        record: &record,
         comparison: Some(&comparison),
         baseline_path: Some(&paths.shown(&baseline_path)),
         baseline: Some(&baseline),
-        history: &[],
-        ab: None,
-        power: None,
+        ..ReportInput::new(&record)
     })?;
     terminal::print_comparison(&record, &comparison);
     Ok(Outcome::from_failed(comparison.failed()))
@@ -753,13 +740,9 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
     }
     let sinks = Sinks::new(&paths, Some(&args.reports), &[], None)?;
     sinks.write(&ReportInput {
-        record: &head,
-        comparison: None,
-        baseline_path: None,
-        baseline: None,
-        history: &[],
         ab: Some(&result),
         power: power.as_ref(),
+        ..ReportInput::new(&head)
     })?;
     terminal::print_ab(&result);
     Ok(Outcome::from_failed(result.failed()))

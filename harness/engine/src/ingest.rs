@@ -9,8 +9,7 @@ use serde::Deserialize;
 
 use crate::error::Error;
 use crate::model::{
-    Claim, Direction, Interval, Metric, MetricKind, RunRecord, SCHEMA_NAME, SCHEMA_VERSION,
-    ScenarioRecord, Value,
+    Claim, Direction, Interval, Metric, MetricKind, RunRecord, ScenarioRecord, Value,
 };
 use crate::{analysis, machine, stats};
 
@@ -375,23 +374,16 @@ pub fn into_record(parts: Vec<Vec<ScenarioRecord>>, claims: &[Claim]) -> RunReco
             }
         }
     }
-    let mut record = RunRecord {
-        schema: SCHEMA_NAME.to_owned(),
-        schema_version: SCHEMA_VERSION,
-        suite: "bench".to_owned(),
-        started: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        duration_s: 0.0,
-        machine: machine::detect(),
-        toolchain: machine::toolchain(),
-        git: machine::git(),
-        scenarios: by_id.into_values().collect(),
-        growth: Vec::new(),
-        claims: Vec::new(),
-        injected: Vec::new(),
-        ab: None,
-    };
-    record.growth = analysis::growth(&record);
-    record.claims = analysis::check_claims(claims, &record, &record.growth);
+    let mut record = RunRecord::new(
+        "bench".to_owned(),
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        0.0,
+        machine::detect(),
+        machine::toolchain(),
+        machine::git(),
+        by_id.into_values().collect(),
+    );
+    analysis::analyze(&mut record, claims);
     record
 }
 

@@ -532,6 +532,34 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// A fresh record of the current schema: its scenarios, where and when they ran; no growth
+    /// fits, claims, injections or A/B yet (`analysis::analyze` adds the first two).
+    pub fn new(
+        suite: String,
+        started: String,
+        duration_s: f64,
+        machine: MachineInfo,
+        toolchain: Toolchain,
+        git: GitInfo,
+        scenarios: Vec<ScenarioRecord>,
+    ) -> Self {
+        Self {
+            schema: SCHEMA_NAME.to_owned(),
+            schema_version: SCHEMA_VERSION,
+            suite,
+            started,
+            duration_s,
+            machine,
+            toolchain,
+            git,
+            scenarios,
+            growth: Vec::new(),
+            claims: Vec::new(),
+            injected: Vec::new(),
+            ab: None,
+        }
+    }
+
     /// The scenario with this id, if it ran.
     pub fn scenario(&self, id: &str) -> Option<&ScenarioRecord> {
         self.scenarios.iter().find(|s| s.id == id)

@@ -11,7 +11,7 @@ use crate::machine;
 use crate::measure::{SamplingPlan, Timer};
 use crate::model::{
     Claim, ClaimCheck, Direction, ENGINE_METRICS, Interval, Metric, MetricKind, MetricName,
-    RunRecord, SCHEMA_NAME, SCHEMA_VERSION, ScenarioRecord, Summary, Value,
+    RunRecord, ScenarioRecord, Summary, Value,
 };
 use crate::stats;
 
@@ -577,23 +577,16 @@ pub fn run(
         });
     }
     add_in_run_ratios(&mut scenarios, ctx.plan.confidence);
-    let mut record = RunRecord {
-        schema: SCHEMA_NAME.to_owned(),
-        schema_version: SCHEMA_VERSION,
-        suite: suite.name().to_owned(),
+    let mut record = RunRecord::new(
+        suite.name().to_owned(),
         started,
-        duration_s: t0.elapsed().as_secs_f64(),
-        machine: machine::detect(),
-        toolchain: machine::toolchain(),
-        git: machine::git(),
+        t0.elapsed().as_secs_f64(),
+        machine::detect(),
+        machine::toolchain(),
+        machine::git(),
         scenarios,
-        growth: Vec::new(),
-        claims: Vec::new(),
-        injected: Vec::new(),
-        ab: None,
-    };
-    record.growth = analysis::growth(&record);
-    record.claims = analysis::check_claims(claims, &record, &record.growth);
+    );
+    analysis::analyze(&mut record, claims);
     Ok(record)
 }
 

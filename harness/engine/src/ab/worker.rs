@@ -11,9 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::inject::{self, Injection};
-use crate::model::{
-    Claim, GitInfo, MachineInfo, RunRecord, SCHEMA_NAME, SCHEMA_VERSION, ScenarioRecord, Toolchain,
-};
+use crate::model::{Claim, GitInfo, MachineInfo, RunRecord, ScenarioRecord, Toolchain};
 use crate::scenario::{self, Registry, Role, RunContext, Suite};
 use crate::{analysis, machine};
 
@@ -270,23 +268,17 @@ pub fn assemble(
     confidence: f64,
 ) -> RunRecord {
     scenario::add_in_run_ratios(&mut scenarios, confidence);
-    let mut record = RunRecord {
-        schema: SCHEMA_NAME.to_owned(),
-        schema_version: SCHEMA_VERSION,
-        suite: hello.suite.clone(),
+    let mut record = RunRecord::new(
+        hello.suite.clone(),
         started,
         duration_s,
-        machine: hello.machine.clone(),
-        toolchain: hello.toolchain.clone(),
-        git: hello.git.clone(),
+        hello.machine.clone(),
+        hello.toolchain.clone(),
+        hello.git.clone(),
         scenarios,
-        growth: Vec::new(),
-        claims: Vec::new(),
-        injected: hello.injected.clone(),
-        ab: None,
-    };
-    record.growth = analysis::growth(&record);
-    record.claims = analysis::check_claims(&hello.claims, &record, &record.growth);
+    );
+    record.injected = hello.injected.clone();
+    analysis::analyze(&mut record, &hello.claims);
     record
 }
 

@@ -377,16 +377,7 @@ fn verdicts(out: &mut String, input: &ReportInput<'_>) {
             );
             for s in &input.record.scenarios {
                 for (name, m) in &s.metrics {
-                    let ci = m.summary.as_ref().map_or_else(
-                        || "–".to_owned(),
-                        |s| {
-                            format!(
-                                "{} – {}",
-                                human(s.ci.lower, &m.unit),
-                                human(s.ci.upper, &m.unit)
-                            )
-                        },
-                    );
+                    let ci = super::interval_text(m);
                     let _ = writeln!(
                         out,
                         "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"num\">{}</td>\
@@ -1057,13 +1048,9 @@ mod tests {
         let cur = run(3.0);
         let c = compare(&base, &cur, &GateConfig::default(), &|_| true);
         let page = render(&ReportInput {
-            record: &cur,
             comparison: Some(&c),
-            baseline_path: None,
             baseline: Some(&base),
-            history: &[],
-            ab: None,
-            power: None,
+            ..ReportInput::new(&cur)
         })
         .expect("render");
         assert!(page.starts_with("<!doctype html>") && page.trim_end().ends_with("</html>"));
@@ -1104,6 +1091,85 @@ mod tests {
         }
     }
 
+    /// The page's outline: sections, headings, table headers and how many charts each section
+    /// draws, one line each; what a reader navigates by, without the figures' exact pixels.
+    fn outline(page: &str) -> String {
+        let mut out = String::new();
+        let mut rest = page;
+        let mut svgs = 0;
+        while let Some(at) = rest.find('<') {
+            rest = &rest[at + 1..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '/')
+                .collect();
+            let head = &rest[..rest.find('>').unwrap_or(rest.len())];
+            let text = |tag: &str| {
+                let body = &rest[rest.find('>').map_or(0, |i| i + 1)..];
+                let inner = &body[..body.find(&format!("</{tag}>")).unwrap_or(0)];
+                strip_tags(inner)
+            };
+            match name.as_str() {
+                "section" => {
+                    let id = head.split('"').nth(1).unwrap_or_default();
+                    out.push_str(&format!("section #{id}\n"));
+                }
+                "/section" => {
+                    if svgs > 0 {
+                        out.push_str(&format!("  ({svgs} charts)\n"));
+                    }
+                    svgs = 0;
+                }
+                "h1" | "h2" | "h3" => {
+                    out.push_str(&format!("  {name}: {}\n", text(&name)));
+                }
+                "tr" if rest.contains("<th") && rest.find("<th") < rest.find("</tr>") => {
+                    let row = &rest[..rest.find("</tr>").unwrap_or(0)];
+                    let cells: Vec<String> = row
+                        .split("<th")
+                        .skip(1)
+                        .map(|c| strip_tags(&c[c.find('>').map_or(0, |i| i + 1)..]))
+                        .collect();
+                    out.push_str(&format!("  table | {} |\n", cells.join(" | ")));
+                }
+                "svg" => svgs += 1,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Text without its tags, whitespace folded.
+    fn strip_tags(html: &str) -> String {
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in html.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                c if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// The page's structure, snapshotted (`cargo insta review` after an intended change): a
+    /// section, heading or column that moves or disappears shows in the diff.
+    #[test]
+    fn the_pages_outline_is_stable() {
+        let base = run(1.0);
+        let cur = run(3.0);
+        let c = compare(&base, &cur, &GateConfig::default(), &|_| true);
+        let page = render(&ReportInput {
+            comparison: Some(&c),
+            baseline: Some(&base),
+            ..ReportInput::new(&cur)
+        })
+        .expect("render");
+        insta::assert_snapshot!(outline(&page));
+    }
+
     #[test]
     fn text_is_escaped() {
         assert_eq!(
@@ -1126,13 +1192,8 @@ mod tests {
         let series = crate::history::series(&entries);
         let cur = runs.last().expect("runs").clone();
         let page = render(&ReportInput {
-            record: &cur,
-            comparison: None,
-            baseline_path: None,
-            baseline: None,
             history: &series,
-            ab: None,
-            power: None,
+            ..ReportInput::new(&cur)
         })
         .expect("render");
         assert!(page.contains("The last 12 runs"));

@@ -238,16 +238,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
         out.push_str("## Metrics\n\n| scenario | metric | value | 95% CI |\n|---|---|---|---|\n");
         for s in &r.scenarios {
             for (name, m) in &s.metrics {
-                let ci = m.summary.as_ref().map_or_else(
-                    || "–".to_owned(),
-                    |s| {
-                        format!(
-                            "{} – {}",
-                            human(s.ci.lower, &m.unit),
-                            human(s.ci.upper, &m.unit)
-                        )
-                    },
-                );
+                let ci = super::interval_text(m);
                 let _ = writeln!(
                     out,
                     "| `{}` | {name} | {} | {ci} |",
@@ -513,6 +504,50 @@ mod tests {
                 && md.contains("## What changed\n\nNothing: all 1 compared metrics"),
             "{md}"
         );
+    }
+
+    /// The whole summary.md of a small regressed run, snapshotted (`cargo insta review` after an
+    /// intended change): wording, order and table layout are what a PR comment shows.
+    #[test]
+    fn summary_md_of_a_regressed_pair_is_stable() {
+        use crate::testutil::wall;
+        let run = |scale: f64| {
+            let mut r = record(
+                "m",
+                vec![
+                    (
+                        "cache/size/walk/files=1000",
+                        "wall_time",
+                        wall(&[1e6 * scale, 1.02e6 * scale, 0.98e6 * scale, 1e6 * scale]),
+                    ),
+                    (
+                        "cache/size/walk/files=1000",
+                        "entries_visited",
+                        Metric::count(1000, "entries"),
+                    ),
+                    (
+                        "cache/size/indexed/files=1000",
+                        "wall_time",
+                        wall(&[2e3, 2.1e3, 1.9e3, 2e3]),
+                    ),
+                    (
+                        "cache/size/indexed/files=1000",
+                        "entries_visited",
+                        Metric::count((scale * 2.0) as u64, "entries"),
+                    ),
+                ],
+            );
+            r.scenarios[1].before = Some("cache/size/walk/files=1000".to_owned());
+            r
+        };
+        let (base, cur) = (run(1.0), run(3.0));
+        let c = compare(&base, &cur, &GateConfig::default(), &|_| true);
+        let md = render(&ReportInput {
+            comparison: Some(&c),
+            baseline: Some(&base),
+            ..ReportInput::new(&cur)
+        });
+        insta::assert_snapshot!(md);
     }
 
     #[test]

@@ -71,6 +71,21 @@ impl<'a> ReportInput<'a> {
     }
 }
 
+/// A sampled metric's confidence interval, `1.2 ms – 1.4 ms` in its unit; `–` for a single value.
+/// Shared by the Markdown and HTML tables.
+pub fn interval_text(m: &crate::model::Metric) -> String {
+    m.summary.as_ref().map_or_else(
+        || "–".to_owned(),
+        |s| {
+            format!(
+                "{} – {}",
+                human(s.ci.lower, &m.unit),
+                human(s.ci.upper, &m.unit)
+            )
+        },
+    )
+}
+
 /// "31 hold, 2 too close to call, 8 do not, 5 not measured": a run's claims counted by verdict.
 pub fn claim_counts(record: &RunRecord) -> String {
     use crate::model::ClaimVerdict as V;
