@@ -141,6 +141,13 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// The registry `register` fills: `Registry::of(watch::register)` in a component's tests.
+    pub fn of(register: impl FnOnce(&mut Registry)) -> Self {
+        let mut r = Self::default();
+        register(&mut r);
+        r
+    }
+
     /// Adds a scenario.
     pub fn add(&mut self, scenario: impl Scenario + 'static) {
         self.scenarios.push(Box::new(scenario));

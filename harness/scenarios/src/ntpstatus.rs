@@ -319,8 +319,7 @@ mod tests {
 
     #[test]
     fn smoke_keeps_the_slow_cases_short_and_pairs_every_after() {
-        let mut r = Registry::default();
-        register(&mut r);
+        let r = Registry::of(register);
         let ids = r.ids(Suite::Full);
         for s in r.scenarios() {
             if let Role::After { before } = s.role() {

@@ -443,12 +443,10 @@ mod tests {
 
     #[test]
     fn smoke_keeps_the_differing_pairs_and_claims_name_registered_ids() {
-        let mut r = Registry::default();
-        register(&mut r);
+        let r = Registry::of(register);
         let ids = r.ids(Suite::Full);
-        let smoke = r.ids(Suite::Smoke);
         assert_eq!(
-            smoke,
+            r.ids(Suite::Smoke),
             vec![
                 "pool/idle/polling/workers=4",
                 "pool/idle/blocking/workers=4",

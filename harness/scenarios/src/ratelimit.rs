@@ -416,12 +416,10 @@ mod tests {
 
     #[test]
     fn smoke_runs_the_four_thread_pair_and_claims_name_registered_ids() {
-        let mut r = Registry::default();
-        register(&mut r);
+        let r = Registry::of(register);
         let ids = r.ids(Suite::Full);
-        let smoke = r.ids(Suite::Smoke);
         assert_eq!(
-            smoke,
+            r.ids(Suite::Smoke),
             vec![
                 "ratelimit/contend/polling/threads=4",
                 "ratelimit/contend/condvar/threads=4"

@@ -314,11 +314,9 @@ mod tests {
 
     #[test]
     fn smoke_leaves_only_the_polling_detection_out_and_claims_name_registered_ids() {
-        let mut r = Registry::default();
-        register(&mut r);
-        let smoke = r.ids(Suite::Smoke);
+        let r = Registry::of(register);
         assert_eq!(
-            smoke,
+            r.ids(Suite::Smoke),
             vec![
                 "watch/detect/notify/files=1",
                 "watch/idle/polling/files=1000",

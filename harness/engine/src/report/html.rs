@@ -1042,8 +1042,8 @@ mod tests {
         r
     }
 
-    #[test]
-    fn the_page_is_self_contained_and_shows_every_scenario() {
+    /// The page of a run 3x slower than its baseline, and the run.
+    fn regressed_page() -> (RunRecord, String) {
         let base = run(1.0);
         let cur = run(3.0);
         let c = compare(&base, &cur, &GateConfig::default(), &|_| true);
@@ -1053,6 +1053,12 @@ mod tests {
             ..ReportInput::new(&cur)
         })
         .expect("render");
+        (cur, page)
+    }
+
+    #[test]
+    fn the_page_is_self_contained_and_shows_every_scenario() {
+        let (cur, page) = regressed_page();
         assert!(page.starts_with("<!doctype html>") && page.trim_end().ends_with("</html>"));
         assert!(page.contains("perfgate smoke: regression"));
         for s in &cur.scenarios {
@@ -1158,16 +1164,7 @@ mod tests {
     /// section, heading or column that moves or disappears shows in the diff.
     #[test]
     fn the_pages_outline_is_stable() {
-        let base = run(1.0);
-        let cur = run(3.0);
-        let c = compare(&base, &cur, &GateConfig::default(), &|_| true);
-        let page = render(&ReportInput {
-            comparison: Some(&c),
-            baseline: Some(&base),
-            ..ReportInput::new(&cur)
-        })
-        .expect("render");
-        insta::assert_snapshot!(outline(&page));
+        insta::assert_snapshot!(outline(&regressed_page().1));
     }
 
     #[test]

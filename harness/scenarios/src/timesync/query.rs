@@ -392,8 +392,7 @@ mod tests {
             timer: &timer,
             swap_in_before: swap,
         };
-        let mut r = Registry::default();
-        register(&mut r);
+        let r = Registry::of(register);
         let id = format!("timesync/query/{}/{situation}", variant.name());
         r.find(&id)
             .unwrap_or_else(|| panic!("{id} registered"))
@@ -445,8 +444,7 @@ mod tests {
 
     #[test]
     fn every_query_scenario_has_its_pair_and_loopback_is_full_suite_only() {
-        let mut r = Registry::default();
-        register(&mut r);
+        let r = Registry::of(register);
         let ids: Vec<&str> = r.scenarios().map(|s| s.id()).collect();
         assert_eq!(ids.len(), 10);
         assert!(ids.contains(&"timesync/query/parallel/jump"));
