@@ -240,7 +240,7 @@ const GUNGRAUN_FIX: &str = "run the gungraun benches with `--save-summary=json` 
      pass their output directory (target/gungraun)";
 
 /// Every gungraun `summary.json` under `dir` as a scenario with an `instructions` metric (callgrind's
-/// `Ir` of this run), under the id [`gungraun_id`] derives.
+/// `Ir` of this run), under the id `gungraun_id` derives.
 pub fn gungraun(dir: &Path) -> Result<Vec<ScenarioRecord>, Error> {
     let files = find(
         dir,
