@@ -228,9 +228,14 @@ fn interrupted(cache: &CacheDir, done: usize, total: usize) -> CacheError {
     }
 }
 
+impl PerEntryOps {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "single";
+}
+
 impl EntryOps for PerEntryOps {
     fn name(&self) -> &'static str {
-        "single"
+        Self::NAME
     }
 
     fn write_entries(
@@ -287,9 +292,14 @@ impl EntryOps for PerEntryOps {
     }
 }
 
+impl BatchedOps {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "batch";
+}
+
 impl EntryOps for BatchedOps {
     fn name(&self) -> &'static str {
-        "batch"
+        Self::NAME
     }
 
     fn write_entries(

@@ -62,9 +62,14 @@ impl Default for FixedRetry {
     }
 }
 
+impl FixedRetry {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "fixed";
+}
+
 impl RetryPolicy for FixedRetry {
     fn name(&self) -> &'static str {
-        "fixed"
+        Self::NAME
     }
 
     fn wait(&self, _retry: u32) -> Duration {
@@ -111,9 +116,14 @@ impl Default for ExponentialBackoff {
     }
 }
 
+impl ExponentialBackoff {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "exponential";
+}
+
 impl RetryPolicy for ExponentialBackoff {
     fn name(&self) -> &'static str {
-        "exponential"
+        Self::NAME
     }
 
     fn wait(&self, retry: u32) -> Duration {

@@ -67,9 +67,14 @@ pub trait SizeStrategy: Send + Sync + fmt::Debug {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WalkSize;
 
+impl WalkSize {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "walk";
+}
+
 impl SizeStrategy for WalkSize {
     fn name(&self) -> &'static str {
-        "walk"
+        Self::NAME
     }
 
     fn size(&self, root: &Path, stats: &CacheStats) -> Result<u64, CacheError> {
@@ -146,9 +151,14 @@ impl IndexedSize {
     }
 }
 
+impl IndexedSize {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "indexed";
+}
+
 impl SizeStrategy for IndexedSize {
     fn name(&self) -> &'static str {
-        "indexed"
+        Self::NAME
     }
 
     fn size(&self, root: &Path, stats: &CacheStats) -> Result<u64, CacheError> {

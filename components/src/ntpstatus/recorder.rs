@@ -84,9 +84,14 @@ impl PerWriteStatus {
     }
 }
 
+impl PerWriteStatus {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "per-write";
+}
+
 impl StatusStrategy for PerWriteStatus {
     fn name(&self) -> &'static str {
-        "per-write"
+        Self::NAME
     }
 
     fn for_write(&self) -> WriteStatus {
@@ -144,9 +149,14 @@ impl CentralStatus {
     }
 }
 
+impl CentralStatus {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "central";
+}
+
 impl StatusStrategy for CentralStatus {
     fn name(&self) -> &'static str {
-        "central"
+        Self::NAME
     }
 
     fn for_write(&self) -> WriteStatus {

@@ -343,9 +343,14 @@ impl PollingPool {
     }
 }
 
+impl PollingPool {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "polling";
+}
+
 impl WorkerPool for PollingPool {
     fn name(&self) -> &'static str {
-        "polling"
+        Self::NAME
     }
 
     fn execute(&self, job: Job) -> Result<(), PoolError> {
@@ -425,9 +430,14 @@ impl BlockingPool {
     }
 }
 
+impl BlockingPool {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "blocking";
+}
+
 impl WorkerPool for BlockingPool {
     fn name(&self) -> &'static str {
-        "blocking"
+        Self::NAME
     }
 
     fn execute(&self, job: Job) -> Result<(), PoolError> {

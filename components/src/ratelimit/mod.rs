@@ -243,9 +243,14 @@ impl<C: Clock> PollingLimiter<C> {
     }
 }
 
+impl<C: Clock> PollingLimiter<C> {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "polling";
+}
+
 impl<C: Clock> RateLimiter for PollingLimiter<C> {
     fn name(&self) -> &'static str {
-        "polling"
+        Self::NAME
     }
 
     fn try_acquire(&self) -> bool {
@@ -325,9 +330,14 @@ impl<C: Clock> CondvarLimiter<C> {
     }
 }
 
+impl<C: Clock> CondvarLimiter<C> {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "condvar";
+}
+
 impl<C: Clock> RateLimiter for CondvarLimiter<C> {
     fn name(&self) -> &'static str {
-        "condvar"
+        Self::NAME
     }
 
     fn try_acquire(&self) -> bool {

@@ -79,9 +79,14 @@ impl SequentialSync {
     }
 }
 
+impl SequentialSync {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "sequential";
+}
+
 impl RuleSync for SequentialSync {
     fn name(&self) -> &'static str {
-        "sequential"
+        Self::NAME
     }
 
     fn sync<'a>(
@@ -200,9 +205,14 @@ impl PooledSync {
     }
 }
 
+impl PooledSync {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "pooled";
+}
+
 impl RuleSync for PooledSync {
     fn name(&self) -> &'static str {
-        "pooled"
+        Self::NAME
     }
 
     fn sync<'a>(

@@ -243,9 +243,14 @@ impl PollingWatcher {
     }
 }
 
+impl PollingWatcher {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "polling";
+}
+
 impl FileWatcher for PollingWatcher {
     fn name(&self) -> &'static str {
-        "polling"
+        Self::NAME
     }
     fn changes(&self) -> &Receiver<Change> {
         &self.changes
@@ -402,9 +407,14 @@ impl NotifyWatcher {
     }
 }
 
+impl NotifyWatcher {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "notify";
+}
+
 impl FileWatcher for NotifyWatcher {
     fn name(&self) -> &'static str {
-        "notify"
+        Self::NAME
     }
     fn changes(&self) -> &Receiver<Change> {
         &self.changes

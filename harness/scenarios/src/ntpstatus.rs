@@ -92,8 +92,8 @@ pub enum StatusVariant {
 impl PairVariant for StatusVariant {
     fn name(self) -> &'static str {
         match self {
-            Self::PerWrite => "per-write",
-            Self::Central => "central",
+            Self::PerWrite => PerWriteStatus::NAME,
+            Self::Central => CentralStatus::NAME,
         }
     }
 }

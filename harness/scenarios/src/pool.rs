@@ -104,8 +104,8 @@ pub enum PoolVariant {
 impl PairVariant for PoolVariant {
     fn name(self) -> &'static str {
         match self {
-            Self::Polling => "polling",
-            Self::Blocking => "blocking",
+            Self::Polling => PollingPool::NAME,
+            Self::Blocking => BlockingPool::NAME,
         }
     }
 }

@@ -59,8 +59,8 @@ pub enum LimiterVariant {
 impl PairVariant for LimiterVariant {
     fn name(self) -> &'static str {
         match self {
-            Self::Polling => "polling",
-            Self::Condvar => "condvar",
+            Self::Polling => PollingLimiter::<SystemClock>::NAME,
+            Self::Condvar => CondvarLimiter::<SystemClock>::NAME,
         }
     }
 }

@@ -100,8 +100,8 @@ pub enum Variant {
 impl PairVariant for Variant {
     fn name(self) -> &'static str {
         match self {
-            Self::Sequential => "sequential",
-            Self::Pooled => "pooled",
+            Self::Sequential => SequentialSync::NAME,
+            Self::Pooled => PooledSync::NAME,
         }
     }
 }

@@ -53,8 +53,8 @@ pub enum WatchVariant {
 impl PairVariant for WatchVariant {
     fn name(self) -> &'static str {
         match self {
-            Self::Polling => "polling",
-            Self::Notify => "notify",
+            Self::Polling => PollingWatcher::NAME,
+            Self::Notify => NotifyWatcher::NAME,
         }
     }
 }

@@ -54,8 +54,8 @@ impl Mode {
 impl PairVariant for Mode {
     fn name(self) -> &'static str {
         match self {
-            Mode::Single => "single",
-            Mode::Batch => "batch",
+            Mode::Single => PerEntryOps::NAME,
+            Mode::Batch => BatchedOps::NAME,
         }
     }
 }

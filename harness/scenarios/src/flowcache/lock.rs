@@ -38,7 +38,9 @@ pub enum Strategy {
 impl PairVariant for Strategy {
     fn name(self) -> &'static str {
         match self {
-            Strategy::Fixed => "fixed",
+            Strategy::Fixed => FixedRetry::NAME,
+            // Not `ExponentialBackoff::NAME` ("exponential", the original's BACKOFF_STRATEGY value): the
+            // ids say "backoff", and the committed baselines key on them.
             Strategy::Backoff => "backoff",
         }
     }

@@ -131,8 +131,8 @@ pub enum SizeVariant {
 impl PairVariant for SizeVariant {
     fn name(self) -> &'static str {
         match self {
-            SizeVariant::Walk => "walk",
-            SizeVariant::Indexed => "indexed",
+            SizeVariant::Walk => WalkSize::NAME,
+            SizeVariant::Indexed => IndexedSize::NAME,
         }
     }
 }
