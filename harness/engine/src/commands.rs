@@ -800,19 +800,26 @@ pub fn power(global: &Global, args: &PowerArgs) -> Result<Outcome> {
         args: round_args(&args.run),
         dir: reports.join("rounds"),
     };
-    say(&format!(
-        "power: {} A/A rounds ({}{}) of this build against itself; {}",
-        plan.rounds,
-        plan.mode.name(),
-        streams_text(plan.streams),
-        plan.schedule.describe()
-    ));
     let (rounds, interleave) = match &args.from {
-        Some(dir) => (
-            ab::rounds::load(&paths.at(dir))?,
-            ab::rounds::Interleave::Scenario,
-        ),
-        None => ab::rounds::run(&side("base"), &side("head"), &plan, &mut say)?,
+        Some(dir) => {
+            let rounds = ab::rounds::load(&paths.at(dir))?;
+            say(&format!(
+                "power: re-analyzing {} saved pairs of A/A records from {}",
+                rounds.len(),
+                paths.shown(&paths.at(dir)).display()
+            ));
+            (rounds, ab::rounds::Interleave::Scenario)
+        }
+        None => {
+            say(&format!(
+                "power: {} A/A rounds ({}{}) of this build against itself; {}",
+                plan.rounds,
+                plan.mode.name(),
+                streams_text(plan.streams),
+                plan.schedule.describe()
+            ));
+            ab::rounds::run(&side("base"), &side("head"), &plan, &mut say)?
+        }
     };
     let p = power::PowerSettings {
         trials: args.trials as usize,
