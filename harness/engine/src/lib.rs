@@ -46,8 +46,8 @@ pub mod store;
 mod cli;
 mod commands;
 mod terminal;
-#[cfg(test)]
-mod testutil;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testutil;
 
 /// The `perfgate` command line over `registry`: parse the arguments, run the command, print an error
 /// as `perfgate: error: …`. Exit codes: 0 pass, 1 regression (or a selftest miss), 2 bad input or usage.

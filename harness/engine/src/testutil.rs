@@ -1,11 +1,10 @@
-//! Small builders for records in unit tests.
+//! Small builders for run records in tests (this crate's, and other crates' with the
+//! `test-support` feature).
 
 use std::collections::BTreeMap;
 
 use crate::measure::Samples;
-use crate::model::{
-    GitInfo, MachineInfo, Metric, RunRecord, SCHEMA_NAME, SCHEMA_VERSION, ScenarioRecord, Toolchain,
-};
+use crate::model::{GitInfo, MachineInfo, Metric, RunRecord, ScenarioRecord, Toolchain};
 
 /// A record from machine `machine` holding `(scenario, metric name, metric)` rows.
 pub fn record(machine: &str, rows: Vec<(&str, &str, Metric)>) -> RunRecord {
@@ -22,13 +21,11 @@ pub fn record(machine: &str, rows: Vec<(&str, &str, Metric)>) -> RunRecord {
             });
         }
     }
-    RunRecord {
-        schema: SCHEMA_NAME.to_owned(),
-        schema_version: SCHEMA_VERSION,
-        suite: "smoke".to_owned(),
-        started: "2026-11-22T00:00:00Z".to_owned(),
-        duration_s: 1.0,
-        machine: MachineInfo {
+    RunRecord::new(
+        "smoke".to_owned(),
+        "2026-11-22T00:00:00Z".to_owned(),
+        1.0,
+        MachineInfo {
             fingerprint: machine.to_owned(),
             hostname: "host".to_owned(),
             os: "linux".to_owned(),
@@ -38,20 +35,16 @@ pub fn record(machine: &str, rows: Vec<(&str, &str, Metric)>) -> RunRecord {
             memory_bytes: 1 << 30,
             label: Some(machine.to_owned()),
         },
-        toolchain: Toolchain {
+        Toolchain {
             rustc: "rustc".to_owned(),
             profile: "release".to_owned(),
         },
-        git: GitInfo {
+        GitInfo {
             commit: "abc".to_owned(),
             dirty: false,
         },
         scenarios,
-        growth: Vec::new(),
-        claims: Vec::new(),
-        injected: Vec::new(),
-        ab: None,
-    }
+    )
 }
 
 /// A wall-time metric from raw nanosecond samples.

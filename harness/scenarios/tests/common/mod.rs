@@ -2,53 +2,21 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use perfgate::model::{
-    GitInfo, MachineInfo, Metric, RunRecord, SCHEMA_NAME, SCHEMA_VERSION, ScenarioRecord, Toolchain,
-};
+use perfgate::model::{Metric, RunRecord};
 
+/// A smoke record of one scenario, `flowcache/size/indexed/files=1000`, visiting `entries`.
 pub fn record(entries: u64) -> RunRecord {
-    RunRecord {
-        schema: SCHEMA_NAME.to_owned(),
-        schema_version: SCHEMA_VERSION,
-        suite: "smoke".to_owned(),
-        started: "2026-11-22T00:00:00Z".to_owned(),
-        duration_s: 1.0,
-        machine: MachineInfo {
-            fingerprint: "test-machine".to_owned(),
-            hostname: "h".to_owned(),
-            os: "linux".to_owned(),
-            arch: "x86_64".to_owned(),
-            cpu: "c".to_owned(),
-            cpus: 2,
-            memory_bytes: 0,
-            label: Some("test-machine".to_owned()),
-        },
-        toolchain: Toolchain {
-            rustc: "rustc".to_owned(),
-            profile: "release".to_owned(),
-        },
-        git: GitInfo {
-            commit: "abc".to_owned(),
-            dirty: false,
-        },
-        scenarios: vec![ScenarioRecord {
-            id: "flowcache/size/indexed/files=1000".to_owned(),
-            before: None,
-            metrics: BTreeMap::from([(
-                "entries_visited".to_owned(),
-                Metric::count(entries, "entries"),
-            )]),
-            duration_s: 0.1,
-        }],
-        growth: Vec::new(),
-        claims: Vec::new(),
-        injected: Vec::new(),
-        ab: None,
-    }
+    perfgate::testutil::record(
+        "test-machine",
+        vec![(
+            "flowcache/size/indexed/files=1000",
+            "entries_visited",
+            Metric::count(entries, "entries"),
+        )],
+    )
 }
 
 pub fn write(path: &Path, text: &str) {
