@@ -12,6 +12,10 @@ use crate::stats;
 pub trait Timer {
     /// Time elapsed since some fixed origin.
     fn elapsed(&self) -> Duration;
+    /// Called by the samplers before their warm-up and before each timed sample, never inside
+    /// one: where an A/B worker hands the CPU to the other build and waits for its turn back, so
+    /// base and head samples interleave milliseconds apart. Does nothing by default.
+    fn turn(&self) {}
 }
 
 /// The process's monotonic clock.
@@ -121,6 +125,7 @@ where
     T: Timer + ?Sized,
 {
     // Warm-up, doubling the batch until one batch lasts min_sample_time: that is the batch size.
+    timer.turn();
     let warm_start = timer.elapsed();
     let mut batch: u64 = 1;
     for _round in 0..MAX_WARM_UP_ROUNDS {
@@ -143,6 +148,7 @@ where
     while ns_per_iter.len() < plan.max_samples
         && (ns_per_iter.len() < plan.min_samples || spent < plan.budget)
     {
+        timer.turn();
         let t0 = timer.elapsed();
         for _ in 0..batch {
             routine()?;
@@ -171,6 +177,7 @@ where
     T: Timer + ?Sized,
 {
     let mut warmed = Duration::ZERO;
+    timer.turn();
     for _round in 0..MAX_WARM_UP_ROUNDS {
         let mut input = setup()?;
         let t0 = timer.elapsed();
@@ -186,6 +193,7 @@ where
     while ns_per_iter.len() < plan.max_samples
         && (ns_per_iter.len() < plan.min_samples || spent < plan.budget)
     {
+        timer.turn();
         let mut input = setup()?;
         let t0 = timer.elapsed();
         routine(&mut input)?;
@@ -251,11 +259,45 @@ mod tests {
         timer
             .expect_elapsed()
             .returning(move || Duration::from_nanos(seen.load(Ordering::SeqCst)));
+        timer.expect_turn().return_const(());
         (timer, now)
     }
 
     fn tick(now: &AtomicU64, by: Duration) {
         now.fetch_add(by.as_nanos() as u64, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn the_samplers_offer_a_turn_before_the_warm_up_and_each_sample_never_inside_one() {
+        // A turn costs a whole virtual second: inside a timed sample it would show.
+        let now = Arc::new(AtomicU64::new(0));
+        let turns = Arc::new(AtomicU64::new(0));
+        let mut timer = MockTimer::new();
+        let seen = Arc::clone(&now);
+        timer
+            .expect_elapsed()
+            .returning(move || Duration::from_nanos(seen.load(Ordering::SeqCst)));
+        let (clock, count) = (Arc::clone(&now), Arc::clone(&turns));
+        timer.expect_turn().returning(move || {
+            count.fetch_add(1, Ordering::SeqCst);
+            tick(&clock, Duration::from_secs(1));
+        });
+        let plan = SamplingPlan {
+            min_samples: 5,
+            max_samples: 5,
+            ..SamplingPlan::SMOKE
+        };
+        let ms = || {
+            tick(&now, Duration::from_millis(1));
+            Ok::<(), Infallible>(())
+        };
+        let samples = sample(&timer, &plan, ms).expect("sampled");
+        assert_eq!(samples.ns_per_iter, vec![1e6; 5]);
+        assert_eq!(turns.load(Ordering::SeqCst), 6, "warm-up and five samples");
+        let samples = sample_with_setup(&timer, &plan, || Ok::<(), Infallible>(()), |_| ms())
+            .expect("sampled");
+        assert_eq!(samples.ns_per_iter, vec![1e6; 5]);
+        assert_eq!(turns.load(Ordering::SeqCst), 12);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::model::{RunRecord, ScenarioRecord, Value};
 use crate::store;
 
 use super::schedule::Schedule;
-use super::worker::Worker;
+use super::worker::{Worker, lockstep};
 
 /// One build taking part.
 #[derive(Clone, Debug)]
@@ -195,6 +195,9 @@ fn finish(build: &Build, mut child: Child, out: &Path, log: &Path) -> Result<Run
 /// How finely base and head alternate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Interleave {
+    /// Sample by sample, milliseconds apart, where the scenario samples through the engine's
+    /// sampler; scenario by scenario elsewhere (both builds' workers take turns).
+    Sample,
     /// Scenario by scenario, seconds apart (both builds have `perfgate worker`).
     Scenario,
     /// Whole runs, tens of seconds apart (a build without worker mode).
@@ -205,6 +208,7 @@ impl Interleave {
     /// As written in results.
     pub fn name(self) -> &'static str {
         match self {
+            Interleave::Sample => "sample by sample",
             Interleave::Scenario => "scenario by scenario",
             Interleave::Run => "whole runs",
         }
@@ -227,15 +231,20 @@ pub fn run(
     })?;
     clear_rounds(&plan.dir)?;
     let mut results = Vec::with_capacity(plan.rounds);
-    let mut interleave = Interleave::Scenario;
+    let mut interleave = Interleave::Sample;
     let mut rng = ChaCha8Rng::seed_from_u64(plan.seed ^ 0x005e_edab);
     for (i, head_first) in order(plan.rounds, plan.seed).into_iter().enumerate() {
         let round = i + 1;
         let t0 = std::time::Instant::now();
         let pairs = match interleave {
-            Interleave::Scenario => {
+            Interleave::Sample | Interleave::Scenario => {
                 match worker_round(base, head, plan, round, head_first, &mut rng)? {
-                    Some(pairs) => pairs,
+                    Some((pairs, turns)) => {
+                        if !turns {
+                            interleave = Interleave::Scenario;
+                        }
+                        pairs
+                    }
                     None => {
                         say("a build has no worker mode: rounds alternate whole runs");
                         interleave = Interleave::Run;
@@ -342,7 +351,7 @@ fn worker_round(
     round: usize,
     head_first: bool,
     rng: &mut ChaCha8Rng,
-) -> Result<Option<Vec<(RunRecord, RunRecord)>>, Error> {
+) -> Result<Option<(Vec<(RunRecord, RunRecord)>, bool)>, Error> {
     match plan.mode {
         Mode::Duet => {
             let cpus = if head_first {
@@ -351,13 +360,16 @@ fn worker_round(
                 (Some(0), Some(1))
             };
             let tag = round_tag(round, None);
-            Ok(stream_round(base, head, plan, &tag, cpus, true, false, rng)?.map(|p| vec![p]))
+            Ok(
+                stream_round(base, head, plan, &tag, cpus, true, false, rng)?
+                    .map(|(p, _)| (vec![p], false)),
+            )
         }
         Mode::Sequential => {
             let tag = round_tag(round, None);
             Ok(
                 stream_round(base, head, plan, &tag, (None, None), false, false, rng)?
-                    .map(|p| vec![p]),
+                    .map(|(p, turns)| (vec![p], turns)),
             )
         }
         Mode::SameCore => {
@@ -365,7 +377,7 @@ fn worker_round(
             // Each stream gets its own seeded coin: the order inside a stream does not depend on
             // how the threads happen to interleave.
             let seeds: Vec<u64> = (0..streams).map(|_| rng.random()).collect();
-            let answers: Vec<Result<Option<(RunRecord, RunRecord)>, Error>> =
+            let answers: Vec<Result<Option<((RunRecord, RunRecord), bool)>, Error>> =
                 std::thread::scope(|scope| {
                     let handles: Vec<_> = seeds
                         .iter()
@@ -403,20 +415,25 @@ fn worker_round(
                         .collect()
                 });
             let mut pairs = Vec::with_capacity(streams);
+            let mut all_turns = true;
             for answer in answers {
                 match answer? {
-                    Some(pair) => pairs.push(pair),
+                    Some((pair, turns)) => {
+                        pairs.push(pair);
+                        all_turns &= turns;
+                    }
                     None => return Ok(None),
                 }
             }
-            Ok(Some(pairs))
+            Ok(Some((pairs, all_turns)))
         }
     }
 }
 
 /// One base and one head worker (pinned to `cpus.0` and `cpus.1` when given) running every
 /// selected scenario: at the same time when `together` (duet), else one after the other in a
-/// seeded random order per scenario. When `skip_sparse`, the schedule's sparse scenarios are left
+/// seeded random order per scenario, taking turns sample by sample when both workers can
+/// ([`super::worker::lockstep`]; the `bool` says whether they did). When `skip_sparse`, the schedule's sparse scenarios are left
 /// out and its extra pairs run instead, folded into each side's record (see [`fold_repeats`]).
 /// `None` when a build has no worker mode.
 #[allow(clippy::too_many_arguments)]
@@ -429,7 +446,7 @@ fn stream_round(
     together: bool,
     skip_sparse: bool,
     rng: &mut ChaCha8Rng,
-) -> Result<Option<(RunRecord, RunRecord)>, Error> {
+) -> Result<Option<((RunRecord, RunRecord), bool)>, Error> {
     let start = |b: &Build, cpu| {
         let mut args = plan.args.clone();
         args.extend(b.extra.iter().cloned());
@@ -449,6 +466,7 @@ fn stream_round(
         bw.finish();
         return Ok(None);
     };
+    let turns = !together && bw.hello.turns && hw.hello.turns;
     let started = now();
     let t0 = std::time::Instant::now();
     let mut ids: Vec<String> = hw.hello.ids.clone();
@@ -492,6 +510,15 @@ fn stream_round(
                 hw.send(id)?;
                 runs_b.push(bw.receive()?);
                 runs_h.push(hw.receive()?);
+            } else if turns {
+                let (b, h) = if head_first {
+                    let (h, b) = lockstep(&mut hw, &mut bw, id)?;
+                    (b, h)
+                } else {
+                    lockstep(&mut bw, &mut hw, id)?
+                };
+                runs_b.push(b);
+                runs_h.push(h);
             } else if head_first {
                 runs_h.push(hw.run(id)?);
                 runs_b.push(bw.run(id)?);
@@ -514,7 +541,7 @@ fn stream_round(
     let h = hw.record(hs, started, duration, 0.95);
     bw.finish();
     hw.finish();
-    Ok(Some((b, h)))
+    Ok(Some(((b, h), turns)))
 }
 
 /// Folds extra runs of one scenario into its main record: each noisy metric keeps every run's value

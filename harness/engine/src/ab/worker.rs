@@ -1,7 +1,9 @@
 //! The worker protocol: a `perfgate worker` process runs one scenario per line of its input and
 //! answers each with a JSON line, so an A/B can alternate base and head scenario by scenario,
-//! seconds apart, instead of whole runs minutes apart.
+//! seconds apart, instead of whole runs minutes apart; with turns ([`lockstep`]) the two take turns
+//! sample by sample, milliseconds apart.
 
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
@@ -11,12 +13,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::inject::{self, Injection};
+use crate::measure::Timer;
 use crate::model::{Claim, GitInfo, MachineInfo, RunRecord, ScenarioRecord, Toolchain};
 use crate::scenario::{self, Registry, Role, RunContext, Suite};
 use crate::{analysis, machine};
 
 /// The protocol's name and version, in the first line a worker writes.
 pub const PROTOCOL: &str = "perfgate.worker/1";
+
+/// An input line `turns ID` runs scenario `ID` with turns: before its warm-up and before each
+/// timed sample the worker writes [`TURN`] and waits for a [`GO`] line.
+pub const TURNS_PREFIX: &str = "turns ";
+/// What a worker writes when it stops for its turn.
+pub const TURN: &str = "turn";
+/// What the A/B answers when it is the worker's turn again.
+pub const GO: &str = "go";
+/// The most turns one scenario may take (its warm-ups and samples), so a broken worker cannot keep
+/// the A/B alternating forever.
+pub const MAX_TURNS: usize = 100_000;
 
 /// The worker's first line: what it can run and where it runs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -37,6 +51,9 @@ pub struct Hello {
     pub git: GitInfo,
     /// Injections it applies.
     pub injected: Vec<String>,
+    /// Whether it takes turns (`turns ID` lines); a worker from before turns says nothing.
+    #[serde(default)]
+    pub turns: bool,
 }
 
 /// One answer.
@@ -49,8 +66,56 @@ pub enum Reply {
     Error(String),
 }
 
-/// Serves `input` in the worker process: one scenario id per line, one [`Reply`] per line on
-/// `output`, until the input ends. The first line written is the [`Hello`].
+/// The worker's two ends, shared by its loop and the [`TurnTimer`] of the scenario it runs.
+struct Link<I, O> {
+    input: RefCell<I>,
+    output: RefCell<O>,
+}
+
+impl<I: BufRead, O: Write> Link<I, O> {
+    fn write(&self, line: &str) -> std::io::Result<()> {
+        let mut out = self.output.borrow_mut();
+        writeln!(out, "{line}")?;
+        out.flush()
+    }
+
+    /// The next line without its line end; `None` at the end of the input.
+    fn read(&self) -> std::io::Result<Option<String>> {
+        let mut line = String::new();
+        let n = self.input.borrow_mut().read_line(&mut line)?;
+        Ok((n > 0).then(|| line.trim_end_matches(['\n', '\r']).to_owned()))
+    }
+}
+
+/// The worker's timer: the real one, and while a scenario runs with turns, each
+/// [`Timer::turn`] says [`TURN`] and blocks until the A/B answers [`GO`].
+struct TurnTimer<'a, I, O> {
+    inner: &'a dyn Timer,
+    link: &'a Link<I, O>,
+    on: std::cell::Cell<bool>,
+}
+
+impl<I: BufRead, O: Write> Timer for TurnTimer<'_, I, O> {
+    fn elapsed(&self) -> std::time::Duration {
+        self.inner.elapsed()
+    }
+
+    fn turn(&self) {
+        if !self.on.get() {
+            return;
+        }
+        // A coordinator that went away or answered something else ends the turns for this
+        // scenario: it runs on alone and its answer goes nowhere.
+        let answered = self.link.write(TURN).and_then(|()| self.link.read());
+        if !matches!(answered, Ok(Some(ref line)) if line.trim() == GO) {
+            self.on.set(false);
+        }
+    }
+}
+
+/// Serves `input` in the worker process: one scenario id per line (`turns ID` to take turns),
+/// one [`Reply`] per line on `output`, until the input ends. The first line written is the
+/// [`Hello`].
 pub fn serve(
     registry: &Registry,
     suite: Suite,
@@ -58,7 +123,7 @@ pub fn serve(
     injections: &[Injection],
     ctx: &RunContext<'_>,
     input: impl BufRead,
-    mut output: impl Write,
+    output: impl Write,
 ) -> Result<(), Error> {
     let selected = registry.select(suite, filter)?;
     let io = |source| Error::Io {
@@ -74,17 +139,29 @@ pub fn serve(
         toolchain: machine::toolchain(),
         git: machine::git(),
         injected: inject::specs(injections),
+        turns: true,
     };
-    writeln!(
-        output,
-        "{}",
-        serde_json::to_string(&hello).unwrap_or_default()
-    )
-    .map_err(io)?;
-    output.flush().map_err(io)?;
-    for line in input.lines() {
-        let id = line.map_err(io)?;
-        let id = id.trim();
+    let link = Link {
+        input: RefCell::new(input),
+        output: RefCell::new(output),
+    };
+    let timer = TurnTimer {
+        inner: ctx.timer,
+        link: &link,
+        on: std::cell::Cell::new(false),
+    };
+    let turn_ctx = RunContext {
+        plan: ctx.plan,
+        timer: &timer,
+        swap_in_before: ctx.swap_in_before,
+    };
+    link.write(&serde_json::to_string(&hello).unwrap_or_default())
+        .map_err(io)?;
+    while let Some(line) = link.read().map_err(io)? {
+        let (id, turns) = match line.trim().strip_prefix(TURNS_PREFIX) {
+            Some(id) => (id.trim(), true),
+            None => (line.trim(), false),
+        };
         if id.is_empty() {
             continue;
         }
@@ -92,7 +169,10 @@ pub fn serve(
             None => Reply::Error(format!("no selected scenario {id:?}")),
             Some(s) => {
                 let t0 = Instant::now();
-                match s.run(ctx) {
+                timer.on.set(turns);
+                let result = s.run(&turn_ctx);
+                timer.on.set(false);
+                match result {
                     Ok(metrics) => {
                         let mut rec = ScenarioRecord {
                             id: id.to_owned(),
@@ -110,15 +190,78 @@ pub fn serve(
                 }
             }
         };
-        writeln!(
-            output,
-            "{}",
-            serde_json::to_string(&reply).unwrap_or_default()
-        )
-        .map_err(io)?;
-        output.flush().map_err(io)?;
+        link.write(&serde_json::to_string(&reply).unwrap_or_default())
+            .map_err(io)?;
     }
     Ok(())
+}
+
+/// What a worker said while running a scenario.
+#[derive(Debug)]
+pub enum Event {
+    /// It stopped for its turn and waits for [`Worker::go`].
+    Turn,
+    /// It finished: the scenario's record.
+    Done(ScenarioRecord),
+}
+
+/// One side of a [`lockstep`]: a [`Worker`], or a scripted one in tests.
+pub trait TakesTurns {
+    /// Writes one line to it.
+    fn send(&mut self, line: &str) -> Result<(), Error>;
+    /// Waits for its next turn or answer.
+    fn next(&mut self) -> Result<Event, Error>;
+    /// Gives it its turn and waits for what it says next.
+    fn go(&mut self) -> Result<Event, Error> {
+        self.send(GO)?;
+        self.next()
+    }
+}
+
+impl TakesTurns for Worker {
+    fn send(&mut self, line: &str) -> Result<(), Error> {
+        Worker::send(self, line)
+    }
+    fn next(&mut self) -> Result<Event, Error> {
+        Worker::next(self)
+    }
+}
+
+/// Runs `id` in both workers with turns, `first` first, and returns their records in that order.
+/// Each runs its setup alone up to its first turn; then they alternate turn by turn in ABBA order
+/// (first, second, second, first, first, ...), so a change of the CPU's speed hits both alike;
+/// once one is done the other runs on alone. At most [`MAX_TURNS`] turns each.
+pub fn lockstep(
+    first: &mut dyn TakesTurns,
+    second: &mut dyn TakesTurns,
+    id: &str,
+) -> Result<(ScenarioRecord, ScenarioRecord), Error> {
+    first.send(&format!("{TURNS_PREFIX}{id}"))?;
+    let mut a = first.next()?;
+    second.send(&format!("{TURNS_PREFIX}{id}"))?;
+    let mut b = second.next()?;
+    for k in 0..2 * MAX_TURNS {
+        match (&a, &b) {
+            (Event::Done(_), Event::Done(_)) => break,
+            (Event::Turn, Event::Done(_)) => a = first.go()?,
+            (Event::Done(_), Event::Turn) => b = second.go()?,
+            (Event::Turn, Event::Turn) => {
+                // ABBA: turns 0, 3, 4, 7, 8, ... are the first's.
+                if (k + 1) / 2 % 2 == 0 {
+                    a = first.go()?;
+                } else {
+                    b = second.go()?;
+                }
+            }
+        }
+    }
+    match (a, b) {
+        (Event::Done(a), Event::Done(b)) => Ok((a, b)),
+        _ => Err(Error::Scenario {
+            id: id.to_owned(),
+            what: format!("took more than {MAX_TURNS} turns"),
+        }),
+    }
 }
 
 /// A running worker, seen from the A/B.
@@ -211,8 +354,19 @@ impl Worker {
             })
     }
 
-    /// Waits for the answer to the last [`Worker::send`].
+    /// Waits for the answer to the last [`Worker::send`] (a scenario sent without turns).
     pub fn receive(&mut self) -> Result<ScenarioRecord, Error> {
+        match self.next()? {
+            Event::Done(rec) => Ok(rec),
+            Event::Turn => Err(Error::Scenario {
+                id: format!("{} worker", self.side),
+                what: format!("took a turn it was not given (log {})", self.log.display()),
+            }),
+        }
+    }
+
+    /// Waits for its next line: a turn or the scenario's answer.
+    pub fn next(&mut self) -> Result<Event, Error> {
         let mut line = String::new();
         let n = self
             .stdout
@@ -228,8 +382,11 @@ impl Worker {
         if n == 0 {
             return Err(fail("ended without an answer".to_owned()));
         }
+        if line.trim_end() == TURN {
+            return Ok(Event::Turn);
+        }
         match serde_json::from_str::<Reply>(&line) {
-            Ok(Reply::Scenario(s)) => Ok(s),
+            Ok(Reply::Scenario(s)) => Ok(Event::Done(s)),
             Ok(Reply::Error(e)) => Err(fail(e)),
             Err(e) => Err(fail(format!("answered something else: {e}"))),
         }
@@ -382,5 +539,132 @@ mod tests {
             .metric("c/s/after/n=1", scenario::WALL_RATIO)
             .expect("in-run ratio assembled");
         assert!((ratio.value.as_f64() - 0.2).abs() < 1e-12);
+    }
+
+    /// A scenario that stops for three turns, like a sampler's warm-up and two samples.
+    struct Turning;
+
+    impl Scenario for Turning {
+        fn id(&self) -> &str {
+            "c/turns/x/n=1"
+        }
+        fn role(&self) -> Role {
+            Role::Alone
+        }
+        fn run(&self, ctx: &RunContext<'_>) -> Result<BTreeMap<String, Metric>, String> {
+            for _ in 0..3 {
+                ctx.timer.turn();
+            }
+            Ok(BTreeMap::from([(
+                scenario::WALL_TIME.into(),
+                wall(&[1.0, 1.0]),
+            )]))
+        }
+    }
+
+    #[test]
+    fn a_worker_takes_turns_only_when_the_line_asks_for_them() {
+        let timer = RealTimer::new();
+        let ctx = RunContext {
+            plan: Suite::Smoke.plan(),
+            timer: &timer,
+            swap_in_before: false,
+        };
+        let input = "turns c/turns/x/n=1\ngo\ngo\ngo\nc/turns/x/n=1\n";
+        let mut out = Vec::new();
+        serve(
+            &Registry::of(|r| r.add(Turning)),
+            Suite::Smoke,
+            None,
+            &[],
+            &ctx,
+            input.as_bytes(),
+            &mut out,
+        )
+        .expect("served");
+        let text = String::from_utf8(out).expect("utf8");
+        let lines: Vec<&str> = text.lines().collect();
+        let hello: Hello = serde_json::from_str(lines[0]).expect("hello json");
+        assert!(hello.turns);
+        assert_eq!(
+            &lines[1..4],
+            [TURN, TURN, TURN],
+            "one turn per go, then the answer"
+        );
+        assert_eq!(
+            lines.len(),
+            6,
+            "the second run, without turns, says no turn: {lines:?}"
+        );
+        for answer in &lines[4..] {
+            assert!(matches!(
+                serde_json::from_str(answer),
+                Ok(Reply::Scenario(_))
+            ));
+        }
+    }
+
+    /// A scripted worker: after its scenario line it takes `turns` turns, logging each go it is
+    /// given, then answers. Any other line panics.
+    struct Scripted {
+        name: &'static str,
+        turns: usize,
+        started: bool,
+        log: std::rc::Rc<RefCell<Vec<&'static str>>>,
+    }
+
+    impl TakesTurns for Scripted {
+        fn send(&mut self, line: &str) -> Result<(), Error> {
+            match line.strip_prefix(TURNS_PREFIX) {
+                Some(_) if !self.started => self.started = true,
+                None if line == GO && self.started => self.log.borrow_mut().push(self.name),
+                _ => panic!("{} was sent an unexpected {line:?}", self.name),
+            }
+            Ok(())
+        }
+        fn next(&mut self) -> Result<Event, Error> {
+            if self.turns == 0 {
+                return Ok(Event::Done(ScenarioRecord {
+                    id: self.name.to_owned(),
+                    before: None,
+                    metrics: BTreeMap::new(),
+                    duration_s: 0.0,
+                }));
+            }
+            self.turns -= 1;
+            Ok(Event::Turn)
+        }
+    }
+
+    fn lockstep_of(a: usize, b: usize) -> Result<(Vec<&'static str>, String, String), Error> {
+        let log = std::rc::Rc::new(RefCell::new(Vec::new()));
+        let mut first = Scripted {
+            name: "A",
+            turns: a,
+            started: false,
+            log: log.clone(),
+        };
+        let mut second = Scripted {
+            name: "B",
+            turns: b,
+            started: false,
+            log: log.clone(),
+        };
+        let (x, y) = lockstep(&mut first, &mut second, "c/s/x/n=1")?;
+        let order = log.borrow().clone();
+        Ok((order, x.id, y.id))
+    }
+
+    #[test]
+    fn lockstep_alternates_abba_and_lets_the_slower_one_finish_alone() {
+        let (order, first, second) = lockstep_of(3, 3).expect("both finish");
+        assert_eq!(order, ["A", "B", "B", "A", "A", "B"]);
+        assert_eq!((first.as_str(), second.as_str()), ("A", "B"));
+        let (order, _, _) = lockstep_of(1, 3).expect("both finish");
+        assert_eq!(order, ["A", "B", "B", "B"]);
+        let (order, _, _) = lockstep_of(0, 0).expect("neither samples");
+        assert!(order.is_empty(), "a scenario without samples takes no turn");
+        let err = lockstep_of(0, usize::MAX).expect_err("bounded");
+        assert!(err.to_string().contains("more than"), "{err}");
     }
 }
