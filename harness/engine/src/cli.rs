@@ -85,8 +85,8 @@ pub enum ModeArg {
     Sequential,
     /// Base and head at the same time, each pinned to its own CPU (taskset).
     Duet,
-    /// Base and head pinned to one CPU, alternating scenario by scenario; one such pair per CPU
-    /// (up to 2) at once (taskset).
+    /// Base and head pinned to one CPU, taking turns sample by sample (scenario by scenario where a
+    /// scenario times itself); one such pair per CPU (up to 2) at once (taskset).
     SameCore,
 }
 
@@ -101,7 +101,7 @@ pub struct RoundArgs {
     /// Seed of the round order.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Same-core (base and head pinned to one CPU, alternating scenario by scenario; a pair of
+    /// Same-core (base and head pinned to one CPU, taking turns sample by sample; a pair of
     /// processes per CPU, up to 2, at once), duet (both at once, each on its own CPU) or sequential
     /// (unpinned, one after the other); sequential where there is no taskset. Measured on this
     /// 2-vCPU VM: the spread of per-pair log ratios is 0.02-0.07 same-core against 0.15-0.30 duet,

@@ -800,7 +800,7 @@ pub fn power(global: &Global, args: &PowerArgs) -> Result<Outcome> {
         args: round_args(&args.run),
         dir: reports.join("rounds"),
     };
-    let (rounds, interleave) = match &args.from {
+    let (rounds, mode_text) = match &args.from {
         Some(dir) => {
             let rounds = ab::rounds::load(&paths.at(dir))?;
             say(&format!(
@@ -808,7 +808,9 @@ pub fn power(global: &Global, args: &PowerArgs) -> Result<Outcome> {
                 rounds.len(),
                 paths.shown(&paths.at(dir)).display()
             ));
-            (rounds, ab::rounds::Interleave::Scenario)
+            let mode = ab::rounds::saved_mode(&paths.at(dir))
+                .unwrap_or_else(|| "as saved (no mode.txt beside the rounds)".to_owned());
+            (rounds, mode)
         }
         None => {
             say(&format!(
@@ -818,7 +820,9 @@ pub fn power(global: &Global, args: &PowerArgs) -> Result<Outcome> {
                 streams_text(plan.streams),
                 plan.schedule.describe()
             ));
-            ab::rounds::run(&side("base"), &side("head"), &plan, &mut say)?
+            let (rounds, interleave) =
+                ab::rounds::run(&side("base"), &side("head"), &plan, &mut say)?;
+            (rounds, ab::rounds::describe(plan.mode, interleave))
         }
     };
     let p = power::PowerSettings {
@@ -839,7 +843,7 @@ pub fn power(global: &Global, args: &PowerArgs) -> Result<Outcome> {
         measured: first.started.clone(),
         commit: first.git.commit.clone(),
         rounds_measured: rounds.len(),
-        mode: format!("{}, interleaved {}", plan.mode.name(), interleave.name()),
+        mode: mode_text,
         ab: settings,
         settings: p,
         aa_failed_trials,

@@ -333,8 +333,12 @@ pub fn register(r: &mut Registry) {
         .metrics([SHUTDOWN_LATENCY, SHUTDOWN_POLLS])
         .measure(|variant, scale, ctx| {
             let full = scale == "queue=full";
+            // Each shutdown is a sample: in an A/B the other build takes its turn in between.
             let runs = (0..SHUTDOWN_REPS)
-                .map(|_| shutdown_once(variant, full, RELEASE_AFTER))
+                .map(|_| {
+                    ctx.timer.turn();
+                    shutdown_once(variant, full, RELEASE_AFTER)
+                })
                 .collect::<Result<Vec<_>, String>>()?;
             let latencies: Vec<Duration> = runs.iter().map(|r| r.latency).collect();
             let polls: u64 = runs.iter().map(|r| r.polls).sum();

@@ -171,7 +171,7 @@ pub struct AbResult {
     pub mode: String,
     /// Seed of the round order.
     pub seed: u64,
-    /// How finely base and head alternated: scenario by scenario, or whole runs.
+    /// How finely base and head alternated: sample by sample, scenario by scenario, or whole runs.
     #[serde(default)]
     pub interleave: String,
     /// How it decided.

@@ -1,5 +1,5 @@
 //! Running the two builds: N rounds, each one base and one head process running the same selection:
-//! both pinned to one CPU and alternating scenario by scenario (same-core, one such pair of processes
+//! both pinned to one CPU and taking turns sample by sample (same-core, one such pair of processes
 //! on each of up to [`MAX_STREAMS`] CPUs at once), one after the other unpinned (sequential), or at the
 //! same time on their own CPUs (duet). Each process writes its run record; a failing process is an
 //! error naming its log.
@@ -16,6 +16,9 @@ use crate::store;
 
 use super::schedule::Schedule;
 use super::worker::{Worker, lockstep};
+
+/// One round's `(base, head)` records.
+pub type Pair = (RunRecord, RunRecord);
 
 /// One build taking part.
 #[derive(Clone, Debug)]
@@ -37,7 +40,7 @@ pub enum Mode {
     Sequential,
     /// Both at once, each pinned to its own CPU (`taskset`); which CPU is a seeded coin flip.
     Duet,
-    /// Base and head pinned to the same CPU, alternating scenario by scenario (a seeded coin flip
+    /// Base and head pinned to the same CPU, taking turns sample by sample (a seeded coin flip
     /// says which goes first), one such pair of processes per CPU (up to [`MAX_STREAMS`]) at once.
     /// On a VM each vCPU drifts between fast and slow phases lasting seconds: a pair on one CPU,
     /// a second apart, sees the same phase; a duet pair sees two CPUs' phases.
@@ -270,7 +273,26 @@ pub fn run(
             t0.elapsed().as_secs_f64()
         ));
     }
+    store::write_atomic(
+        &plan.dir.join(MODE_FILE),
+        format!("{}\n", describe(plan.mode, interleave)).as_bytes(),
+    )?;
     Ok((results, interleave))
+}
+
+/// The file beside the saved rounds that says how they ran (`power --from` reads it).
+pub const MODE_FILE: &str = "mode.txt";
+
+/// How rounds ran, as results say it: `same-core, interleaved sample by sample`.
+pub fn describe(mode: Mode, interleave: Interleave) -> String {
+    format!("{}, interleaved {}", mode.name(), interleave.name())
+}
+
+/// What [`MODE_FILE`] in `dir` says, if anything.
+pub fn saved_mode(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(MODE_FILE)).ok()?;
+    let line = text.lines().next()?.trim();
+    (!line.is_empty()).then(|| line.to_owned())
 }
 
 fn now() -> String {
@@ -351,7 +373,7 @@ fn worker_round(
     round: usize,
     head_first: bool,
     rng: &mut ChaCha8Rng,
-) -> Result<Option<(Vec<(RunRecord, RunRecord)>, bool)>, Error> {
+) -> Result<Option<(Vec<Pair>, bool)>, Error> {
     match plan.mode {
         Mode::Duet => {
             let cpus = if head_first {
@@ -377,43 +399,42 @@ fn worker_round(
             // Each stream gets its own seeded coin: the order inside a stream does not depend on
             // how the threads happen to interleave.
             let seeds: Vec<u64> = (0..streams).map(|_| rng.random()).collect();
-            let answers: Vec<Result<Option<((RunRecord, RunRecord), bool)>, Error>> =
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = seeds
-                        .iter()
-                        .enumerate()
-                        .map(|(k, &seed)| {
-                            let tag = round_tag(round, (streams > 1).then_some(k));
-                            // The sparse scenarios run in one stream per round, the first
-                            // stream in odd rounds (so round 1's first record has them all).
-                            let skip_sparse = streams > 1 && (round + k) % streams != 1;
-                            scope.spawn(move || {
-                                let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                                stream_round(
-                                    base,
-                                    head,
-                                    plan,
-                                    &tag,
-                                    (Some(k), Some(k)),
-                                    false,
-                                    skip_sparse,
-                                    &mut rng,
-                                )
+            let answers: Vec<Result<Option<(Pair, bool)>, Error>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = seeds
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &seed)| {
+                        let tag = round_tag(round, (streams > 1).then_some(k));
+                        // The sparse scenarios run in one stream per round, the first
+                        // stream in odd rounds (so round 1's first record has them all).
+                        let skip_sparse = streams > 1 && (round + k) % streams != 1;
+                        scope.spawn(move || {
+                            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                            stream_round(
+                                base,
+                                head,
+                                plan,
+                                &tag,
+                                (Some(k), Some(k)),
+                                false,
+                                skip_sparse,
+                                &mut rng,
+                            )
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(Error::Scenario {
+                                id: "ab".to_owned(),
+                                what: "a round's thread panicked".to_owned(),
                             })
                         })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| {
-                            h.join().unwrap_or_else(|_| {
-                                Err(Error::Scenario {
-                                    id: "ab".to_owned(),
-                                    what: "a round's thread panicked".to_owned(),
-                                })
-                            })
-                        })
-                        .collect()
-                });
+                    })
+                    .collect()
+            });
             let mut pairs = Vec::with_capacity(streams);
             let mut all_turns = true;
             for answer in answers {
@@ -446,7 +467,7 @@ fn stream_round(
     together: bool,
     skip_sparse: bool,
     rng: &mut ChaCha8Rng,
-) -> Result<Option<((RunRecord, RunRecord), bool)>, Error> {
+) -> Result<Option<(Pair, bool)>, Error> {
     let start = |b: &Build, cpu| {
         let mut args = plan.args.clone();
         args.extend(b.extra.iter().cloned());

@@ -210,11 +210,11 @@ pub trait TakesTurns {
     /// Writes one line to it.
     fn send(&mut self, line: &str) -> Result<(), Error>;
     /// Waits for its next turn or answer.
-    fn next(&mut self) -> Result<Event, Error>;
+    fn listen(&mut self) -> Result<Event, Error>;
     /// Gives it its turn and waits for what it says next.
     fn go(&mut self) -> Result<Event, Error> {
         self.send(GO)?;
-        self.next()
+        self.listen()
     }
 }
 
@@ -222,8 +222,8 @@ impl TakesTurns for Worker {
     fn send(&mut self, line: &str) -> Result<(), Error> {
         Worker::send(self, line)
     }
-    fn next(&mut self) -> Result<Event, Error> {
-        Worker::next(self)
+    fn listen(&mut self) -> Result<Event, Error> {
+        Worker::listen(self)
     }
 }
 
@@ -237,9 +237,9 @@ pub fn lockstep(
     id: &str,
 ) -> Result<(ScenarioRecord, ScenarioRecord), Error> {
     first.send(&format!("{TURNS_PREFIX}{id}"))?;
-    let mut a = first.next()?;
+    let mut a = first.listen()?;
     second.send(&format!("{TURNS_PREFIX}{id}"))?;
-    let mut b = second.next()?;
+    let mut b = second.listen()?;
     for k in 0..2 * MAX_TURNS {
         match (&a, &b) {
             (Event::Done(_), Event::Done(_)) => break,
@@ -247,7 +247,7 @@ pub fn lockstep(
             (Event::Done(_), Event::Turn) => b = second.go()?,
             (Event::Turn, Event::Turn) => {
                 // ABBA: turns 0, 3, 4, 7, 8, ... are the first's.
-                if (k + 1) / 2 % 2 == 0 {
+                if k.div_ceil(2) % 2 == 0 {
                     a = first.go()?;
                 } else {
                     b = second.go()?;
@@ -356,7 +356,7 @@ impl Worker {
 
     /// Waits for the answer to the last [`Worker::send`] (a scenario sent without turns).
     pub fn receive(&mut self) -> Result<ScenarioRecord, Error> {
-        match self.next()? {
+        match self.listen()? {
             Event::Done(rec) => Ok(rec),
             Event::Turn => Err(Error::Scenario {
                 id: format!("{} worker", self.side),
@@ -366,7 +366,7 @@ impl Worker {
     }
 
     /// Waits for its next line: a turn or the scenario's answer.
-    pub fn next(&mut self) -> Result<Event, Error> {
+    pub fn listen(&mut self) -> Result<Event, Error> {
         let mut line = String::new();
         let n = self
             .stdout
@@ -622,7 +622,7 @@ mod tests {
             }
             Ok(())
         }
-        fn next(&mut self) -> Result<Event, Error> {
+        fn listen(&mut self) -> Result<Event, Error> {
             if self.turns == 0 {
                 return Ok(Event::Done(ScenarioRecord {
                     id: self.name.to_owned(),
