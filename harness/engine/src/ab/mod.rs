@@ -229,8 +229,8 @@ impl AbResult {
     pub fn rule_text(&self) -> String {
         format!(
             "A/B of {} ({}) against the head ({}{}) over {} rounds ({}, interleaved {}, seed {}): a wall or \
-             CPU time regresses when the head is slower than the base (t test on the per-round log \
-             ratios, Holm over {} metrics, family-wise error {}) and its estimate is worse by more \
+             CPU time regresses when the head is slower than the base (Yuen's {}-trimmed t test on the per-round \
+             log ratios, Holm over {} metrics, family-wise error {}) and its estimate is worse by more \
              than {}; \
              deterministic metrics are compared once against perfgate.toml's limits.",
             self.base_rev,
@@ -245,6 +245,7 @@ impl AbResult {
             self.mode,
             self.interleave,
             self.seed,
+            pct(stats::TRIM),
             self.rows.iter().filter(|r| r.p_adjusted.is_some()).count(),
             self.settings.alpha,
             pct(self.settings.threshold),
