@@ -251,14 +251,20 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    /// A mock timer that reads a shared virtual clock: only the routines below advance it.
-    fn scripted() -> (MockTimer, Arc<AtomicU64>) {
+    /// A mock timer that reads a shared virtual clock, with no turn expected yet.
+    fn virtual_clock() -> (MockTimer, Arc<AtomicU64>) {
         let now = Arc::new(AtomicU64::new(0));
         let mut timer = MockTimer::new();
         let seen = Arc::clone(&now);
         timer
             .expect_elapsed()
             .returning(move || Duration::from_nanos(seen.load(Ordering::SeqCst)));
+        (timer, now)
+    }
+
+    /// [`virtual_clock`] whose turns do nothing: only the routines below advance it.
+    fn scripted() -> (MockTimer, Arc<AtomicU64>) {
+        let (mut timer, now) = virtual_clock();
         timer.expect_turn().return_const(());
         (timer, now)
     }
@@ -270,13 +276,8 @@ mod tests {
     #[test]
     fn the_samplers_offer_a_turn_before_the_warm_up_and_each_sample_never_inside_one() {
         // A turn costs a whole virtual second: inside a timed sample it would show.
-        let now = Arc::new(AtomicU64::new(0));
+        let (mut timer, now) = virtual_clock();
         let turns = Arc::new(AtomicU64::new(0));
-        let mut timer = MockTimer::new();
-        let seen = Arc::clone(&now);
-        timer
-            .expect_elapsed()
-            .returning(move || Duration::from_nanos(seen.load(Ordering::SeqCst)));
         let (clock, count) = (Arc::clone(&now), Arc::clone(&turns));
         timer.expect_turn().returning(move || {
             count.fetch_add(1, Ordering::SeqCst);

@@ -469,6 +469,14 @@ mod tests {
         }
     }
 
+    fn smoke_ctx(timer: &RealTimer) -> RunContext<'_> {
+        RunContext {
+            plan: Suite::Smoke.plan(),
+            timer,
+            swap_in_before: false,
+        }
+    }
+
     fn registry() -> Registry {
         let mut r = Registry::default();
         r.add(Fixed("c/s/before/n=1", Role::Before, 100.0));
@@ -486,11 +494,7 @@ mod tests {
     #[test]
     fn a_worker_says_hello_then_answers_each_line_and_injects() {
         let timer = RealTimer::new();
-        let ctx = RunContext {
-            plan: Suite::Smoke.plan(),
-            timer: &timer,
-            swap_in_before: false,
-        };
+        let ctx = smoke_ctx(&timer);
         let input = "c/s/after/n=1\n\nc/s/before/n=1\nno/such/id\nc/broken/x/n=1\n";
         let mut out = Vec::new();
         let inj = [Injection::parse("*/after/*=2").expect("valid")];
@@ -565,11 +569,7 @@ mod tests {
     #[test]
     fn a_worker_takes_turns_only_when_the_line_asks_for_them() {
         let timer = RealTimer::new();
-        let ctx = RunContext {
-            plan: Suite::Smoke.plan(),
-            timer: &timer,
-            swap_in_before: false,
-        };
+        let ctx = smoke_ctx(&timer);
         let input = "turns c/turns/x/n=1\ngo\ngo\ngo\nc/turns/x/n=1\n";
         let mut out = Vec::new();
         serve(
