@@ -99,29 +99,24 @@ impl Clock for SystemClock {
     }
 }
 
-impl<C: Clock + ?Sized> Clock for &C {
-    fn now(&self) -> MonoInstant {
-        (**self).now()
-    }
-    fn wall(&self) -> SystemTime {
-        (**self).wall()
-    }
-    fn sleep(&self, duration: Duration) {
-        (**self).sleep(duration)
-    }
+/// A clock behind each pointer type `$ptr` (generic over the pointee `C`) is that clock.
+macro_rules! forward_clock {
+    ($($ptr:ty),+) => {$(
+        impl<C: Clock + ?Sized> Clock for $ptr {
+            fn now(&self) -> MonoInstant {
+                (**self).now()
+            }
+            fn wall(&self) -> SystemTime {
+                (**self).wall()
+            }
+            fn sleep(&self, duration: Duration) {
+                (**self).sleep(duration)
+            }
+        }
+    )+};
 }
 
-impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
-    fn now(&self) -> MonoInstant {
-        (**self).now()
-    }
-    fn wall(&self) -> SystemTime {
-        (**self).wall()
-    }
-    fn sleep(&self, duration: Duration) {
-        (**self).sleep(duration)
-    }
-}
+forward_clock!(&C, std::sync::Arc<C>);
 
 #[cfg(test)]
 mod tests {
