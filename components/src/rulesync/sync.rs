@@ -12,6 +12,29 @@ use super::dedup::{self, Dropped};
 use super::transport::{BoxFuture, Connector};
 use super::{BATCH_SIZE, FolderFile, RuleSync, SyncConfig, SyncError, SyncReport};
 
+/// Makes `$ty` a [`RuleSync`] named `$name` (also its `NAME`) whose sync is its own `run`.
+macro_rules! rule_sync {
+    ($ty:ty, $name:literal) => {
+        impl $ty {
+            /// Its name in reports and scenario ids.
+            pub const NAME: &'static str = $name;
+        }
+
+        impl RuleSync for $ty {
+            fn name(&self) -> &'static str {
+                Self::NAME
+            }
+
+            fn sync<'a>(
+                &'a self,
+                folder_urls: &'a [String],
+            ) -> BoxFuture<'a, Result<SyncReport, SyncError>> {
+                Box::pin(self.run(folder_urls))
+            }
+        }
+    };
+}
+
 /// The original: a new HTTP client for every call, every step one after the other, every rule
 /// validated (the pattern compiled per folder), then filtered against what is known.
 pub struct SequentialSync {
@@ -79,23 +102,7 @@ impl SequentialSync {
     }
 }
 
-impl SequentialSync {
-    /// Its name in reports and scenario ids.
-    pub const NAME: &'static str = "sequential";
-}
-
-impl RuleSync for SequentialSync {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn sync<'a>(
-        &'a self,
-        folder_urls: &'a [String],
-    ) -> BoxFuture<'a, Result<SyncReport, SyncError>> {
-        Box::pin(self.run(folder_urls))
-    }
-}
+rule_sync!(SequentialSync, "sequential");
 
 /// The guide's: one client (its pool keeps connections open), folder files fetched concurrently,
 /// deletes (3 workers) overlapping the reads of the rules already present (5 workers), ordered
@@ -205,23 +212,7 @@ impl PooledSync {
     }
 }
 
-impl PooledSync {
-    /// Its name in reports and scenario ids.
-    pub const NAME: &'static str = "pooled";
-}
-
-impl RuleSync for PooledSync {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn sync<'a>(
-        &'a self,
-        folder_urls: &'a [String],
-    ) -> BoxFuture<'a, Result<SyncReport, SyncError>> {
-        Box::pin(self.run(folder_urls))
-    }
-}
+rule_sync!(PooledSync, "pooled");
 
 /// The profile's folders split into those replaced by a folder file of the same name and those
 /// kept (whose rules count as already present), each in the profile's order.
