@@ -424,8 +424,9 @@ impl Api {
         Duration::from_secs_f64(window * u)
     }
 
-    /// After a failed try: a fatal failure ends the call; a retryable one waits its backoff (none
-    /// after the last try) and leaves its reason and whether it may have been applied.
+    /// After a failed try: a fatal failure ends the call; a retryable one waits its backoff and
+    /// counts the retry (neither after the last try) and leaves its reason and whether it may have
+    /// been applied.
     async fn settle(
         &self,
         name: &str,
@@ -444,6 +445,7 @@ impl Api {
                     let d = self.backoff(attempt, wait);
                     tracing::debug!(endpoint = name, attempt, ?d, %why, "retrying");
                     tokio::time::sleep(d).await;
+                    CallTracker::bump(&self.tracker.retries);
                 }
                 Ok((why, maybe_applied))
             }
@@ -464,9 +466,6 @@ impl Api {
         let mut maybe_applied = false;
         let tries = self.policy.max_tries.max(1);
         for attempt in 0..tries {
-            if attempt > 0 {
-                CallTracker::bump(&self.tracker.retries);
-            }
             if maybe_applied && let Recovery::CreateGroup(folder) = recovery {
                 // The folders of this name were deleted before: one now is the one we made.
                 let groups = Box::pin(self.list_groups()).await?;
@@ -504,37 +503,28 @@ impl Api {
         })
     }
 
-    async fn call_body(
-        &self,
-        name: &str,
-        method: Method,
-        url: &str,
-        form: Option<&[u8]>,
-        recovery: Recovery<'_>,
-    ) -> Result<Vec<u8>, SyncError> {
-        Ok(self.call(name, method, url, form, recovery).await?.body)
-    }
-
     /// GET a folder file (any URL).
     pub async fn fetch_folder(&self, url: &str) -> Result<FolderFile, SyncError> {
         let name = format!("GET {url}");
         let body = self
-            .call_body(&name, Method::GET, url, None, Recovery::Idempotent)
-            .await?;
+            .call(&name, Method::GET, url, None, Recovery::Idempotent)
+            .await?
+            .body;
         parse_folder(url, &body)
     }
 
     /// `GET /{profile}/groups`: the folders in the profile.
     pub async fn list_groups(&self) -> Result<Vec<Group>, SyncError> {
         let body = self
-            .call_body(
+            .call(
                 LIST_GROUPS,
                 Method::GET,
                 &self.url("groups"),
                 None,
                 Recovery::Idempotent,
             )
-            .await?;
+            .await?
+            .body;
         parse_groups(&body)
     }
 
@@ -564,28 +554,30 @@ impl Api {
             .append_pair("status", &status.to_string())
             .finish();
         let body = self
-            .call_body(
+            .call(
                 CREATE_GROUP,
                 Method::POST,
                 &self.url("groups"),
                 Some(form.as_bytes()),
                 Recovery::CreateGroup(name),
             )
-            .await?;
+            .await?
+            .body;
         parse_created_group(name, &body)
     }
 
     /// `GET /{profile}/rules/{folder_id}`: the hostnames in a folder.
     pub async fn list_rules(&self, folder_pk: &str) -> Result<Vec<String>, SyncError> {
         let body = self
-            .call_body(
+            .call(
                 LIST_RULES,
                 Method::GET,
                 &self.url(&format!("rules/{folder_pk}")),
                 None,
                 Recovery::Idempotent,
             )
-            .await?;
+            .await?
+            .body;
         parse_rules(&body)
     }
 
@@ -608,9 +600,6 @@ impl Api {
         let mut maybe_applied = false;
         let tries = self.policy.max_tries.max(1);
         for attempt in 0..tries {
-            if attempt > 0 {
-                CallTracker::bump(&self.tracker.retries);
-            }
             if maybe_applied {
                 let present: std::collections::HashSet<String> =
                     self.list_rules(folder_pk).await?.into_iter().collect();
