@@ -262,6 +262,20 @@ impl SyncConfig {
             deadline: DEADLINE,
         }
     }
+
+    /// The sync's result from the servers' `outcomes`: none configured, or the best reply (see
+    /// [`pick_best`]; `deadline` when the deadline cut the sync short).
+    fn best(
+        &self,
+        outcomes: &[ServerOutcome],
+        deadline: Option<Duration>,
+    ) -> Result<Measurement, SyncError> {
+        if self.servers.is_empty() {
+            Err(SyncError::NoServers)
+        } else {
+            pick_best(outcomes, self.max_delay, deadline)
+        }
+    }
 }
 
 /// How request (T1) and arrival (T4) times are taken.
@@ -500,13 +514,8 @@ impl<T: NtpTransport, R: Resolver> SntpQuery for SequentialQuery<T, R> {
                 }
             }
         }
-        let best = if self.config.servers.is_empty() {
-            Err(SyncError::NoServers)
-        } else {
-            pick_best(&servers, self.config.max_delay, None)
-        };
         SyncReport {
-            best,
+            best: self.config.best(&servers, None),
             servers,
             packets_sent: sent.load(Ordering::Relaxed),
             lookups,
@@ -592,6 +601,19 @@ impl<T: NtpTransport, R: Resolver> SntpQuery for ParallelQuery<T, R> {
                 )),
             }
         }
+        // Job `i`'s outcome with its key.
+        let keyed_outcome = |i: usize, result: Result<Measurement, QueryError>| {
+            let (s, server, addr, attempt) = jobs[i];
+            (
+                (s, i),
+                ServerOutcome {
+                    server: server.clone(),
+                    addr: Some(addr),
+                    attempt,
+                    result,
+                },
+            )
+        };
         let mut done = vec![false; jobs.len()];
         let mut deadline_passed = false;
         let mut stopped_early = false;
@@ -619,7 +641,7 @@ impl<T: NtpTransport, R: Resolver> SntpQuery for ParallelQuery<T, R> {
                     }
                 };
                 done[i] = true;
-                let (s, server, addr, attempt) = jobs[i];
+                let server = jobs[i].1;
                 if result
                     .as_ref()
                     .err()
@@ -628,15 +650,7 @@ impl<T: NtpTransport, R: Resolver> SntpQuery for ParallelQuery<T, R> {
                     self.cache.invalidate(&server.host, server.port);
                 }
                 let good = result.as_ref().is_ok_and(|m| self.good_enough(m));
-                keyed.push((
-                    (s, i),
-                    ServerOutcome {
-                        server: server.clone(),
-                        addr: Some(addr),
-                        attempt,
-                        result,
-                    },
-                ));
+                keyed.push(keyed_outcome(i, result));
                 if good {
                     stopped_early = true;
                     break;
@@ -644,32 +658,17 @@ impl<T: NtpTransport, R: Resolver> SntpQuery for ParallelQuery<T, R> {
             }
             // Dropping `pending` here cancels every exchange still outstanding.
         }
-        for (i, &(s, server, addr, attempt)) in jobs.iter().enumerate() {
-            if !done[i] {
-                keyed.push((
-                    (s, i),
-                    ServerOutcome {
-                        server: server.clone(),
-                        addr: Some(addr),
-                        attempt,
-                        result: Err(QueryError::Cancelled),
-                    },
-                ));
+        for (i, done) in done.into_iter().enumerate() {
+            if !done {
+                keyed.push(keyed_outcome(i, Err(QueryError::Cancelled)));
             }
         }
         keyed.sort_by_key(|(k, _)| *k);
         let servers: Vec<ServerOutcome> = keyed.into_iter().map(|(_, o)| o).collect();
-        let best = if self.config.servers.is_empty() {
-            Err(SyncError::NoServers)
-        } else {
-            pick_best(
-                &servers,
-                self.config.max_delay,
-                deadline_passed.then_some(self.config.deadline),
-            )
-        };
         SyncReport {
-            best,
+            best: self
+                .config
+                .best(&servers, deadline_passed.then_some(self.config.deadline)),
             servers,
             packets_sent: sent.load(Ordering::Relaxed),
             lookups,
