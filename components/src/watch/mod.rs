@@ -105,6 +105,29 @@ pub trait FileWatcher: Send {
     fn stats(&self) -> &WatchStats;
 }
 
+/// Makes `$ty` (with its `changes` and `stats` fields) a [`FileWatcher`] named `$name` (also its
+/// `NAME`).
+macro_rules! file_watcher {
+    ($ty:ty, $name:literal) => {
+        impl $ty {
+            /// Its name in reports and scenario ids.
+            pub const NAME: &'static str = $name;
+        }
+
+        impl FileWatcher for $ty {
+            fn name(&self) -> &'static str {
+                Self::NAME
+            }
+            fn changes(&self) -> &Receiver<Change> {
+                &self.changes
+            }
+            fn stats(&self) -> &WatchStats {
+                &self.stats
+            }
+        }
+    };
+}
+
 /// What identifies a file's content without reading it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct FileState {
@@ -243,22 +266,7 @@ impl PollingWatcher {
     }
 }
 
-impl PollingWatcher {
-    /// Its name in reports and scenario ids.
-    pub const NAME: &'static str = "polling";
-}
-
-impl FileWatcher for PollingWatcher {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-    fn changes(&self) -> &Receiver<Change> {
-        &self.changes
-    }
-    fn stats(&self) -> &WatchStats {
-        &self.stats
-    }
-}
+file_watcher!(PollingWatcher, "polling");
 
 /// Which mechanism a [`NotifyWatcher`] uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -407,22 +415,7 @@ impl NotifyWatcher {
     }
 }
 
-impl NotifyWatcher {
-    /// Its name in reports and scenario ids.
-    pub const NAME: &'static str = "notify";
-}
-
-impl FileWatcher for NotifyWatcher {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-    fn changes(&self) -> &Receiver<Change> {
-        &self.changes
-    }
-    fn stats(&self) -> &WatchStats {
-        &self.stats
-    }
-}
+file_watcher!(NotifyWatcher, "notify");
 
 /// Whether an event says anything about content or presence (access events do not).
 fn relevant(kind: &EventKind) -> bool {
