@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use walkdir::WalkDir;
 
-use super::size::is_hidden;
+use super::size::{is_hidden, walk_error};
 use super::{CacheDir, CacheError, SizeChange, absent, io_error, write_atomic};
 use crate::clock::Clock;
 
@@ -578,12 +578,4 @@ fn read_meta(path: &Path) -> Result<Option<EntryMeta>, CacheError> {
         Err(e) if absent(&e) || e.kind() == io::ErrorKind::InvalidData => Ok(None),
         Err(e) => Err(io_error(path, e)),
     }
-}
-
-fn walk_error(root: &Path, e: walkdir::Error) -> CacheError {
-    let path = e.path().unwrap_or(root).to_path_buf();
-    let source = e
-        .into_io_error()
-        .unwrap_or_else(|| io::Error::other("filesystem loop while walking the cache"));
-    io_error(path, source)
 }

@@ -251,7 +251,8 @@ fn vanished(e: &walkdir::Error) -> bool {
         .is_some_and(|io| io.kind() == io::ErrorKind::NotFound)
 }
 
-fn walk_error(root: &Path, e: walkdir::Error) -> CacheError {
+/// A failed walk under `root` as a [`CacheError`] (a filesystem loop as an I/O error).
+pub(super) fn walk_error(root: &Path, e: walkdir::Error) -> CacheError {
     let path = e.path().unwrap_or(root).to_path_buf();
     let source = e
         .into_io_error()
