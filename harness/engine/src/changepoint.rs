@@ -744,6 +744,13 @@ mod tests {
             .collect()
     }
 
+    /// `base` times lognormal noise of scale `sigma`, one draw per point.
+    fn lognormal_noise(rng: &mut Rng, base: &[f64], sigma: f64) -> Vec<f64> {
+        base.iter()
+            .map(|b| b * (sigma * rng.normal()).exp())
+            .collect()
+    }
+
     /// The labelled set: `reps` draws of every kind of series, from `seed`.
     fn labelled_set(seed: u64, reps: usize) -> Vec<Case> {
         let mut rng = Rng::new(seed);
@@ -768,10 +775,7 @@ mod tests {
                     [3.0, 4.0, 6.0, 10.0][(i / 3) % 4] * if i % 2 == 0 { 1.0 } else { -1.0 };
                 let pos = (n as f64 * rng.range(0.2, 0.8)) as usize;
                 let base = levels(n, &[pos], &[100.0, 100.0 * (size * sigma).exp()]);
-                let s = base
-                    .iter()
-                    .map(|b| b * (sigma * rng.normal()).exp())
-                    .collect();
+                let s = lognormal_noise(&mut rng, &base, sigma);
                 push(&mut rng, "step", present(s), &[pos], 3, 2);
             }
 
@@ -782,10 +786,7 @@ mod tests {
                 let pos = [25, 35, 40, 42, 45, 30][i];
                 let size = [3.0, 4.0, 5.0][i % 3];
                 let base = levels(n, &[pos], &[1.0, (size * sigma).exp()]);
-                let s = base
-                    .iter()
-                    .map(|b| b * (sigma * rng.normal()).exp())
-                    .collect();
+                let s = lognormal_noise(&mut rng, &base, sigma);
                 push(&mut rng, "bench", present(s), &[pos], 2, 1);
             }
 
@@ -810,10 +811,7 @@ mod tests {
                     }
                 };
                 let base = levels(n, &cps, &lv);
-                let s = base
-                    .iter()
-                    .map(|b| b * (sigma * rng.normal()).exp())
-                    .collect();
+                let s = lognormal_noise(&mut rng, &base, sigma);
                 push(&mut rng, "multi", present(s), &cps, 3, 2);
             }
 
@@ -921,12 +919,7 @@ mod tests {
                     _ => {
                         let pos = n / 3 + rng.below(n / 3);
                         let base = levels(n, &[pos], &[10.0, 15.0]);
-                        (
-                            vec![pos],
-                            base.iter()
-                                .map(|b| b * (0.2 * rng.normal()).exp())
-                                .collect(),
-                        )
+                        (vec![pos], lognormal_noise(&mut rng, &base, 0.2))
                     }
                 };
                 push(&mut rng, "heavy", present(s), &truth, 2, 2);
@@ -1097,6 +1090,17 @@ mod tests {
             / cases.len() as f64
     }
 
+    /// The mean F1 over the cases of `category`, and how many there are.
+    fn category_f1(cases: &[Case], category: &str, config: &Config) -> (f64, usize) {
+        let sub: Vec<&Case> = cases.iter().filter(|c| c.category == category).collect();
+        let f = sub
+            .iter()
+            .map(|c| f1_score(&c.annotators, &detect_with(&c.series, config)))
+            .sum::<f64>()
+            / sub.len() as f64;
+        (f, sub.len())
+    }
+
     // ------------------------------------------------------ false alarms
 
     /// The kinds of unchanged wall-time series used for false-alarm rates.
@@ -1219,13 +1223,8 @@ mod tests {
             }
         }
         for cat in &categories {
-            let sub: Vec<&Case> = cases.iter().filter(|c| c.category == *cat).collect();
-            let f = sub
-                .iter()
-                .map(|c| f1_score(&c.annotators, &detect_with(&c.series, &config)))
-                .sum::<f64>()
-                / sub.len() as f64;
-            println!("{cat:>10}: F1 {f:.3} over {} series", sub.len());
+            let (f, count) = category_f1(&cases, cat, &config);
+            println!("{cat:>10}: F1 {f:.3} over {count} series");
             assert!(f >= 0.6, "category {cat}: F1 {f:.3}");
         }
         let f1 = mean_f1(&cases, &config);
@@ -1814,12 +1813,7 @@ mod tests {
             let per: Vec<String> = categories
                 .iter()
                 .map(|cat| {
-                    let sub: Vec<&Case> = cases.iter().filter(|c| c.category == *cat).collect();
-                    let f = sub
-                        .iter()
-                        .map(|c| f1_score(&c.annotators, &detect_with(&c.series, &config)))
-                        .sum::<f64>()
-                        / sub.len() as f64;
+                    let (f, _) = category_f1(&cases, cat, &config);
                     format!("{cat}={f:.2}")
                 })
                 .collect();
