@@ -395,8 +395,27 @@ mod tests {
     use super::*;
     use crate::compare::compare;
     use crate::config::GateConfig;
-    use crate::model::Metric;
+    use crate::model::{Metric, RunRecord};
     use crate::testutil::record;
+
+    /// The summary of `cur` compared with `base` under the default rules.
+    fn compared(base: &RunRecord, cur: &RunRecord) -> String {
+        let c = compare(base, cur, &GateConfig::default(), &|_| true);
+        render(&ReportInput {
+            comparison: Some(&c),
+            ..ReportInput::new(cur)
+        })
+    }
+
+    /// A record (machine `m`) of one `visits` metric per scenario id.
+    fn visits(rows: &[(String, Metric)]) -> RunRecord {
+        record(
+            "m",
+            rows.iter()
+                .map(|(id, m)| (id.as_str(), "visits", m.clone()))
+                .collect(),
+        )
+    }
 
     #[test]
     fn every_metric_changed_in_a_huge_suite_still_fits_a_pr_comment() {
@@ -409,19 +428,10 @@ mod tests {
                     )
                 })
                 .collect();
-            record(
-                "m",
-                rows.iter()
-                    .map(|(id, m)| (id.as_str(), "visits", m.clone()))
-                    .collect(),
-            )
+            visits(&rows)
         };
         let (base, cur) = (make(100), make(300));
-        let c = compare(&base, &cur, &GateConfig::default(), &|_| true);
-        let md = render(&ReportInput {
-            comparison: Some(&c),
-            ..ReportInput::new(&cur)
-        });
+        let md = compared(&base, &cur);
         assert!(md.len() < 65_536, "{} characters", md.len());
         assert!(
             md.find("## What changed").is_some_and(|at| at < 2_000),
@@ -447,21 +457,8 @@ mod tests {
                 })
                 .collect()
         };
-        let as_record = |rows: &[(String, Metric)]| {
-            record(
-                "m",
-                rows.iter()
-                    .map(|(id, m)| (id.as_str(), "visits", m.clone()))
-                    .collect(),
-            )
-        };
-        let (base_rows, cur_rows) = (rows(1), rows(3));
-        let (base, cur) = (as_record(&base_rows), as_record(&cur_rows));
-        let c = compare(&base, &cur, &GateConfig::default(), &|_| true);
-        let md = render(&ReportInput {
-            comparison: Some(&c),
-            ..ReportInput::new(&cur)
-        });
+        let (base, cur) = (visits(&rows(1)), visits(&rows(3)));
+        let md = compared(&base, &cur);
         assert!(md.len() < 65_536, "{} characters", md.len());
         assert!(
             md.contains("1 of 300 compared metrics (those that moved"),
@@ -477,11 +474,7 @@ mod tests {
     fn summary_leads_with_the_verdict_and_lists_regressions() {
         let base = record("m", vec![("a/b/c", "visits", Metric::count(10, "entries"))]);
         let cur = record("m", vec![("a/b/c", "visits", Metric::count(30, "entries"))]);
-        let c = compare(&base, &cur, &GateConfig::default(), &|_| true);
-        let md = render(&ReportInput {
-            comparison: Some(&c),
-            ..ReportInput::new(&cur)
-        });
+        let md = compared(&base, &cur);
         assert!(md.starts_with("# perfgate smoke: ❌ regression"), "{md}");
         // What changed comes first, before the components and the folded table.
         let changed = md.find("## What changed").expect("what changed");
@@ -494,11 +487,7 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("cargo perfgate bless"));
-        let ok = compare(&base, &base, &GateConfig::default(), &|_| true);
-        let md = render(&ReportInput {
-            comparison: Some(&ok),
-            ..ReportInput::new(&base)
-        });
+        let md = compared(&base, &base);
         assert!(
             md.starts_with("# perfgate smoke: ✅ pass")
                 && md.contains("## What changed\n\nNothing: all 1 compared metrics"),
@@ -560,11 +549,7 @@ mod tests {
             "ci",
             vec![("a/b/c", "visits", Metric::count(10, "entries"))],
         );
-        let c = compare(&base, &cur, &GateConfig::default(), &|_| true);
-        let md = render(&ReportInput {
-            comparison: Some(&c),
-            ..ReportInput::new(&cur)
-        });
+        let md = compared(&base, &cur);
         assert!(
             md.contains("not one labelled machine") && md.contains("do not gate"),
             "{md}"
