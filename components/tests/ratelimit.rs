@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use components::clock::Clock;
 use components::ratelimit::{CondvarLimiter, PollingLimiter, Rate, RateLimiter};
 use fixtures::clock::MockClock;
 
@@ -107,15 +106,16 @@ fn assert_within_bucket(times: &mut [Duration], burst: u32, per_token: Duration,
     }
 }
 
-#[test]
-fn contending_threads_get_tokens_exactly_when_due_in_virtual_time() {
-    let rate = Rate::per_second(10).expect("valid");
-    let clock = Arc::new(MockClock::new());
-    let limiter = Arc::new(CondvarLimiter::new(rate, 2, Arc::clone(&clock)).expect("valid"));
+/// Four threads take five tokens each from `limiter`; the virtual times of the grants, in the order
+/// they were recorded.
+fn four_threads_take_five<L: RateLimiter + 'static>(
+    limiter: &Arc<L>,
+    clock: &Arc<MockClock>,
+) -> Vec<Duration> {
     let times = Arc::new(Mutex::new(Vec::new()));
     let threads: Vec<_> = (0..4)
         .map(|_| {
-            let (l, c, t) = (Arc::clone(&limiter), Arc::clone(&clock), Arc::clone(&times));
+            let (l, c, t) = (Arc::clone(limiter), Arc::clone(clock), Arc::clone(&times));
             thread::spawn(move || {
                 for _ in 0..5 {
                     l.acquire().expect("granted");
@@ -127,7 +127,15 @@ fn contending_threads_get_tokens_exactly_when_due_in_virtual_time() {
     for t in threads {
         t.join().expect("no panic");
     }
-    let mut times = times.lock().expect("times").clone();
+    times.lock().expect("times").clone()
+}
+
+#[test]
+fn contending_threads_get_tokens_exactly_when_due_in_virtual_time() {
+    let rate = Rate::per_second(10).expect("valid");
+    let clock = Arc::new(MockClock::new());
+    let limiter = Arc::new(CondvarLimiter::new(rate, 2, Arc::clone(&clock)).expect("valid"));
+    let mut times = four_threads_take_five(&limiter, &clock);
     assert_eq!(times.len(), 20);
     assert_within_bucket(&mut times, 2, 100 * MS, "condvar");
     // Only the head sleeps, and exactly until the next token: 2 at once, then one every 100 ms, so
@@ -145,22 +153,7 @@ fn polling_threads_never_exceed_the_bucket() {
     let rate = Rate::per_second(10).expect("valid");
     let clock = Arc::new(MockClock::new());
     let limiter = Arc::new(PollingLimiter::new(rate, 2, Arc::clone(&clock)).expect("valid"));
-    let times = Arc::new(Mutex::new(Vec::new()));
-    let threads: Vec<_> = (0..4)
-        .map(|_| {
-            let (l, c, t) = (Arc::clone(&limiter), Arc::clone(&clock), Arc::clone(&times));
-            thread::spawn(move || {
-                for _ in 0..5 {
-                    l.acquire().expect("granted");
-                    t.lock().expect("times").push(c.now().since_origin());
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("no panic");
-    }
-    let mut times = times.lock().expect("times").clone();
+    let mut times = four_threads_take_five(&limiter, &clock);
     assert_eq!(times.len(), 20);
     assert_within_bucket(&mut times, 2, 100 * MS, "polling");
 }
