@@ -18,8 +18,7 @@ fn source_for(fake: &FakeNtpCommands, timeout: Duration) -> CommandSource {
     })
 }
 
-/// Long enough for `/bin/sh` to start on a loaded CI machine: a run that finishes never waits for it.
-const GENEROUS: Duration = Duration::from_secs(20);
+const GENEROUS: Duration = fixtures::fakecmd::GENEROUS_TIMEOUT;
 
 /// The one test that waits in real time: a hanging program must be killed at the timeout. The timeout
 /// is injected as 50 ms (not the default 2 s) to keep that wait short; it cannot be virtual, since the

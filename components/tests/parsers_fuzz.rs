@@ -119,17 +119,9 @@ Update interval : 0.0 seconds
 Leap status     : Not synchronised
 ";
 
-const TRACKING_CSV: &str = "CB00710F,foo.example.net,3,1764244800.000000000,0.000006523,-0.000006747,0.000012345,-12.345,0.001,0.012,0.001234567,0.000456789,64.2,Normal\n";
+const TRACKING_CSV: &str = fixtures::fakecmd::CHRONYC_CSV_SAMPLE;
 
-const NTPQ_RV: &str = "associd=0 status=0615 leap_none, sync_ntp, 1 event, clock_sync,
-version=\"ntpd 4.2.8p15@1.3728-o Wed Feb 16 17:13:02 UTC 2022 (1)\",
-processor=\"x86_64\", system=\"Linux/5.15.0-91-generic\", leap=00, stratum=2,
-precision=-24, rootdelay=1.362, rootdisp=7.803, refid=192.0.2.1,
-reftime=e9357b3c.5e8b1b6e  Sun, Dec 10 2023 12:34:36.369,
-clock=e9357d4c.30d1ab4c  Sun, Dec 10 2023 12:43:24.190, peer=12345, tc=10,
-mintc=3, offset=-0.123456, frequency=-12.345, sys_jitter=0.067890,
-clk_jitter=0.045, clk_wander=0.002
-";
+const NTPQ_RV: &str = fixtures::fakecmd::NTPQ_RV_SAMPLE;
 
 const CHRONY_WORDS: &[&str] = &[
     "Reference ID",
