@@ -8,7 +8,9 @@ use std::time::Duration;
 use components::clock::Clock;
 use components::ntpstatus::*;
 use fixtures::clock::MockClock;
-use fixtures::fakecmd::{FakeNtpCommands, FakeOutput, FakeProgram, SYNCED_CHRONYC_OFFSET_MS};
+use fixtures::fakecmd::{
+    FakeNtpCommands, FakeOutput, FakeProgram, GENEROUS_TIMEOUT, SYNCED_CHRONYC_OFFSET_MS,
+};
 
 fn source_for(fake: &FakeNtpCommands, timeout: Duration) -> CommandSource {
     CommandSource::new(CommandConfig {
@@ -17,8 +19,6 @@ fn source_for(fake: &FakeNtpCommands, timeout: Duration) -> CommandSource {
         timeout,
     })
 }
-
-const GENEROUS: Duration = fixtures::fakecmd::GENEROUS_TIMEOUT;
 
 /// The one test that waits in real time: a hanging program must be killed at the timeout. The timeout
 /// is injected as 50 ms (not the default 2 s) to keep that wait short; it cannot be virtual, since the
@@ -48,7 +48,7 @@ fn a_hanging_program_is_killed_at_the_timeout_and_central_stays_usable() {
 #[test]
 fn central_marks_a_stale_snapshot_unsynced_without_an_offset() {
     let fake = FakeNtpCommands::chronyc(FakeOutput::Synced, Duration::ZERO).expect("fake");
-    let src = Arc::new(source_for(&fake, GENEROUS));
+    let src = Arc::new(source_for(&fake, GENEROUS_TIMEOUT));
     let clock = Arc::new(MockClock::new());
     let central = CentralStatus::new(src, clock.clone(), Duration::from_secs(30));
     let before = central.for_write();
@@ -99,7 +99,7 @@ fn ntp_fields(dir: &std::path::Path, channels: usize, minutes: u32) -> Vec<Strin
 
 fn record(strategy: &str, minutes: u32) -> (tempfile::TempDir, RecordReport, u64, u64) {
     let fake = FakeNtpCommands::chronyc(FakeOutput::Synced, Duration::ZERO).expect("fake");
-    let src = Arc::new(source_for(&fake, GENEROUS));
+    let src = Arc::new(source_for(&fake, GENEROUS_TIMEOUT));
     let clock = Arc::new(MockClock::new());
     let strategy: Arc<dyn StatusStrategy> = match strategy {
         "per-write" => Arc::new(PerWriteStatus::new(Arc::clone(&src))),

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use fixtures::fakecmd::{
-    FakeNtpCommands, FakeOutput, FakeProgram, SYNCED_CHRONYC_OFFSET_MS, SYNCED_NTPQ_OFFSET_MS,
-    UNSYNCED_CHRONYC_OFFSET_MS,
+    FakeNtpCommands, FakeOutput, FakeProgram, GENEROUS_TIMEOUT, SYNCED_CHRONYC_OFFSET_MS,
+    SYNCED_NTPQ_OFFSET_MS, UNSYNCED_CHRONYC_OFFSET_MS,
 };
 use proptest::prelude::*;
 
@@ -278,12 +278,10 @@ fn source_for(fake: &FakeNtpCommands, timeout: Duration) -> CommandSource {
     })
 }
 
-const GENEROUS: Duration = fixtures::fakecmd::GENEROUS_TIMEOUT;
-
 #[test]
 fn source_prefers_chronyc_and_counts_one_process() {
     let fake = FakeNtpCommands::chronyc(FakeOutput::Synced, Duration::ZERO).expect("fake");
-    let src = source_for(&fake, GENEROUS);
+    let src = source_for(&fake, GENEROUS_TIMEOUT);
     let q = src.query();
     assert_eq!(q.chronyc, Attempt::Parsed);
     assert_eq!(q.ntpq, None);
@@ -307,7 +305,7 @@ fn source_falls_back_to_ntpq_and_reports_why() {
             FakeProgram::new(FakeOutput::Synced),
         )
         .expect("fake");
-        let src = source_for(&fake, GENEROUS);
+        let src = source_for(&fake, GENEROUS_TIMEOUT);
         let q = src.query();
         assert_eq!(q.chronyc, attempt);
         assert_eq!(q.ntpq, Some(Attempt::Parsed));
@@ -325,7 +323,7 @@ fn garbage_or_missing_everywhere_is_unknown_not_an_error() {
         FakeProgram::new(FakeOutput::Garbage),
     )
     .expect("fake");
-    let q = source_for(&fake, GENEROUS).query();
+    let q = source_for(&fake, GENEROUS_TIMEOUT).query();
     assert_eq!(q.status, NtpStatus::UNKNOWN);
     assert!(matches!(q.chronyc, Attempt::Unparsable(_)));
     assert!(matches!(
@@ -342,7 +340,7 @@ fn garbage_or_missing_everywhere_is_unknown_not_an_error() {
         FakeProgram::new(FakeOutput::Missing),
     )
     .expect("fake");
-    let q = source_for(&none, GENEROUS).query();
+    let q = source_for(&none, GENEROUS_TIMEOUT).query();
     assert_eq!(q.status, NtpStatus::UNKNOWN);
     assert_eq!(q.spawned, 0);
 }
@@ -350,7 +348,7 @@ fn garbage_or_missing_everywhere_is_unknown_not_an_error() {
 #[test]
 fn unsynced_outputs_keep_their_offset_but_are_not_synced() {
     let fake = FakeNtpCommands::chronyc(FakeOutput::Unsynced, Duration::ZERO).expect("fake");
-    let q = source_for(&fake, GENEROUS).query();
+    let q = source_for(&fake, GENEROUS_TIMEOUT).query();
     assert_eq!(q.status.offset_ms, Some(UNSYNCED_CHRONYC_OFFSET_MS));
     assert!(!q.status.synced);
     let fake = FakeNtpCommands::new(
@@ -358,7 +356,7 @@ fn unsynced_outputs_keep_their_offset_but_are_not_synced() {
         FakeProgram::new(FakeOutput::Unsynced),
     )
     .expect("fake");
-    let q = source_for(&fake, GENEROUS).query();
+    let q = source_for(&fake, GENEROUS_TIMEOUT).query();
     assert_eq!(q.status.stratum, Some(16));
     assert!(!q.status.synced);
 }
