@@ -213,6 +213,51 @@ fn the_recorder_measures_each_write_path_wait_on_its_timer() {
     assert_eq!(sim.sleeps(), 24, "one virtual sleep per 10 s tick");
 }
 
+/// The hook between ticks runs once before each tick, on the recording thread, when nothing of the
+/// recorder is running (every write of a minute is done before the next tick's hook), and the
+/// recording is the one `run` makes.
+#[test]
+fn the_recorder_offers_a_pause_before_each_tick_and_records_the_same() {
+    let fake = FakeNtpCommands::chronyc(FakeOutput::Synced, Duration::ZERO).expect("fake");
+    let src = Arc::new(source_for(&fake, GENEROUS_TIMEOUT));
+    let sim = Arc::new(MockClock::new());
+    let strategy: Arc<dyn StatusStrategy> = Arc::new(CentralStatus::new(
+        Arc::clone(&src),
+        sim.clone(),
+        DEFAULT_STALE_AFTER,
+    ));
+    let out = tempfile::tempdir().expect("tempdir");
+    let recorder = Recorder::new(
+        RecorderConfig::new(out.path(), 2),
+        strategy,
+        sim.clone(),
+        sim.clone(),
+    );
+    let written = || {
+        std::fs::read_dir(out.path())
+            .expect("out dir")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .count()
+    };
+    let (mut seen, mut files_at) = (Vec::new(), Vec::new());
+    let report = recorder
+        .run_with(|| {
+            seen.push(sim.elapsed());
+            files_at.push(written());
+        })
+        .expect("records");
+    let tick = Duration::from_secs(10);
+    assert_eq!(seen, (0..12).map(|k| tick * k).collect::<Vec<_>>());
+    // Before the 7th tick (end of minute 1) the 9 files of minute 0 are all there, none of minute 1.
+    assert_eq!(files_at[..7], [0, 0, 0, 0, 0, 0, 9]);
+    assert_eq!(files_at[11], 9);
+    let (_out, plain, _, _) = record("central", 2);
+    assert_eq!(report.files_written, plain.files_written);
+    assert_eq!(report.refreshes, plain.refreshes);
+    assert_eq!(report.synced_files, plain.synced_files);
+}
+
 #[test]
 fn bad_recorder_settings_name_the_field() {
     let out = tempfile::tempdir().expect("tempdir");

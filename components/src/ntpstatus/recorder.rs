@@ -359,6 +359,13 @@ impl Recorder {
     /// minute each channel writes its file on its own thread, while that tick's refresh runs alongside
     /// (as in the seed, where the main loop and the channels are separate threads).
     pub fn run(&self) -> Result<RecordReport, RecorderError> {
+        self.run_with(|| {})
+    }
+
+    /// [`Recorder::run`], calling `between_ticks` on this thread before each 10 s tick: a point
+    /// where no writer, refresh or status command of the recorder is running, so a harness may
+    /// pause it there (an A/B hands the CPU to the other build and waits for its turn back).
+    pub fn run_with(&self, mut between_ticks: impl FnMut()) -> Result<RecordReport, RecorderError> {
         let ticks_per_minute = self.config.validate()?;
         let dir = &self.config.out_dir;
         fs::create_dir_all(dir).map_err(|source| RecorderError::Io {
@@ -370,6 +377,7 @@ impl Recorder {
         report.refresh_spawns += u64::from(self.strategy.refresh());
         report.refreshes += 1;
         for tick in 1..=total_ticks {
+            between_ticks();
             self.clock.sleep(self.config.refresh_every);
             let refresh_now = tick < total_ticks;
             if tick % ticks_per_minute != 0 {

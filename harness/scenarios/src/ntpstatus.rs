@@ -157,7 +157,8 @@ pub fn record(
         sim,
         timer,
     )
-    .run()
+    // Between ticks nothing of the recorder runs: an A/B alternates base and head there.
+    .run_with(|| ctx.timer.turn())
     .map_err(|e| e.to_string())?;
 
     // Correctness first: every file written, every spawn seen by the fake, the right status.
@@ -340,7 +341,7 @@ mod tests {
     /// process on the write path, the before nine a minute.
     #[test]
     fn the_zero_delay_pair_measures_spawns_and_the_swap_is_visible() {
-        let timer = perfgate::measure::RealTimer::new();
+        let timer = Turns::default();
         let ctx = RunContext {
             plan: perfgate::measure::SamplingPlan::SMOKE,
             timer: &timer,
@@ -360,5 +361,24 @@ mod tests {
         assert_eq!(get(&after, WRITE_PATH_PROCESSES_PER_MINUTE), Value::Int(0));
         assert_eq!(get(&after, FILES_WRITTEN), Value::Int(9));
         assert_eq!(after[WRITE_WAIT_P50.as_str()].samples.len(), 9);
+        // Each recording offered a turn before each of its 6 ticks (an A/B alternates there).
+        assert_eq!(timer.turns.get(), 12);
+    }
+
+    /// The real clock, counting the turns it is offered.
+    #[derive(Default)]
+    struct Turns {
+        clock: perfgate::measure::RealTimer,
+        turns: std::cell::Cell<usize>,
+    }
+
+    impl perfgate::measure::Timer for Turns {
+        fn elapsed(&self) -> Duration {
+            perfgate::measure::Timer::elapsed(&self.clock)
+        }
+
+        fn turn(&self) {
+            self.turns.set(self.turns.get() + 1);
+        }
     }
 }
