@@ -291,47 +291,41 @@ const CHRONY_FIELDS: [&str; 13] = [
     "Leap status",
 ];
 
-/// A text-mode value that is a number with a unit: the field, its value, the unit it must carry and
-/// what a good value looks like (for the error).
-struct Quantity<'v> {
+/// `12.345 ppm slow` / `… fast` / `0.000006523 seconds slow of NTP time` → signed (slow positive).
+fn slow_fast(
     field: &'static str,
-    value: &'v str,
+    value: &str,
     unit: &'static str,
     expected: &'static str,
+) -> Result<f64, ParseError> {
+    let mut words = value.split_whitespace();
+    let (Some(number), Some(u), Some(dir)) = (words.next(), words.next(), words.next()) else {
+        return Err(bad(CHRONY, field, value, expected));
+    };
+    // The direction carries the sign: `-1 seconds fast` contradicts itself (chrony never prints it),
+    // and reading it as either sign would be a guess.
+    if u != unit || number.starts_with('-') {
+        return Err(bad(CHRONY, field, value, expected));
+    }
+    let magnitude = float(CHRONY, field, number)?;
+    match dir {
+        "slow" => Ok(magnitude),
+        "fast" => Ok(-magnitude),
+        _ => Err(bad(CHRONY, field, value, expected)),
+    }
 }
 
-impl Quantity<'_> {
-    fn bad(&self) -> ParseError {
-        bad(CHRONY, self.field, self.value, self.expected)
-    }
-
-    /// `12.345 ppm slow` / `… fast` / `0.000006523 seconds slow of NTP time` → signed (slow
-    /// positive).
-    fn slow_fast(&self) -> Result<f64, ParseError> {
-        let mut words = self.value.split_whitespace();
-        let (Some(number), Some(u), Some(dir)) = (words.next(), words.next(), words.next()) else {
-            return Err(self.bad());
-        };
-        // The direction carries the sign: `-1 seconds fast` contradicts itself (chrony never prints
-        // it), and reading it as either sign would be a guess.
-        if u != self.unit || number.starts_with('-') {
-            return Err(self.bad());
-        }
-        let magnitude = float(CHRONY, self.field, number)?;
-        match dir {
-            "slow" => Ok(magnitude),
-            "fast" => Ok(-magnitude),
-            _ => Err(self.bad()),
-        }
-    }
-
-    /// `-0.000006747 seconds` → the number, checking the unit.
-    fn with_unit(&self) -> Result<f64, ParseError> {
-        let mut words = self.value.split_whitespace();
-        match (words.next(), words.next(), words.next()) {
-            (Some(number), Some(u), None) if u == self.unit => float(CHRONY, self.field, number),
-            _ => Err(self.bad()),
-        }
+/// `-0.000006747 seconds` → the number, checking the unit.
+fn with_unit(
+    field: &'static str,
+    value: &str,
+    unit: &'static str,
+    expected: &'static str,
+) -> Result<f64, ParseError> {
+    let mut words = value.split_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some(number), Some(u), None) if u == unit => float(CHRONY, field, number),
+        _ => Err(bad(CHRONY, field, value, expected)),
     }
 }
 
@@ -366,22 +360,14 @@ pub fn parse_chronyc_tracking(bytes: &[u8]) -> Result<ChronyTracking, ParseError
         },
         None => (reference, ""),
     };
-    let system_time = Quantity {
-        field: "System time",
-        value: get(
-            3,
-            "`System time     : 0.000006523 seconds slow of NTP time`",
-        )?,
-        unit: "seconds",
-        expected: "`X seconds slow of NTP time` or `X seconds fast of NTP time`",
-    };
-    let system_time_s = match system_time.value.strip_suffix("of NTP time") {
-        Some(rest) => Quantity {
-            value: rest,
-            ..system_time
-        }
-        .slow_fast()?,
-        None => return Err(system_time.bad()),
+    let system_time = get(
+        3,
+        "`System time     : 0.000006523 seconds slow of NTP time`",
+    )?;
+    let expected = "`X seconds slow of NTP time` or `X seconds fast of NTP time`";
+    let system_time_s = match system_time.strip_suffix("of NTP time") {
+        Some(rest) => slow_fast("System time", rest, "seconds", expected)?,
+        None => return Err(bad(CHRONY, "System time", system_time, expected)),
     };
     let leap = get(12, "`Leap status     : Normal`")?;
     Ok(ChronyTracking {
@@ -390,62 +376,54 @@ pub fn parse_chronyc_tracking(bytes: &[u8]) -> Result<ChronyTracking, ParseError
         stratum: stratum(CHRONY, get(1, "`Stratum         : 3`")?)?,
         ref_time: get(2, "`Ref time (UTC)  : Thu Nov 27 12:00:00 2025`")?.to_owned(),
         system_time_s,
-        last_offset_s: Quantity {
-            field: "Last offset",
-            value: get(4, "`Last offset     : -0.000006747 seconds`")?,
-            unit: "seconds",
-            expected: "`-0.000006747 seconds`",
-        }
-        .with_unit()?,
-        rms_offset_s: Quantity {
-            field: "RMS offset",
-            value: get(5, "`RMS offset      : 0.000012345 seconds`")?,
-            unit: "seconds",
-            expected: "`0.000012345 seconds`",
-        }
-        .with_unit()?,
-        frequency_ppm: Quantity {
-            field: "Frequency",
-            value: get(6, "`Frequency       : 12.345 ppm slow`")?,
-            unit: "ppm",
-            expected: "`12.345 ppm slow` or `12.345 ppm fast`",
-        }
-        .slow_fast()?,
-        residual_freq_ppm: Quantity {
-            field: "Residual freq",
-            value: get(7, "`Residual freq   : +0.001 ppm`")?,
-            unit: "ppm",
-            expected: "`+0.001 ppm`",
-        }
-        .with_unit()?,
-        skew_ppm: Quantity {
-            field: "Skew",
-            value: get(8, "`Skew            : 0.012 ppm`")?,
-            unit: "ppm",
-            expected: "`0.012 ppm`",
-        }
-        .with_unit()?,
-        root_delay_s: Quantity {
-            field: "Root delay",
-            value: get(9, "`Root delay      : 0.001234567 seconds`")?,
-            unit: "seconds",
-            expected: "`0.001234567 seconds`",
-        }
-        .with_unit()?,
-        root_dispersion_s: Quantity {
-            field: "Root dispersion",
-            value: get(10, "`Root dispersion : 0.000456789 seconds`")?,
-            unit: "seconds",
-            expected: "`0.000456789 seconds`",
-        }
-        .with_unit()?,
-        update_interval_s: Quantity {
-            field: "Update interval",
-            value: get(11, "`Update interval : 64.2 seconds`")?,
-            unit: "seconds",
-            expected: "`64.2 seconds`",
-        }
-        .with_unit()?,
+        last_offset_s: with_unit(
+            "Last offset",
+            get(4, "`Last offset     : -0.000006747 seconds`")?,
+            "seconds",
+            "`-0.000006747 seconds`",
+        )?,
+        rms_offset_s: with_unit(
+            "RMS offset",
+            get(5, "`RMS offset      : 0.000012345 seconds`")?,
+            "seconds",
+            "`0.000012345 seconds`",
+        )?,
+        frequency_ppm: slow_fast(
+            "Frequency",
+            get(6, "`Frequency       : 12.345 ppm slow`")?,
+            "ppm",
+            "`12.345 ppm slow` or `12.345 ppm fast`",
+        )?,
+        residual_freq_ppm: with_unit(
+            "Residual freq",
+            get(7, "`Residual freq   : +0.001 ppm`")?,
+            "ppm",
+            "`+0.001 ppm`",
+        )?,
+        skew_ppm: with_unit(
+            "Skew",
+            get(8, "`Skew            : 0.012 ppm`")?,
+            "ppm",
+            "`0.012 ppm`",
+        )?,
+        root_delay_s: with_unit(
+            "Root delay",
+            get(9, "`Root delay      : 0.001234567 seconds`")?,
+            "seconds",
+            "`0.001234567 seconds`",
+        )?,
+        root_dispersion_s: with_unit(
+            "Root dispersion",
+            get(10, "`Root dispersion : 0.000456789 seconds`")?,
+            "seconds",
+            "`0.000456789 seconds`",
+        )?,
+        update_interval_s: with_unit(
+            "Update interval",
+            get(11, "`Update interval : 64.2 seconds`")?,
+            "seconds",
+            "`64.2 seconds`",
+        )?,
         leap_status: LeapStatus::parse(leap).ok_or_else(|| {
             bad(
                 CHRONY,
