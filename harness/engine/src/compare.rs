@@ -422,9 +422,11 @@ fn ci_bound(direction: Direction, ci: Interval, toward_worse: bool) -> f64 {
 }
 
 /// Interval of `current / baseline` for a noisy metric: bootstrap over both sample sets when both
-/// kept samples; otherwise from the current run's own interval against the baseline's point value.
+/// kept samples and the value is their median; otherwise (a quantile such as a p99, or no samples)
+/// from the current run's own interval against the baseline's point value.
 fn noisy_ratio_ci(base: &Metric, cur: &Metric, level: f64) -> Option<Interval> {
-    if !base.samples.is_empty() && !cur.samples.is_empty() {
+    let medians = base.quantile.is_none() && cur.quantile.is_none();
+    if medians && !base.samples.is_empty() && !cur.samples.is_empty() {
         return stats::ratio_of_medians_ci(&cur.samples, &base.samples, level);
     }
     let b = base.value.as_f64();
@@ -542,6 +544,24 @@ mod tests {
         );
         let row = only(&cmp(&base, &noisy), "wall_time");
         assert_eq!(row.verdict, Verdict::Same, "{row:?}");
+    }
+
+    #[test]
+    fn a_quantile_is_compared_on_its_own_interval_not_on_a_bootstrap_of_medians() {
+        use crate::measure::quantile_metric;
+        // Same median (50), the p99 twice as far out: a bootstrap of the samples' medians would
+        // read "same"; the p99's order-statistic interval against the baseline's p99 does not.
+        let base: Vec<f64> = (1..=100).map(f64::from).collect();
+        let mut cur = base.clone();
+        cur.iter_mut().skip(90).for_each(|x| *x *= 2.0);
+        let (b, c) = (
+            quantile_metric(&base, 0.99, 0.95),
+            quantile_metric(&cur, 0.99, 0.95),
+        );
+        let ci = noisy_ratio_ci(&b, &c, 0.95).expect("interval");
+        let s = c.summary.expect("summary");
+        assert_eq!((ci.lower, ci.upper), (s.ci.lower / 99.0, s.ci.upper / 99.0));
+        assert!(ci.lower > 1.5, "{ci:?}");
     }
 
     #[test]

@@ -227,6 +227,7 @@ pub fn criterion_scenario(
         summary,
         samples,
         rounds: Vec::new(),
+        quantile: None,
     };
     Ok(ScenarioRecord {
         id: bench.full_id,
@@ -293,6 +294,7 @@ pub fn gungraun_scenario(path: &Path, bytes: &[u8]) -> Result<ScenarioRecord, Er
                 summary: None,
                 samples: Vec::new(),
                 rounds: Vec::new(),
+                quantile: None,
             },
         )]),
         duration_s: 0.0,

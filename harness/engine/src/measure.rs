@@ -107,6 +107,7 @@ impl Samples {
             summary: Some(summary),
             samples: self.ns_per_iter,
             rounds: Vec::new(),
+            quantile: None,
         }
     }
 }
@@ -208,10 +209,11 @@ where
     })
 }
 
-/// Nearest-rank quantile `q` of `samples` as a wall-time metric. Its samples are not kept (the gate's
-/// bootstrap compares medians); instead the summary's interval is the distribution-free
-/// order-statistic interval of the quantile, which the gate uses for significance. `median` in the
-/// summary holds the quantile itself, as for the in-run ratios.
+/// Nearest-rank quantile `q` of `samples` as a wall-time metric. The summary's interval is the
+/// distribution-free order-statistic interval of the quantile, which the gate uses for significance;
+/// `median` in the summary holds the quantile itself, as for the in-run ratios. The samples are kept
+/// with their `quantile`, so an A/B can pool repeated runs; the gate's bootstrap of medians leaves
+/// them alone.
 pub fn quantile_metric(samples: &[f64], q: f64, confidence: f64) -> Metric {
     let mut v: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
     v.sort_by(f64::total_cmp);
@@ -238,8 +240,30 @@ pub fn quantile_metric(samples: &[f64], q: f64, confidence: f64) -> Metric {
             },
             ..whole
         }),
-        samples: Vec::new(),
+        samples: samples.iter().copied().filter(|x| x.is_finite()).collect(),
         rounds: Vec::new(),
+        quantile: Some(q),
+    }
+}
+
+/// The same metric recomputed from `samples`, for a metric whose value is a statistic of its samples
+/// (the median, or its [`Metric::quantile`]): kind, unit and direction stay, value, summary and
+/// samples follow the new samples, rounds are cleared.
+pub fn resample(metric: &Metric, samples: Vec<f64>) -> Metric {
+    let confidence = metric.summary.as_ref().map_or(0.95, |s| s.ci.level);
+    let fresh = match metric.quantile {
+        Some(q) => quantile_metric(&samples, q, confidence),
+        None => Samples {
+            ns_per_iter: samples,
+            batch: 1,
+        }
+        .into_metric(confidence),
+    };
+    Metric {
+        kind: metric.kind,
+        unit: metric.unit.clone(),
+        direction: metric.direction,
+        ..fresh
     }
 }
 
@@ -406,6 +430,27 @@ mod tests {
         let s = m.summary.expect("summary");
         assert!(s.ci.lower <= 198.0 && s.ci.upper >= 198.0, "{:?}", s.ci);
         assert!(s.ci.lower < s.ci.upper);
-        assert!(m.samples.is_empty());
+        assert_eq!(m.samples, samples, "kept, for pooling");
+        assert_eq!(m.quantile, Some(0.99));
+    }
+
+    #[test]
+    fn resample_recomputes_the_same_statistic_from_new_samples() {
+        let mut cpu = quantile_metric(&[1.0, 2.0, 3.0], 0.99, 0.9);
+        cpu.kind = MetricKind::CpuTime;
+        let p99 = resample(&cpu, (1..=200).map(f64::from).collect());
+        assert_eq!(p99.value, Value::Float(198.0));
+        assert_eq!(
+            (p99.kind, p99.quantile, p99.samples.len()),
+            (MetricKind::CpuTime, Some(0.99), 200)
+        );
+        assert_eq!(p99.summary.expect("summary").ci.level, 0.9);
+        let wall = Samples {
+            ns_per_iter: vec![5.0, 1.0],
+            batch: 1,
+        }
+        .into_metric(0.95);
+        let median = resample(&wall, vec![4.0, 8.0, 6.0]);
+        assert_eq!((median.value, median.quantile), (Value::Float(6.0), None));
     }
 }

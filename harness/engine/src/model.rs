@@ -255,14 +255,19 @@ pub struct Metric {
     pub unit: String,
     /// Which way is better.
     pub direction: Direction,
-    /// The headline figure (the median for sampled metrics).
+    /// The headline figure (the median for sampled metrics, or their [`Metric::quantile`]).
     pub value: Value,
     /// For sampled metrics: their summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<Summary>,
-    /// For sampled metrics: the raw samples, so a later comparison can test significance.
+    /// For sampled metrics: the raw samples, so a later comparison can test significance and an A/B
+    /// can pool the samples of repeated runs. `value` is their median, or their `quantile`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub samples: Vec<f64>,
+    /// When `value` is not the median of `samples` but this quantile of them (nearest rank: 0.99
+    /// for a p99). Comparisons that test medians of samples leave such a metric to its interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile: Option<f64>,
     /// For a baseline blessed over several rounds: each round's headline value, in run order. Their
     /// spread is the metric's run-to-run noise band (see [`Metric::noise_band`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -280,6 +285,7 @@ impl Metric {
             summary: None,
             samples: Vec::new(),
             rounds: Vec::new(),
+            quantile: None,
         }
     }
 
@@ -293,6 +299,7 @@ impl Metric {
             summary: None,
             samples: Vec::new(),
             rounds: Vec::new(),
+            quantile: None,
         }
     }
 

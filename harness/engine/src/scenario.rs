@@ -645,6 +645,7 @@ pub fn add_in_run_ratios(scenarios: &mut [ScenarioRecord], confidence: f64) {
                 }),
                 samples: Vec::new(),
                 rounds: Vec::new(),
+                quantile: None,
             },
         );
     }

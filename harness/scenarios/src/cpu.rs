@@ -43,6 +43,7 @@ pub fn single_ns(ns: f64) -> Metric {
         summary: None,
         samples: Vec::new(),
         rounds: Vec::new(),
+        quantile: None,
     }
 }
 
@@ -70,6 +71,7 @@ pub fn exact_rate(value: f64, unit: &str) -> Metric {
         summary: None,
         samples: Vec::new(),
         rounds: Vec::new(),
+        quantile: None,
     }
 }
 

@@ -212,6 +212,7 @@ pub fn record(
                 summary: Some(median),
                 samples: waits.clone(),
                 rounds: Vec::new(),
+                quantile: None,
             },
         ),
         (

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compare::Verdict;
 use crate::config::GateConfig;
-use crate::model::{Direction, Interval, MetricKind, RunRecord, format_sig, human};
+use crate::model::{Direction, Interval, Metric, MetricKind, RunRecord, format_sig, human};
 use crate::stats;
 
 /// How the A/B decides (`[ab]` in perfgate.toml).
@@ -267,9 +267,23 @@ pub fn is_paired(kind: MetricKind) -> bool {
     kind.is_noisy()
 }
 
+/// A pooled quantile is compared only when at least this many of the pooled samples lie above it
+/// (4.5 for the p99 of 450 status waits): a p99 of fewer is one of the largest samples, and the
+/// median of the runs' own ratios varies less.
+pub const POOLED_TAIL: f64 = 3.0;
+
+/// Whether `m`'s value is a statistic of samples pooled from repeated runs that the A/B can compare
+/// as it is (see [`rounds::fold_repeats`] and [`POOLED_TAIL`]).
+fn pooled(m: &Metric) -> bool {
+    let q = m.quantile.unwrap_or(0.5);
+    m.rounds.len() > 1 && m.samples.len() as f64 * (1.0 - q) >= POOLED_TAIL
+}
+
 /// The paired values of one metric on both sides, one group per round where both had it: the
-/// round's `(base, head)`, or its main and extra pairs when both sides ran the schedule's repeats
-/// (the metric's `rounds`, paired index by index).
+/// round's `(base, head)`; when both sides ran the schedule's repeats, their statistics of the
+/// samples pooled over the repeats where both sampled enough ([`pooled`]: all runs' samples,
+/// taken turn by turn, compared at once), else the runs' pairs (the metric's `rounds`, paired index
+/// by index).
 pub fn round_pairs(
     rounds: &[(RunRecord, RunRecord)],
     scenario: &str,
@@ -280,7 +294,9 @@ pub fn round_pairs(
         let (Some(bm), Some(hm)) = (b.metric(scenario, metric), h.metric(scenario, metric)) else {
             continue;
         };
-        if bm.rounds.len() > 1 && bm.rounds.len() == hm.rounds.len() {
+        if pooled(bm) && pooled(hm) && bm.quantile == hm.quantile {
+            out.push(vec![(bm.value.as_f64(), hm.value.as_f64())]);
+        } else if bm.rounds.len() > 1 && bm.rounds.len() == hm.rounds.len() {
             out.push(
                 bm.rounds
                     .iter()
@@ -537,7 +553,7 @@ pub fn analyze(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Metric;
+    use crate::model::ScenarioRecord;
     use crate::testutil::{record, wall};
 
     const SETTINGS: AbSettings = AbSettings {
@@ -573,7 +589,6 @@ mod tests {
 
     #[test]
     fn extra_pairs_folded_into_a_round_are_paired_index_by_index_and_count_once() {
-        use crate::model::ScenarioRecord;
         // Three rounds; in each, the scenario ran 4 times per side (1 main + 3 extra pairs), the
         // head 1.2x the base in every pair.
         let mut rs = Vec::new();
@@ -624,6 +639,50 @@ mod tests {
         let r = row(&rows, "wall_time");
         assert_eq!(r.n, 3);
         assert_eq!(r.verdict, Verdict::Regressed, "{r:?}");
+    }
+
+    #[test]
+    fn repeated_runs_pool_their_samples_where_the_statistic_allows() {
+        use crate::measure::quantile_metric;
+        // Run j of a side: a wall time of 5 samples, a p99 of 100 waits and a p99 of 19 gaps.
+        let run = |f: f64, j: usize| {
+            let at = |k: usize| f * (1000.0 + 100.0 * j as f64 + k as f64);
+            let waits: Vec<f64> = (0..100).map(at).collect();
+            ScenarioRecord {
+                id: "a/x/v/n=1".into(),
+                before: None,
+                metrics: [
+                    ("wall_time", wall(&(0..5).map(at).collect::<Vec<_>>())),
+                    ("wait_p99", quantile_metric(&waits, 0.99, 0.95)),
+                    ("gap_p99", quantile_metric(&waits[..19], 0.99, 0.95)),
+                ]
+                .map(|(n, m)| (n.to_owned(), m))
+                .into(),
+                duration_s: 0.1,
+            }
+        };
+        let side = |f: f64| {
+            let mut main = run(f, 0);
+            rounds::fold_repeats(&mut main, (1..4).map(|j| run(f, j)).collect());
+            let mut rec = record("m", Vec::new());
+            rec.scenarios.push(main);
+            rec
+        };
+        let rs = vec![(side(1.0), side(1.25))];
+        let wall_m = rs[0].0.metric("a/x/v/n=1", "wall_time").expect("wall");
+        assert_eq!((wall_m.samples.len(), wall_m.rounds.len()), (20, 4));
+        assert_eq!(wall_m.value.as_f64(), stats::median(&wall_m.samples));
+        let p99 = rs[0].0.metric("a/x/v/n=1", "wait_p99").expect("p99");
+        assert_eq!((p99.samples.len(), p99.quantile), (400, Some(0.99)));
+        assert_eq!(p99.value.as_f64(), 1395.0, "rank 396 of 400 pooled waits");
+        for (metric, groups) in [("wall_time", 1), ("wait_p99", 1), ("gap_p99", 4)] {
+            let g = round_pairs(&rs, "a/x/v/n=1", metric);
+            assert_eq!(g[0].len(), groups, "{metric}: {g:?}");
+            assert!(
+                g[0].iter().all(|(b, h)| (h / b - 1.25).abs() < 1e-9),
+                "{metric}: {g:?}"
+            );
+        }
     }
 
     #[test]

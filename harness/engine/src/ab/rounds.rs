@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::Error;
-use crate::model::{RunRecord, ScenarioRecord, Value};
+use crate::model::{Metric, RunRecord, ScenarioRecord, Value};
 use crate::store;
 
 use super::schedule::Schedule;
@@ -566,23 +566,33 @@ fn stream_round(
 }
 
 /// Folds extra runs of one scenario into its main record: each noisy metric keeps every run's value
-/// in `rounds` (main first, in the order they ran: the A/B pairs them index by index) and takes
-/// their median as its value; other metrics and the samples stay the main run's.
+/// in `rounds` (main first, in the order they ran: the A/B pairs them index by index). A metric
+/// that every run sampled pools their samples (main first) and becomes the same statistic of all of
+/// them (the median, or its quantile); any other takes the median of the runs' values. Other
+/// metrics stay the main run's.
 pub fn fold_repeats(main: &mut ScenarioRecord, more: Vec<ScenarioRecord>) {
     for (name, metric) in &mut main.metrics {
         if !metric.kind.is_noisy() {
             continue;
         }
-        let mut values = vec![metric.value.as_f64()];
-        values.extend(
-            more.iter()
-                .filter_map(|s| s.metrics.get(name))
-                .map(|m| m.value.as_f64()),
-        );
-        if values.len() < 2 {
+        let extra: Vec<&Metric> = more.iter().filter_map(|s| s.metrics.get(name)).collect();
+        if extra.is_empty() {
             continue;
         }
-        metric.value = Value::Float(crate::stats::median(&values));
+        let mut values = vec![metric.value.as_f64()];
+        values.extend(extra.iter().map(|m| m.value.as_f64()));
+        let sampled = !metric.samples.is_empty()
+            && extra.len() == more.len()
+            && extra
+                .iter()
+                .all(|m| !m.samples.is_empty() && m.quantile == metric.quantile);
+        if sampled {
+            let mut pooled = std::mem::take(&mut metric.samples);
+            pooled.extend(extra.iter().flat_map(|m| m.samples.iter().copied()));
+            *metric = crate::measure::resample(metric, pooled);
+        } else {
+            metric.value = Value::Float(crate::stats::median(&values));
+        }
         metric.rounds = values;
     }
     main.duration_s += more.iter().map(|s| s.duration_s).sum::<f64>();

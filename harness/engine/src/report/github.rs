@@ -46,8 +46,12 @@ pub fn entries(input: &ReportInput<'_>) -> Vec<Entry> {
                             .map(|s| format!("± {}", format_sig((s.ci.upper - s.ci.lower) / 2.0))),
                         extra: match summary {
                             Some(s) => format!(
-                                "{} median of {} samples; commit {}; {}",
+                                "{} {} of {} samples; commit {}; {}",
                                 m.kind.name(),
+                                m.quantile.map_or("median".to_owned(), |q| format!(
+                                    "p{}",
+                                    (q * 100.0).round()
+                                )),
                                 s.n,
                                 r.git.commit,
                                 r.machine.fingerprint
