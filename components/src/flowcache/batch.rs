@@ -187,15 +187,18 @@ pub trait EntryOps: Send + Sync + fmt::Debug {
 /// per removal would make it quadratic, which the seed does not say it was).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PerEntryOps {
-    stop_after: Option<usize>,
+    stop_after: StopAfter,
 }
 
 impl PerEntryOps {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "single";
+
     /// Simulates a crash: an operation stops with [`CacheError::Interrupted`] after `k` entries, leaving
     /// the files as a process killed there would.
     pub fn stopping_after(k: usize) -> Self {
         Self {
-            stop_after: Some(k),
+            stop_after: StopAfter(Some(k)),
         }
     }
 }
@@ -207,30 +210,39 @@ impl PerEntryOps {
 /// query rebuilds it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BatchedOps {
-    stop_after: Option<usize>,
+    stop_after: StopAfter,
 }
 
 impl BatchedOps {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "batch";
+
     /// Simulates a crash: an operation stops with [`CacheError::Interrupted`] after `k` entries, leaving
     /// the files as a process killed there would (no index written).
     pub fn stopping_after(k: usize) -> Self {
         Self {
-            stop_after: Some(k),
+            stop_after: StopAfter(Some(k)),
         }
     }
 }
 
-fn interrupted(cache: &CacheDir, done: usize, total: usize) -> CacheError {
-    CacheError::Interrupted {
-        root: cache.root.clone(),
-        done,
-        total,
-    }
-}
+/// Where a simulated crash stops an operation: before its entry `k` (after `k` done), or never.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct StopAfter(Option<usize>);
 
-impl PerEntryOps {
-    /// Its name in reports and scenario ids.
-    pub const NAME: &'static str = "single";
+impl StopAfter {
+    /// [`CacheError::Interrupted`] if the operation stops here, with `done` of its `total` entries
+    /// done.
+    fn check(self, cache: &CacheDir, done: usize, total: usize) -> Result<(), CacheError> {
+        if self.0 == Some(done) {
+            return Err(CacheError::Interrupted {
+                root: cache.root.clone(),
+                done,
+                total,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl EntryOps for PerEntryOps {
@@ -245,9 +257,7 @@ impl EntryOps for PerEntryOps {
         entries: &[Entry<'_>],
     ) -> Result<usize, CacheError> {
         for (i, entry) in entries.iter().enumerate() {
-            if self.stop_after == Some(i) {
-                return Err(interrupted(cache, i, entries.len()));
-            }
+            self.stop_after.check(cache, i, entries.len())?;
             cache.put_entry(clock, *entry)?;
         }
         Ok(entries.len())
@@ -268,9 +278,7 @@ impl EntryOps for PerEntryOps {
         let victims = select_victims(&scan.candidates, limits, now);
         let mut count = scan.candidates.len() as u64;
         for (i, &v) in victims.iter().enumerate() {
-            if self.stop_after == Some(i) {
-                return Err(interrupted(cache, i, victims.len()));
-            }
+            self.stop_after.check(cache, i, victims.len())?;
             let victim = &scan.candidates[v];
             let expired = victim.expired(now);
             if !expired {
@@ -290,11 +298,6 @@ impl EntryOps for PerEntryOps {
         }
         Ok(report)
     }
-}
-
-impl BatchedOps {
-    /// Its name in reports and scenario ids.
-    pub const NAME: &'static str = "batch";
 }
 
 impl EntryOps for BatchedOps {
@@ -333,9 +336,7 @@ impl EntryOps for BatchedOps {
             new_len: 0,
         };
         for (i, (entry, path)) in entries.iter().zip(&paths).enumerate() {
-            if self.stop_after == Some(i) {
-                return Err(interrupted(cache, i, entries.len()));
-            }
+            self.stop_after.check(cache, i, entries.len())?;
             if let Some(parent) = path.parent()
                 && made_dirs.insert(parent)
             {
@@ -378,9 +379,7 @@ impl EntryOps for BatchedOps {
         };
         let mut vanished = false;
         for (i, &v) in victims.iter().enumerate() {
-            if self.stop_after == Some(i) {
-                return Err(interrupted(cache, i, victims.len()));
-            }
+            self.stop_after.check(cache, i, victims.len())?;
             let victim = &scan.candidates[v];
             cache.stats.record_fs_calls(1);
             match fs::remove_file(&victim.path) {
