@@ -10,12 +10,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use components::flowcache::{CacheDir, IndexedSize, MAX_INDEX_BYTES, SIZE_INDEX_FILE, WalkSize};
-use components::ntpstatus::{ParseError, parse_chronyc_csv, parse_chronyc_tracking, parse_ntpq_rv};
+use components::ntpstatus::{
+    CHRONY_FIELD_NAMES, ParseError, parse_chronyc_csv, parse_chronyc_tracking, parse_ntpq_rv,
+};
 use components::rulesync::api::{parse_created_group, parse_folder, parse_groups, parse_rules};
 use components::rulesync::{FolderFile, SyncError};
 use components::timesync::packet::{self, NtpTimestamp, PACKET_LEN, PacketError, parse_reply};
 use components::timesync::query::Server;
-use fixtures::fuzz::{Target, Verdict, inputs_from_env, variant};
+use fixtures::fuzz::{Target, Verdict, inputs_from_env, long_runs, variant};
 use proptest::prelude::*;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -123,30 +125,21 @@ const TRACKING_CSV: &str = fixtures::fakecmd::CHRONYC_CSV_SAMPLE;
 
 const NTPQ_RV: &str = fixtures::fakecmd::NTPQ_RV_SAMPLE;
 
-const CHRONY_WORDS: &[&str] = &[
-    "Reference ID",
-    "Stratum",
-    "Ref time (UTC)",
-    "System time",
-    "Last offset",
-    "RMS offset",
-    "Frequency",
-    "Residual freq",
-    "Skew",
-    "Root delay",
-    "Root dispersion",
-    "Update interval",
-    "Leap status",
-    "seconds",
-    "ppm",
-    "slow",
-    "fast",
-    "of NTP time",
-    "Not synchronised",
-    "offset=",
-    "stratum=",
-    "sys_jitter=",
-];
+/// chronyc's field names, then the other words of its output and of ntpq's.
+fn chrony_words() -> Vec<&'static str> {
+    let others = [
+        "seconds",
+        "ppm",
+        "slow",
+        "fast",
+        "of NTP time",
+        "Not synchronised",
+        "offset=",
+        "stratum=",
+        "sys_jitter=",
+    ];
+    CHRONY_FIELD_NAMES.into_iter().chain(others).collect()
+}
 
 /// A number as chrony, ntpq or a broken program might print it.
 fn number(rng: &mut ChaCha8Rng) -> String {
@@ -180,13 +173,14 @@ fn parse_error_verdict(e: &ParseError) -> Verdict {
 }
 
 fn chronyc_text() -> Target<'static> {
+    let words = chrony_words();
     Target {
         name: "ntpstatus::parse_chronyc_tracking",
         samples: vec![TRACKING.into(), TRACKING_UNSYNCED.into()],
-        dictionary: CHRONY_WORDS.to_vec(),
+        dictionary: chrony_words(),
         // Lines in any order, some missing or repeated, values of every shape; all-valid outputs
         // must parse with the sign of slow/fast kept.
-        generate: Box::new(|rng| {
+        generate: Box::new(move |rng| {
             let slow = rng.random_bool(0.5);
             let magnitude = rng.random_range(0.0..1.0_f64);
             let mut lines: Vec<String> = TRACKING.lines().map(str::to_owned).collect();
@@ -212,7 +206,7 @@ fn chronyc_text() -> Target<'static> {
                         let j = rng.random_range(0..lines.len());
                         lines.swap(i, j);
                     }
-                    _ => lines.insert(i, format!("{}: {}", pick(rng, CHRONY_WORDS), number(rng))),
+                    _ => lines.insert(i, format!("{}: {}", pick(rng, &words), number(rng))),
                 }
             }
             let mut text = lines.join(*pick(rng, &["\n", "\r\n"]));
@@ -283,7 +277,7 @@ fn ntpq() -> Target<'static> {
     Target {
         name: "ntpstatus::parse_ntpq_rv",
         samples: vec![NTPQ_RV.into(), b"offset=0.5\n".to_vec(), b"associd=0 status=c016 leap_alarm, sync_unspec, 1 event, restart,\nstratum=16, offset=0.000000\n".to_vec()],
-        dictionary: CHRONY_WORDS.to_vec(),
+        dictionary: chrony_words(),
         generate: Box::new(|rng| {
             let keys = ["offset", "stratum", "sys_jitter", "leap", "refid", "version", "x y", "", "off\"set"];
             let mut text = String::new();
@@ -611,24 +605,17 @@ fn size_index(root: &Path) -> Target<'static> {
 
 // ------------------------------------------------------- the short runs
 
-fn cases(target: &mut Target<'_>, seed: u64) -> Result<(), TestCaseError> {
-    target
-        .case(seed, MAX_LEN)
-        .map(|_| ())
-        .map_err(TestCaseError::fail)
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn sntp_replies_are_checked_field_by_field(seed in any::<u64>()) {
-        cases(&mut sntp(), seed)?;
+        sntp().case(seed, MAX_LEN)?;
     }
 
     #[test]
     fn server_names_parse_or_say_what_is_wrong(seed in any::<u64>()) {
-        cases(&mut server_names(), seed)?;
+        server_names().case(seed, MAX_LEN)?;
     }
 }
 
@@ -637,28 +624,28 @@ proptest! {
 
     #[test]
     fn chronyc_tracking_text_survives_hostile_output(seed in any::<u64>()) {
-        cases(&mut chronyc_text(), seed)?;
+        chronyc_text().case(seed, MAX_LEN)?;
     }
 
     #[test]
     fn chronyc_csv_survives_hostile_output(seed in any::<u64>()) {
-        cases(&mut chronyc_csv(), seed)?;
+        chronyc_csv().case(seed, MAX_LEN)?;
     }
 
     #[test]
     fn ntpq_rv_survives_hostile_output(seed in any::<u64>()) {
-        cases(&mut ntpq(), seed)?;
+        ntpq().case(seed, MAX_LEN)?;
     }
 
     #[test]
     fn folder_files_survive_hostile_json(seed in any::<u64>()) {
-        cases(&mut folder(), seed)?;
+        folder().case(seed, MAX_LEN)?;
     }
 
     #[test]
     fn api_answers_survive_hostile_json(seed in any::<u64>()) {
         for mut target in api_answers() {
-            cases(&mut target, seed)?;
+            target.case(seed, MAX_LEN)?;
         }
     }
 }
@@ -744,23 +731,9 @@ fn long_run_a_million_inputs_per_parser() {
         tempfile::tempdir()
     }
     .expect("tempdir");
-    let mut failures = Vec::new();
     let mut targets = vec![sntp(), chronyc_text(), chronyc_csv(), ntpq(), folder()];
     targets.extend(api_answers());
     targets.extend([server_names(), size_index(dir.path())]);
-    for (i, mut target) in targets.into_iter().enumerate() {
-        let out = target.long_run(n, 0xF0220 + i as u64, Duration::from_secs(1), 64 * 1024);
-        let (slowest, _) = target.huge(TEN_MIB, 10, i as u64);
-        println!(
-            "{out}\n  10 MiB inputs: slowest {:.1} ms\n",
-            slowest.as_secs_f64() * 1e3
-        );
-        if !out.clean() || slowest > Duration::from_secs(5) {
-            failures.push(format!(
-                "{}: panics {} (first {:?}), hangs {}, unnamed {} (first {:?}), 10 MiB in {slowest:?}",
-                out.parser, out.panics, out.first_panic.as_ref().map(|(i, w)| (String::from_utf8_lossy(&i[..i.len().min(200)]).into_owned(), w.clone())), out.hangs, out.unnamed, out.first_unnamed
-            ));
-        }
-    }
+    let failures = long_runs(targets, n, 0xF0220, Duration::from_secs(5));
     assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -11,8 +11,8 @@ mod tests;
 use std::fmt::{self, Write as _};
 
 pub use parse::{
-    CHRONY_CSV_FIELDS, ChronyTracking, LeapStatus, MAX_OUTPUT_BYTES, NtpqVars, ParseError,
-    parse_chronyc_csv, parse_chronyc_tracking, parse_ntpq_rv,
+    CHRONY_CSV_FIELDS, CHRONY_FIELD_NAMES, ChronyTracking, LeapStatus, MAX_OUTPUT_BYTES, NtpqVars,
+    ParseError, parse_chronyc_csv, parse_chronyc_tracking, parse_ntpq_rv,
 };
 pub use recorder::{
     CentralStatus, DEFAULT_CHANNELS, DEFAULT_REFRESH_EVERY, DEFAULT_STALE_AFTER, FileNtp,

@@ -274,8 +274,8 @@ fn refid(value: &str) -> Result<u32, ParseError> {
 
 const CHRONY: &str = "chronyc";
 
-/// Text-mode field names, in chrony's order.
-const CHRONY_FIELDS: [&str; 13] = [
+/// The field names of `chronyc tracking` (text mode), in chrony's order.
+pub const CHRONY_FIELD_NAMES: [&str; 13] = [
     "Reference ID",
     "Stratum",
     "Ref time (UTC)",
@@ -338,14 +338,14 @@ pub fn parse_chronyc_tracking(bytes: &[u8]) -> Result<ChronyTracking, ParseError
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
-        if let Some(i) = CHRONY_FIELDS.iter().position(|f| *f == name.trim()) {
+        if let Some(i) = CHRONY_FIELD_NAMES.iter().position(|f| *f == name.trim()) {
             values[i] = Some(value.trim());
         }
     }
     let get = |i: usize, expected: &'static str| {
         values[i].ok_or(ParseError::MissingField {
             program: CHRONY,
-            field: CHRONY_FIELDS[i],
+            field: CHRONY_FIELD_NAMES[i],
             expected,
         })
     };
@@ -454,7 +454,7 @@ pub fn parse_chronyc_csv(bytes: &[u8]) -> Result<ChronyTracking, ParseError> {
         });
     }
     // CSV index i holds text field i - 1 from index 2 on (refid and name are two CSV fields).
-    let named = |i: usize| float(CHRONY, CHRONY_FIELDS[i - 1], f[i]);
+    let named = |i: usize| float(CHRONY, CHRONY_FIELD_NAMES[i - 1], f[i]);
     let ref_time = f[3].trim();
     float(CHRONY, "Ref time (UTC)", ref_time)?;
     Ok(ChronyTracking {

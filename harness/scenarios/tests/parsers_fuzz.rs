@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use fixtures::fuzz::{Target, Verdict, inputs_from_env};
+use fixtures::fuzz::{Target, Verdict, inputs_from_env, long_runs};
 use perfgate::config::GateConfig;
 use perfgate::error::Error;
 use perfgate::history::{self, HISTORY_SCHEMA, HISTORY_VERSION, HistoryRun, TAIL_CHUNK};
@@ -815,40 +815,33 @@ fn history_verdict(path: &Path, file: &[u8], h: u64) -> Verdict {
 
 // ------------------------------------------------------------ the short runs
 
-fn cases(target: &mut Target<'_>, seed: u64) -> Result<(), TestCaseError> {
-    target
-        .case(seed, MAX_LEN)
-        .map(|_| ())
-        .map_err(TestCaseError::fail)
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn run_records_survive_hostile_json(seed in any::<u64>()) {
-        cases(&mut records(false), seed)?;
+        records(false).case(seed, MAX_LEN)?;
     }
 
     #[test]
     fn configs_survive_hostile_toml(seed in any::<u64>()) {
-        cases(&mut config(), seed)?;
+        config().case(seed, MAX_LEN)?;
     }
 
     #[test]
     fn criterion_files_survive_hostile_json(seed in any::<u64>()) {
-        cases(&mut criterion(CriterionFile::Estimates), seed)?;
-        cases(&mut criterion(CriterionFile::Sample), seed)?;
+        criterion(CriterionFile::Estimates).case(seed, MAX_LEN)?;
+        criterion(CriterionFile::Sample).case(seed, MAX_LEN)?;
     }
 
     #[test]
     fn gungraun_summaries_survive_hostile_json(seed in any::<u64>()) {
-        cases(&mut gungraun(), seed)?;
+        gungraun().case(seed, MAX_LEN)?;
     }
 
     #[test]
     fn history_files_survive_hostile_lines(seed in any::<u64>()) {
-        cases(&mut history(8), seed)?;
+        history(8).case(seed, MAX_LEN)?;
     }
 }
 
@@ -986,31 +979,12 @@ fn ten_mib_inputs_get_an_answer() {
 
 // ------------------------------------------------------------ the long run
 
-/// Runs each target on `n` inputs, then ten 10 MiB inputs: prints inputs/s and errors by kind;
-/// fails on a panic, a hang (an input over 1 s, a 10 MiB one over 10 s) or an error that does not
-/// name its input.
+/// Runs each target on `n` inputs, then ten 10 MiB inputs ([`long_runs`]): prints inputs/s and
+/// errors by kind; fails on a panic, a hang (an input over 1 s, a 10 MiB one over 10 s) or an error
+/// that does not name its input.
 fn long_run(targets: Vec<Target<'static>>, seed: u64) {
     let n = inputs_from_env(1_000_000);
-    let mut failures = Vec::new();
-    for (i, mut target) in targets.into_iter().enumerate() {
-        let out = target.long_run(n, seed + i as u64, Duration::from_secs(1), 64 * 1024);
-        let (slowest, _) = target.huge(TEN_MIB, 10, i as u64);
-        println!(
-            "{out}\n  10 MiB inputs: slowest {:.1} ms\n",
-            slowest.as_secs_f64() * 1e3
-        );
-        if !out.clean() || slowest > Duration::from_secs(10) {
-            failures.push(format!(
-                "{}: panics {} (first {:?}), hangs {}, unnamed {} (first {:?}), 10 MiB in {slowest:?}",
-                out.parser,
-                out.panics,
-                out.first_panic.as_ref().map(|(i, w)| (String::from_utf8_lossy(&i[..i.len().min(300)]).into_owned(), w.clone())),
-                out.hangs,
-                out.unnamed,
-                out.first_unnamed
-            ));
-        }
-    }
+    let failures = long_runs(targets, n, seed, Duration::from_secs(10));
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
