@@ -1,13 +1,7 @@
-//! Tests of the NTP status parsers (real sample lines, garbage, arbitrary bytes) and of the command
-//! source against fake programs. The strategies and the recorder (on `MockClock`) are tested in
+//! Tests of the NTP status parsers (real sample lines, garbage, arbitrary bytes). The command source
+//! against fake programs, the strategies and the recorder (on `MockClock`) are tested in
 //! `components/tests/ntpstatus.rs`: there the mock clock implements this crate's `Clock`.
 
-use std::time::Duration;
-
-use fixtures::fakecmd::{
-    FakeNtpCommands, FakeOutput, FakeProgram, GENEROUS_TIMEOUT, SYNCED_CHRONYC_OFFSET_MS,
-    SYNCED_NTPQ_OFFSET_MS, UNSYNCED_CHRONYC_OFFSET_MS,
-};
 use proptest::prelude::*;
 
 use super::*;
@@ -268,95 +262,4 @@ proptest! {
             prop_assert!(v.status().offset_ms.is_some_and(f64::is_finite));
         }
     }
-}
-
-fn source_for(fake: &FakeNtpCommands, timeout: Duration) -> CommandSource {
-    CommandSource::new(CommandConfig {
-        chronyc: fake.chronyc_path(),
-        ntpq: fake.ntpq_path(),
-        timeout,
-    })
-}
-
-#[test]
-fn source_prefers_chronyc_and_counts_one_process() {
-    let fake = FakeNtpCommands::chronyc(FakeOutput::Synced, Duration::ZERO).expect("fake");
-    let src = source_for(&fake, GENEROUS_TIMEOUT);
-    let q = src.query();
-    assert_eq!(q.chronyc, Attempt::Parsed);
-    assert_eq!(q.ntpq, None);
-    assert_eq!(q.spawned, 1);
-    assert_eq!(q.status.source, StatusSource::Chronyc);
-    assert_eq!(q.status.offset_ms, Some(SYNCED_CHRONYC_OFFSET_MS));
-    assert!(q.status.synced);
-    assert_eq!(src.spawned(), 1);
-    assert_eq!(fake.runs("chronyc").expect("count"), 1);
-    assert_eq!(fake.runs("ntpq").expect("count"), 0);
-}
-
-#[test]
-fn source_falls_back_to_ntpq_and_reports_why() {
-    for (chronyc, attempt, spawned) in [
-        (FakeOutput::Missing, Attempt::Missing, 1),
-        (FakeOutput::Fail, Attempt::Failed(Some(1)), 2),
-    ] {
-        let fake = FakeNtpCommands::new(
-            FakeProgram::new(chronyc),
-            FakeProgram::new(FakeOutput::Synced),
-        )
-        .expect("fake");
-        let src = source_for(&fake, GENEROUS_TIMEOUT);
-        let q = src.query();
-        assert_eq!(q.chronyc, attempt);
-        assert_eq!(q.ntpq, Some(Attempt::Parsed));
-        assert_eq!(q.status.source, StatusSource::Ntpq);
-        assert_eq!(q.status.offset_ms, Some(SYNCED_NTPQ_OFFSET_MS));
-        assert_eq!(q.spawned, spawned);
-        assert_eq!(fake.total_runs().expect("count"), u64::from(spawned));
-    }
-}
-
-#[test]
-fn garbage_or_missing_everywhere_is_unknown_not_an_error() {
-    let fake = FakeNtpCommands::new(
-        FakeProgram::new(FakeOutput::Garbage),
-        FakeProgram::new(FakeOutput::Garbage),
-    )
-    .expect("fake");
-    let q = source_for(&fake, GENEROUS_TIMEOUT).query();
-    assert_eq!(q.status, NtpStatus::UNKNOWN);
-    assert!(matches!(q.chronyc, Attempt::Unparsable(_)));
-    assert!(matches!(
-        q.ntpq,
-        Some(Attempt::Unparsable(ParseError::MissingField {
-            field: "offset",
-            ..
-        }))
-    ));
-    assert_eq!(q.spawned, 2);
-
-    let none = FakeNtpCommands::new(
-        FakeProgram::new(FakeOutput::Missing),
-        FakeProgram::new(FakeOutput::Missing),
-    )
-    .expect("fake");
-    let q = source_for(&none, GENEROUS_TIMEOUT).query();
-    assert_eq!(q.status, NtpStatus::UNKNOWN);
-    assert_eq!(q.spawned, 0);
-}
-
-#[test]
-fn unsynced_outputs_keep_their_offset_but_are_not_synced() {
-    let fake = FakeNtpCommands::chronyc(FakeOutput::Unsynced, Duration::ZERO).expect("fake");
-    let q = source_for(&fake, GENEROUS_TIMEOUT).query();
-    assert_eq!(q.status.offset_ms, Some(UNSYNCED_CHRONYC_OFFSET_MS));
-    assert!(!q.status.synced);
-    let fake = FakeNtpCommands::new(
-        FakeProgram::new(FakeOutput::Missing),
-        FakeProgram::new(FakeOutput::Unsynced),
-    )
-    .expect("fake");
-    let q = source_for(&fake, GENEROUS_TIMEOUT).query();
-    assert_eq!(q.status.stratum, Some(16));
-    assert!(!q.status.synced);
 }
