@@ -94,11 +94,12 @@ struct Matrix {
 }
 
 fn matrix(rounds: &[(RunRecord, RunRecord)]) -> Matrix {
-    let mut keys = Vec::new();
-    if let Some((_, h)) = rounds.first() {
+    // Every paired metric of any round's head: a sparse scenario runs in one stream of a round.
+    let mut keys: Vec<(String, String, String, Direction)> = Vec::new();
+    for (_, h) in rounds {
         for s in &h.scenarios {
             for (name, m) in &s.metrics {
-                if ab::is_paired(m.kind) {
+                if ab::is_paired(m.kind) && !keys.iter().any(|k| k.0 == s.id && &k.1 == name) {
                     keys.push((s.id.clone(), name.clone(), m.unit.clone(), m.direction));
                 }
             }

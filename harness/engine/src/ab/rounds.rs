@@ -382,15 +382,13 @@ fn worker_round(
                 (Some(0), Some(1))
             };
             let tag = round_tag(round, None);
-            Ok(
-                stream_round(base, head, plan, &tag, cpus, true, false, rng)?
-                    .map(|(p, _)| (vec![p], false)),
-            )
+            Ok(stream_round(base, head, plan, &tag, cpus, true, &[], rng)?
+                .map(|(p, _)| (vec![p], false)))
         }
         Mode::Sequential => {
             let tag = round_tag(round, None);
             Ok(
-                stream_round(base, head, plan, &tag, (None, None), false, false, rng)?
+                stream_round(base, head, plan, &tag, (None, None), false, &[], rng)?
                     .map(|(p, turns)| (vec![p], turns)),
             )
         }
@@ -405,9 +403,9 @@ fn worker_round(
                     .enumerate()
                     .map(|(k, &seed)| {
                         let tag = round_tag(round, (streams > 1).then_some(k));
-                        // The sparse scenarios run in one stream per round, the first
-                        // stream in odd rounds (so round 1's first record has them all).
-                        let skip_sparse = streams > 1 && (round + k) % streams != 1;
+                        // Each half of the sparse scenarios runs in one stream per round; a
+                        // stream runs extra pairs with the time the half it skips saves.
+                        let skipped = Schedule::skipped(round, k, streams);
                         scope.spawn(move || {
                             let mut rng = ChaCha8Rng::seed_from_u64(seed);
                             stream_round(
@@ -417,7 +415,7 @@ fn worker_round(
                                 &tag,
                                 (Some(k), Some(k)),
                                 false,
-                                skip_sparse,
+                                &skipped,
                                 &mut rng,
                             )
                         })
@@ -454,8 +452,9 @@ fn worker_round(
 /// One base and one head worker (pinned to `cpus.0` and `cpus.1` when given) running every
 /// selected scenario: at the same time when `together` (duet), else one after the other in a
 /// seeded random order per scenario, taking turns sample by sample when both workers can
-/// ([`super::worker::lockstep`]; the `bool` says whether they did). When `skip_sparse`, the schedule's sparse scenarios are left
-/// out and its extra pairs run instead, folded into each side's record (see [`fold_repeats`]).
+/// ([`super::worker::lockstep`]; the `bool` says whether they did). The schedule's sparse scenarios of the halves in `skipped` are
+/// left out and the extra pairs planned for them run instead, folded into each side's record (see
+/// [`fold_repeats`]).
 /// `None` when a build has no worker mode.
 #[allow(clippy::too_many_arguments)]
 fn stream_round(
@@ -465,7 +464,7 @@ fn stream_round(
     tag: &str,
     (base_cpu, head_cpu): (Option<usize>, Option<usize>),
     together: bool,
-    skip_sparse: bool,
+    skipped: &[usize],
     rng: &mut ChaCha8Rng,
 ) -> Result<Option<(Pair, bool)>, Error> {
     let start = |b: &Build, cpu| {
@@ -499,9 +498,7 @@ fn stream_round(
             .cloned()
             .collect::<Vec<_>>(),
     );
-    if skip_sparse {
-        ids.retain(|id| !plan.schedule.sparse.contains(id));
-    }
+    ids.retain(|id| !plan.schedule.skips(skipped, id));
     let (mut bs, mut hs) = (Vec::new(), Vec::new());
     for id in &ids {
         let in_base = bw.hello.ids.contains(id);
@@ -519,12 +516,8 @@ fn stream_round(
         // in the CPU's speed between two pairs cancels in their median ratio.
         let (mut runs_b, mut runs_h) = (Vec::new(), Vec::new());
         let mut head_first = rng.random_bool(0.5);
-        // Extra pairs only where the sparse scenarios were skipped: that stream has the time.
-        let extra = if skip_sparse {
-            plan.schedule.repeats(id)
-        } else {
-            0
-        };
+        // Extra pairs only for the sparse scenarios skipped: that is the stream's time for them.
+        let extra = plan.schedule.repeats(skipped, id);
         for _ in 0..=extra {
             if together {
                 bw.send(id)?;
