@@ -14,7 +14,7 @@ pub const QUIET: f64 = 0.02;
 /// A quiet scenario is run in one stream of a round only when it takes at least this long.
 pub const SPARSE_FROM_S: f64 = 1.0;
 /// At most this many extra pairs of one scenario in one stream of a round.
-pub const MAX_REPEATS: usize = 4;
+pub const MAX_REPEATS: usize = 6;
 /// At most this many seconds of extra pairs in a stream per round (they also never take longer than
 /// what skipping its half of the sparse scenarios saved that stream).
 pub const EXTRA_BUDGET_S: f64 = 12.0;
