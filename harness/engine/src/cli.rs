@@ -186,7 +186,8 @@ pub struct Outputs {
     /// Reports directory (run.json, summary.md, index.html), relative to the root.
     #[arg(long, default_value = "reports")]
     pub reports: PathBuf,
-    /// Append this run to a JSON-lines history file and chart each metric's trend over it.
+    /// A JSON-lines history file to chart each metric's trend over; `run` and `check` append this
+    /// run to it first (`report` only reads it).
     #[arg(long)]
     pub history: Option<PathBuf>,
     /// How many of the history's last runs the report shows.
@@ -257,18 +258,8 @@ pub struct ReportArgs {
     /// Compare with this baseline (the report then shows verdicts; the exit code stays 0).
     #[arg(long)]
     pub baseline: Option<PathBuf>,
-    /// Reports directory, relative to the root.
-    #[arg(long, default_value = "reports")]
-    pub reports: PathBuf,
-    /// Chart trends from this JSON-lines history file (read only).
-    #[arg(long)]
-    pub history: Option<PathBuf>,
-    /// How many of the history's last runs the report shows.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(2..=1000))]
-    pub history_runs: u32,
-    /// Also write FORMAT to PATH (see `run --help`). Repeatable.
-    #[arg(long, value_name = "FORMAT=PATH")]
-    pub export: Vec<String>,
+    #[command(flatten)]
+    pub outputs: Outputs,
 }
 
 #[derive(Debug, Args)]

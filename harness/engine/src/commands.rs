@@ -356,12 +356,7 @@ pub fn compare(global: &Global, args: &CompareArgs) -> Result<Outcome> {
 
 pub fn report(global: &Global, args: &ReportArgs) -> Result<Outcome> {
     let paths = Paths::new(global)?;
-    let sinks = Sinks::new(
-        &paths,
-        Some(&args.reports),
-        &args.export,
-        args.history.as_ref().map(|h| (h, args.history_runs)),
-    )?;
+    let sinks = Sinks::from_outputs(&paths, &args.outputs)?;
     let mut record = store::load_record(&paths.at(&args.run), RECORD_FIX)?;
     let baseline_path = args.baseline.as_ref().map(|b| paths.at(b));
     let baseline = baseline_path
