@@ -10,7 +10,7 @@ use crate::error::Error;
 type Result<T, E = Error> = std::result::Result<T, E>;
 use crate::inject::{self, Injection};
 use crate::measure::RealTimer;
-use crate::model::RunRecord;
+use crate::model::{MetricKind, RunRecord};
 use crate::report::{self, ReportInput};
 use crate::scenario::{self, Filter, Registry, RunContext, Shard, Suite};
 use crate::{ab, baseline, history, ingest as ingesting, merge as merging, power, selftest, store};
@@ -576,7 +576,8 @@ fn target_dir(paths: &Paths) -> PathBuf {
 }
 
 /// Where an A/B round spends its time: from each scenario's noise in the machine's measured power
-/// and its duration in the suite's baseline; every scenario once per stream without either.
+/// (each metric's weighed by the slowdown it is held to) and its duration in the suite's baseline;
+/// every scenario once per stream without either.
 fn schedule(
     paths: &Paths,
     suite: Suite,
@@ -588,6 +589,7 @@ fn schedule(
     let Ok(baseline) = store::load_record(&paths.baseline(suite, None), "") else {
         return ab::schedule::Schedule::default();
     };
+    let threshold = power.ab.threshold;
     let mut noise: std::collections::BTreeMap<String, f64> = std::collections::BTreeMap::new();
     // An in-run ratio's noise is mostly its before's, which extra runs of the after do not shrink.
     for m in power
@@ -595,8 +597,12 @@ fn schedule(
         .iter()
         .filter(|m| m.metric != scenario::WALL_RATIO)
     {
+        let wall = baseline
+            .metric(&m.scenario, &m.metric)
+            .is_some_and(|b| b.kind == MetricKind::WallTime);
+        let weight = ab::schedule::noise_weight(wall, m.median, threshold);
         let e = noise.entry(m.scenario.clone()).or_insert(0.0);
-        *e = e.max(m.sd_log);
+        *e = e.max(m.sd_log * weight);
     }
     let cost = baseline
         .scenarios
@@ -827,6 +833,7 @@ pub fn power(global: &Global, args: &PowerArgs) -> Result<Outcome> {
         factors: args.factors.clone(),
         target: 0.95,
         seed: args.run.seed,
+        streams: plan.streams,
     };
     let (metrics, aa_failed_trials, method) = power::analyze(&rounds, &config, settings, &p);
     let first = &rounds[0].1;

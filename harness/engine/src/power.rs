@@ -26,6 +26,15 @@ pub struct PowerSettings {
     pub target: f64,
     /// Seed of the trial draws.
     pub seed: u64,
+    /// Records per measured round (its streams, in order): trials draw whole rounds, as one `ab`
+    /// runs them, so a scenario that runs in one stream per round is in every trial as often as
+    /// in an `ab`.
+    #[serde(default = "one")]
+    pub streams: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// One wall, CPU or in-run-ratio metric's power.
@@ -39,8 +48,9 @@ pub struct MetricPower {
     pub unit: String,
     /// Median over every measured round (both sides).
     pub median: f64,
-    /// Winsorized standard deviation of the per-pair log ratios head / base: pair-to-pair noise
-    /// (a round with extra pairs is tested on their median, which varies less).
+    /// Winsorized standard deviation of the per-pair log ratios head / base, over every run's pair:
+    /// pair-to-pair noise (a round with extra pairs is tested on their pooled samples or their
+    /// median ratio, which varies less).
     pub sd_log: f64,
     /// A/A trials in which this metric failed.
     pub false_alarms: usize,
@@ -88,9 +98,11 @@ impl PowerResult {
 /// The noisy metrics as a matrix: per metric its per-round (base, head) values.
 struct Matrix {
     keys: Vec<(String, String, String, Direction)>,
-    /// `values[k][r]`: the `(base, head)` pairs of metric k in round r (one, or one per extra
-    /// pair of the schedule; none where a side lacked it).
+    /// `values[k][r]`: the `(base, head)` pairs of metric k in round r as the test sees them (one,
+    /// one pooled, or one per extra pair of the schedule; none where a side lacked it).
     values: Vec<Vec<Vec<(f64, f64)>>>,
+    /// `runs[k]`: every run's `(base, head)` of metric k over all rounds, pooled or not.
+    runs: Vec<Vec<(f64, f64)>>,
 }
 
 fn matrix(rounds: &[(RunRecord, RunRecord)]) -> Matrix {
@@ -118,7 +130,11 @@ fn matrix(rounds: &[(RunRecord, RunRecord)]) -> Matrix {
                 .collect()
         })
         .collect();
-    Matrix { keys, values }
+    let runs = keys
+        .iter()
+        .map(|(s, m, _, _)| ab::run_pairs(rounds, s, m).concat())
+        .collect();
+    Matrix { keys, values, runs }
 }
 
 /// Which metrics a trial flags as regressed, given its rounds, with `slow[k]` the factor injected
@@ -161,8 +177,10 @@ fn flagged(m: &Matrix, trial: &[usize], slow: &[f64], s: AbSettings) -> Vec<bool
         .collect()
 }
 
-/// The trials: disjoint blocks of rounds when there are enough, else seeded draws without replacement.
+/// The trials: disjoint blocks of rounds when there are enough, else seeded draws without
+/// replacement, of whole rounds (`p.streams` consecutive records each).
 fn trials(measured: usize, p: &PowerSettings) -> (Vec<Vec<usize>>, String) {
+    let g = p.streams.max(1);
     let n = p.rounds_per_trial.min(measured);
     if measured >= n * p.trials {
         let t = (0..p.trials)
@@ -170,24 +188,32 @@ fn trials(measured: usize, p: &PowerSettings) -> (Vec<Vec<usize>>, String) {
             .collect();
         return (t, format!("{} disjoint blocks of {n} rounds", p.trials));
     }
+    let (groups, per_trial) = (measured.div_ceil(g), n.div_ceil(g));
     let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
     let t = (0..p.trials)
         .map(|_| {
-            // A partial Fisher-Yates shuffle: the first n of a random permutation.
-            let mut all: Vec<usize> = (0..measured).collect();
-            for i in 0..n {
-                let j = rng.random_range(i..measured);
+            // A partial Fisher-Yates shuffle: the first rounds of a random permutation.
+            let mut all: Vec<usize> = (0..groups).collect();
+            for i in 0..per_trial {
+                let j = rng.random_range(i..groups);
                 all.swap(i, j);
             }
-            all.truncate(n);
-            all
+            all.truncate(per_trial);
+            all.iter()
+                .flat_map(|r| r * g..((r + 1) * g).min(measured))
+                .collect()
         })
         .collect();
+    let whole = if g > 1 {
+        format!(" ({g} streams a round, drawn together)")
+    } else {
+        String::new()
+    };
     (
         t,
         format!(
-            "{} draws of {n} of the {measured} measured rounds (overlapping: rates are estimates, \
-             not independent trials)",
+            "{} draws of {n} of the {measured} measured rounds{whole} (overlapping: rates are \
+             estimates, not independent trials)",
             p.trials
         ),
     )
@@ -235,11 +261,11 @@ pub fn analyze(
         .iter()
         .enumerate()
         .map(|(k, (scenario, metric, unit, _))| {
-            let every: Vec<(f64, f64)> = m.values[k].iter().flatten().copied().collect();
+            let every = &m.runs[k];
             let all: Vec<f64> = every.iter().flat_map(|&(b, h)| [b, h]).collect();
-            // Pair-to-pair noise (winsorized, as the test trims), over every pair measured: what
-            // the schedule plans extra pairs from.
-            let sd = stats::paired_log_ratio(&every, false, 0.0, 0.95).map_or(0.0, |t| t.sd_log);
+            // Pair-to-pair noise (winsorized, as the test trims), over every run's pair, pooled
+            // or not: what the schedule plans extra pairs from.
+            let sd = stats::paired_log_ratio(every, false, 0.0, 0.95).map_or(0.0, |t| t.sd_log);
             let detection = p.factors.iter().map(|&f| rate(k, f)).collect();
             // Bisection on the factor (detection grows with it), 1 to 16x, to 1 %.
             let mds = (rate(k, 16.0) >= p.target).then(|| {
@@ -365,6 +391,7 @@ mod tests {
             factors: vec![1.25, 2.0],
             target: 0.95,
             seed: 1,
+            streams: 1,
         };
         let (metrics, failed, method) = analyze(&aa(40), &GateConfig::default(), s, &p);
         assert!(method.contains("draws"), "{method}");
@@ -382,5 +409,34 @@ mod tests {
         assert!(qm > 1.1 && qm < 1.2, "margin 10 % + a little: {qm}");
         assert!(nm > qm * 1.2, "noisy {nm} vs quiet {qm}");
         assert!(noisy.detection[0] < 1.0);
+    }
+
+    #[test]
+    fn trials_draw_whole_rounds_of_every_stream() {
+        let p = PowerSettings {
+            trials: 20,
+            rounds_per_trial: 12,
+            factors: vec![1.5],
+            target: 0.95,
+            seed: 7,
+            streams: 2,
+        };
+        let (draws, method) = trials(48, &p);
+        assert!(method.contains("2 streams a round"), "{method}");
+        assert_eq!(draws.len(), 20);
+        for d in &draws {
+            assert_eq!(d.len(), 12, "{d:?}");
+            let mut rounds: Vec<usize> = d.iter().map(|i| i / 2).collect();
+            rounds.dedup();
+            assert_eq!(rounds.len(), 6, "pairs of records of one round: {d:?}");
+            assert!(
+                d.chunks(2).all(|c| c[0] % 2 == 0 && c[1] == c[0] + 1),
+                "{d:?}"
+            );
+        }
+        assert_ne!(
+            draws[0], draws[1],
+            "seeded draws differ from trial to trial"
+        );
     }
 }

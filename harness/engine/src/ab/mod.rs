@@ -282,33 +282,60 @@ fn pooled(m: &Metric) -> bool {
 /// The paired values of one metric on both sides, one group per round where both had it: the
 /// round's `(base, head)`; when both sides ran the schedule's repeats, their statistics of the
 /// samples pooled over the repeats where both sampled enough ([`pooled`]: all runs' samples,
-/// taken turn by turn, compared at once), else the runs' pairs (the metric's `rounds`, paired index
-/// by index).
+/// taken turn by turn, compared at once), else the runs' pairs (see [`run_pairs`]).
 pub fn round_pairs(
     rounds: &[(RunRecord, RunRecord)],
     scenario: &str,
     metric: &str,
 ) -> Vec<Vec<(f64, f64)>> {
-    let mut out = Vec::with_capacity(rounds.len());
-    for (b, h) in rounds {
-        let (Some(bm), Some(hm)) = (b.metric(scenario, metric), h.metric(scenario, metric)) else {
-            continue;
-        };
+    paired(rounds, scenario, metric, |bm, hm| {
         if pooled(bm) && pooled(hm) && bm.quantile == hm.quantile {
-            out.push(vec![(bm.value.as_f64(), hm.value.as_f64())]);
-        } else if bm.rounds.len() > 1 && bm.rounds.len() == hm.rounds.len() {
-            out.push(
-                bm.rounds
-                    .iter()
-                    .copied()
-                    .zip(hm.rounds.iter().copied())
-                    .collect(),
-            );
+            vec![(bm.value.as_f64(), hm.value.as_f64())]
         } else {
-            out.push(vec![(bm.value.as_f64(), hm.value.as_f64())]);
+            each_run(bm, hm)
         }
+    })
+}
+
+/// Every run's `(base, head)` of one metric, one group per round where both sides had it: the
+/// main and extra pairs when both ran the schedule's repeats (the metric's `rounds`, paired index
+/// by index), else the round's values. Their spread is the noise of one pair, which the schedule
+/// plans from.
+pub fn run_pairs(
+    rounds: &[(RunRecord, RunRecord)],
+    scenario: &str,
+    metric: &str,
+) -> Vec<Vec<(f64, f64)>> {
+    paired(rounds, scenario, metric, each_run)
+}
+
+fn paired(
+    rounds: &[(RunRecord, RunRecord)],
+    scenario: &str,
+    metric: &str,
+    group: impl Fn(&Metric, &Metric) -> Vec<(f64, f64)>,
+) -> Vec<Vec<(f64, f64)>> {
+    rounds
+        .iter()
+        .filter_map(|(b, h)| {
+            Some(group(
+                b.metric(scenario, metric)?,
+                h.metric(scenario, metric)?,
+            ))
+        })
+        .collect()
+}
+
+fn each_run(bm: &Metric, hm: &Metric) -> Vec<(f64, f64)> {
+    if bm.rounds.len() > 1 && bm.rounds.len() == hm.rounds.len() {
+        bm.rounds
+            .iter()
+            .copied()
+            .zip(hm.rounds.iter().copied())
+            .collect()
+    } else {
+        vec![(bm.value.as_f64(), hm.value.as_f64())]
     }
-    out
 }
 
 /// One `(base, head)` per round for the paired test: a round with extra pairs counts once, with
@@ -675,6 +702,12 @@ mod tests {
         let p99 = rs[0].0.metric("a/x/v/n=1", "wait_p99").expect("p99");
         assert_eq!((p99.samples.len(), p99.quantile), (400, Some(0.99)));
         assert_eq!(p99.value.as_f64(), 1395.0, "rank 396 of 400 pooled waits");
+        let runs = run_pairs(&rs, "a/x/v/n=1", "wall_time");
+        assert_eq!(
+            runs[0].len(),
+            4,
+            "every run's pair, for the noise of one: {runs:?}"
+        );
         for (metric, groups) in [("wall_time", 1), ("wait_p99", 1), ("gap_p99", 4)] {
             let g = round_pairs(&rs, "a/x/v/n=1", metric);
             assert_eq!(g[0].len(), groups, "{metric}: {g:?}");

@@ -19,6 +19,26 @@ pub const MAX_REPEATS: usize = 6;
 /// what skipping its half of the sparse scenarios saved that stream).
 pub const EXTRA_BUDGET_S: f64 = 12.0;
 
+/// The slowdown the A/B is meant to catch in a wall time of at least [`SMALL_WALL_NS`]…
+pub const TARGET_SLOWDOWN: f64 = 1.25;
+/// …and in a shorter wall time (a few hundred nanoseconds: scheduling decides it) or a CPU time.
+pub const TARGET_SLOWDOWN_SMALL: f64 = 1.5;
+/// Below this median (ns) a wall time is held to [`TARGET_SLOWDOWN_SMALL`].
+pub const SMALL_WALL_NS: f64 = 100_000.0;
+
+/// How much of a metric's pair-to-pair noise counts when planning extra pairs: 1 for a metric held
+/// to [`TARGET_SLOWDOWN`], less for one held to [`TARGET_SLOWDOWN_SMALL`], as the room between
+/// the A/B's margin (`threshold`, 0.1 = 10 %) and the slowdown to catch is larger there. Noise
+/// over room is what sets the pairs a metric needs.
+pub fn noise_weight(wall_time: bool, median: f64, threshold: f64) -> f64 {
+    let room = |target: f64| (target / (1.0 + threshold)).ln().max(1e-3);
+    if wall_time && median >= SMALL_WALL_NS {
+        1.0
+    } else {
+        room(TARGET_SLOWDOWN) / room(TARGET_SLOWDOWN_SMALL)
+    }
+}
+
 /// The plan: the sparse scenarios in two halves, and the extra pairs a stream runs per scenario
 /// when it skips each half.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -230,5 +250,14 @@ mod tests {
         }
         // The halves change streams from round to round.
         assert_ne!(Schedule::skipped(0, 0, 2), Schedule::skipped(1, 0, 2));
+    }
+
+    #[test]
+    fn noise_counts_against_the_slowdown_a_metric_is_held_to() {
+        assert_eq!(noise_weight(true, 250e3, 0.1), 1.0);
+        let small = noise_weight(true, 600.0, 0.1);
+        // ln(1.25 / 1.1) / ln(1.5 / 1.1)
+        assert!((small - 0.4122).abs() < 1e-3, "{small}");
+        assert_eq!(noise_weight(false, 250e3, 0.1), small, "a CPU time");
     }
 }
