@@ -281,7 +281,7 @@ fn pooled(m: &Metric) -> bool {
 
 /// The paired values of one metric on both sides, one group per round where both had it: the
 /// round's `(base, head)`; when both sides ran the schedule's repeats, their statistics of the
-/// samples pooled over the repeats where both sampled enough ([`pooled`]: all runs' samples,
+/// samples pooled over the repeats where both sampled enough (see [`POOLED_TAIL`]: all runs' samples,
 /// taken turn by turn, compared at once), else the runs' pairs (see [`run_pairs`]).
 pub fn round_pairs(
     rounds: &[(RunRecord, RunRecord)],
