@@ -115,6 +115,9 @@ pub struct Override {
     /// `false` shows the metric but never fails the gate on it.
     #[serde(default = "yes")]
     pub gate: bool,
+    /// The A/B's margin for this metric, replacing `[ab] threshold`: for a metric that moves
+    /// between two builds of the same source (a sub-microsecond maximum moves with code layout).
+    pub ab_threshold: Option<f64>,
 }
 
 fn any() -> String {
@@ -135,6 +138,8 @@ pub struct Limits {
     pub gate: bool,
     /// Confidence level for significance.
     pub confidence: f64,
+    /// The A/B's margin, when an override replaces `[ab] threshold` for this metric.
+    pub ab_threshold: Option<f64>,
 }
 
 impl GateConfig {
@@ -192,6 +197,9 @@ impl GateConfig {
             if let Some(t) = o.threshold {
                 check_fraction(&format!("override #{} threshold", i + 1), t).map_err(bad)?;
             }
+            if let Some(t) = o.ab_threshold {
+                check_fraction(&format!("override #{} ab_threshold", i + 1), t).map_err(bad)?;
+            }
             if let Some(h) = o.hard
                 && !h.is_finite()
             {
@@ -211,6 +219,7 @@ impl GateConfig {
             hard: None,
             gate: true,
             confidence: self.gate.confidence,
+            ab_threshold: None,
         };
         let matches =
             |pattern: &str, text: &str| glob::Pattern::new(pattern).is_ok_and(|p| p.matches(text));
@@ -222,6 +231,7 @@ impl GateConfig {
             limits.threshold = o.threshold.unwrap_or(limits.threshold);
             limits.hard = o.hard;
             limits.gate = o.gate;
+            limits.ab_threshold = o.ab_threshold;
         }
         limits
     }
@@ -265,6 +275,7 @@ mod tests {
             metric = "wall_time"
             threshold = 1.0
             hard = 5e6
+            ab_threshold = 0.4
             [[override]]
             scenario = "flowcache/*"
             gate = false
@@ -273,6 +284,8 @@ mod tests {
         .expect("valid");
         let l = c.limits("flowcache/size/walk/files=1000", "wall_time");
         assert_eq!((l.threshold, l.hard, l.gate), (1.0, Some(5e6), true));
+        assert_eq!(l.ab_threshold, Some(0.4));
+        assert_eq!(c.limits("flowcache/x", "y").ab_threshold, None);
         let l = c.limits("flowcache/size/walk/files=1000", "entries_visited");
         assert_eq!((l.threshold, l.gate), (0.25, false));
         let l = c.limits("timesync/x/y", "wall_time");
@@ -289,6 +302,8 @@ mod tests {
         );
         let e = parse("[gate]\nthreshold = -1\n").expect_err("negative");
         assert!(e.to_string().contains("gate.threshold"), "{e}");
+        let e = parse("[[override]]\nab_threshold = 0\n").expect_err("zero margin");
+        assert!(e.to_string().contains("override #1 ab_threshold"), "{e}");
         let e = parse("[[override]]\nscenario = \"[\"\n").expect_err("bad glob");
         assert!(e.to_string().contains("override #1 scenario"), "{e}");
         let e = parse("not toml at all = = =").expect_err("syntax");

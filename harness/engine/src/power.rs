@@ -138,8 +138,8 @@ fn matrix(rounds: &[(RunRecord, RunRecord)]) -> Matrix {
 }
 
 /// Which metrics a trial flags as regressed, given its rounds, with `slow[k]` the factor injected
-/// into metric k's head values.
-fn flagged(m: &Matrix, trial: &[usize], slow: &[f64], s: AbSettings) -> Vec<bool> {
+/// into metric k's head values and `margin[k]` its A/B margin.
+fn flagged(m: &Matrix, trial: &[usize], slow: &[f64], s: AbSettings, margin: &[f64]) -> Vec<bool> {
     let mut p = Vec::with_capacity(m.keys.len());
     let mut ok = Vec::with_capacity(m.keys.len());
     for (k, (_, _, _, dir)) in m.keys.iter().enumerate() {
@@ -161,7 +161,7 @@ fn flagged(m: &Matrix, trial: &[usize], slow: &[f64], s: AbSettings) -> Vec<bool
                         -1.0
                     } else {
                         1.0
-                    }) > 1.0 + s.threshold,
+                    }) > 1.0 + margin[k],
                 );
             }
             None => {
@@ -227,6 +227,16 @@ pub fn analyze(
     p: &PowerSettings,
 ) -> (Vec<MetricPower>, usize, String) {
     let m = matrix(rounds);
+    let margin: Vec<f64> = m
+        .keys
+        .iter()
+        .map(|(sc, me, _, _)| {
+            config
+                .limits(sc, me)
+                .ab_threshold
+                .unwrap_or(settings.threshold)
+        })
+        .collect();
     let (draws, method) = trials(rounds.len(), p);
     // A/A: the whole A/B, deterministic metrics included (they may vary between processes too).
     let mut alarms: BTreeMap<(String, String), usize> = BTreeMap::new();
@@ -252,7 +262,7 @@ pub fn analyze(
             .collect();
         let hits = draws
             .iter()
-            .filter(|t| flagged(&m, t, &slow, settings)[k])
+            .filter(|t| flagged(&m, t, &slow, settings, &margin)[k])
             .count();
         hits as f64 / draws.len().max(1) as f64
     };

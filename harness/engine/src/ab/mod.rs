@@ -475,7 +475,8 @@ pub fn analyze(
                     row.interval = Some(t.interval);
                     row.sd_log = Some(t.sd_log);
                     row.n = t.n;
-                    tests.push((rows.len(), t.p_worse, t.p_better));
+                    let margin = limits.ab_threshold.unwrap_or(settings.threshold);
+                    tests.push((rows.len(), t.p_worse, t.p_better, margin));
                 }
                 None => {
                     row.rule = AbRule::TooFewRounds;
@@ -539,7 +540,7 @@ pub fn analyze(
     // Holm over every paired test, for each direction.
     let worse_adj = stats::holm(&tests.iter().map(|t| t.1).collect::<Vec<_>>());
     let better_adj = stats::holm(&tests.iter().map(|t| t.2).collect::<Vec<_>>());
-    for (((i, _, _), pw), pb) in tests.iter().zip(worse_adj).zip(better_adj) {
+    for (((i, _, _, margin), pw), pb) in tests.iter().zip(worse_adj).zip(better_adj) {
         let row = &mut rows[*i];
         // The worse direction's p, unless the row turns out improved (below).
         row.p_adjusted = Some(pw);
@@ -550,7 +551,7 @@ pub fn analyze(
             Direction::LowerIsBetter => r,
             Direction::HigherIsBetter => 1.0 / r,
         });
-        let beyond = 1.0 + settings.threshold;
+        let beyond = 1.0 + margin;
         row.verdict = if pw <= settings.alpha && worse > beyond {
             Verdict::Regressed
         } else if pb <= settings.alpha && worse < 1.0 / beyond {
@@ -560,7 +561,7 @@ pub fn analyze(
             if pw <= settings.alpha {
                 row.note = Some(format!(
                     "significantly slower, but by less than the {} margin",
-                    pct(settings.threshold)
+                    pct(*margin)
                 ));
             }
             Verdict::Same
@@ -716,6 +717,28 @@ mod tests {
                 "{metric}: {g:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_override_replaces_the_margin_for_its_metric() {
+        let cfg = GateConfig::parse(
+            "[[override]]\nscenario = \"a/*\"\nmetric = \"wall_time\"\nab_threshold = 0.5\n",
+            std::path::Path::new("perfgate.toml"),
+        )
+        .expect("valid");
+        let rows = analyze(&rounds(8, 1.3, 100), &cfg, SETTINGS, &BTreeMap::new());
+        let r = row(&rows, "wall_time");
+        assert_eq!(
+            r.verdict,
+            Verdict::Same,
+            "1.3x is within a 50 % margin: {r:?}"
+        );
+        assert!(
+            r.note.as_deref().is_some_and(|n| n.contains("50 % margin")),
+            "{r:?}"
+        );
+        let rows = analyze(&rounds(8, 1.7, 100), &cfg, SETTINGS, &BTreeMap::new());
+        assert_eq!(row(&rows, "wall_time").verdict, Verdict::Regressed);
     }
 
     #[test]
