@@ -8,6 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::setting::Setting;
 use super::{CacheError, io_error, write_atomic};
 use crate::clock::Clock;
 
@@ -507,36 +508,25 @@ pub enum BackoffStrategy {
     Linear,
 }
 
-const BACKOFF_EXPECTED: &str = "`exponential` or `linear`";
+const BACKOFF_SETTING: Setting<BackoffStrategy> = Setting {
+    var: BACKOFF_STRATEGY_VAR,
+    words: &[
+        ("exponential", BackoffStrategy::Exponential),
+        ("linear", BackoffStrategy::Linear),
+    ],
+    expected: "`exponential` or `linear`",
+};
 
 impl BackoffStrategy {
     /// Reads [`BACKOFF_STRATEGY_VAR`] from the environment; see [`BackoffStrategy::parse`].
     pub fn from_env() -> Result<Self, CacheError> {
-        match std::env::var_os(BACKOFF_STRATEGY_VAR) {
-            None => Self::parse(None),
-            Some(value) => match value.to_str() {
-                Some(text) => Self::parse(Some(text)),
-                None => Err(CacheError::BadSetting {
-                    var: BACKOFF_STRATEGY_VAR,
-                    value: value.to_string_lossy().into_owned(),
-                    expected: BACKOFF_EXPECTED,
-                }),
-            },
-        }
+        BACKOFF_SETTING.from_env()
     }
 
     /// Parses the variable's value: unset or empty means `Exponential`; otherwise exactly
     /// `exponential` or `linear`.
     pub fn parse(value: Option<&str>) -> Result<Self, CacheError> {
-        match value {
-            None | Some("") | Some("exponential") => Ok(Self::Exponential),
-            Some("linear") => Ok(Self::Linear),
-            Some(other) => Err(CacheError::BadSetting {
-                var: BACKOFF_STRATEGY_VAR,
-                value: other.to_owned(),
-                expected: BACKOFF_EXPECTED,
-            }),
-        }
+        BACKOFF_SETTING.parse(value)
     }
 
     /// The policy this setting selects, with the seed's timings.

@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod lock;
 pub mod perf;
+mod setting;
 mod size;
 
 use std::fs;

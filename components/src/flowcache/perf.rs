@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::batch::wall_ms;
+use super::setting::Setting;
 use super::{CacheError, io_error, write_atomic};
 use crate::clock::Clock;
 
@@ -34,36 +35,25 @@ pub enum PerfMonitoring {
     Disabled,
 }
 
-const MONITORING_EXPECTED: &str = "`enabled` or `disabled`";
+const MONITORING_SETTING: Setting<PerfMonitoring> = Setting {
+    var: PERF_MONITORING_VAR,
+    words: &[
+        ("enabled", PerfMonitoring::Enabled),
+        ("disabled", PerfMonitoring::Disabled),
+    ],
+    expected: "`enabled` or `disabled`",
+};
 
 impl PerfMonitoring {
     /// Reads [`PERF_MONITORING_VAR`] from the environment; see [`PerfMonitoring::parse`].
     pub fn from_env() -> Result<Self, CacheError> {
-        match std::env::var_os(PERF_MONITORING_VAR) {
-            None => Self::parse(None),
-            Some(value) => match value.to_str() {
-                Some(text) => Self::parse(Some(text)),
-                None => Err(CacheError::BadSetting {
-                    var: PERF_MONITORING_VAR,
-                    value: value.to_string_lossy().into_owned(),
-                    expected: MONITORING_EXPECTED,
-                }),
-            },
-        }
+        MONITORING_SETTING.from_env()
     }
 
     /// Parses the variable's value: unset or empty means `Enabled`; otherwise exactly `enabled` or
     /// `disabled`.
     pub fn parse(value: Option<&str>) -> Result<Self, CacheError> {
-        match value {
-            None | Some("") | Some("enabled") => Ok(Self::Enabled),
-            Some("disabled") => Ok(Self::Disabled),
-            Some(other) => Err(CacheError::BadSetting {
-                var: PERF_MONITORING_VAR,
-                value: other.to_owned(),
-                expected: MONITORING_EXPECTED,
-            }),
-        }
+        MONITORING_SETTING.parse(value)
     }
 }
 
