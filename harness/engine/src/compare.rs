@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{GateConfig, Limits};
 use crate::model::{
-    Direction, Interval, MachineInfo, Metric, MetricKind, RunRecord, format_sig, human,
+    Direction, Interval, MachineInfo, Metric, MetricKey, MetricKind, RunRecord, format_sig, human,
 };
 use crate::stats;
 
@@ -78,14 +78,10 @@ impl fmt::Display for Rule {
 /// One metric of one scenario, compared.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Row {
-    /// Scenario id.
-    pub scenario: String,
-    /// Metric name.
-    pub metric: String,
-    /// Metric kind (from the current run, else the baseline).
-    pub kind: MetricKind,
-    /// Unit.
-    pub unit: String,
+    /// Scenario, metric, kind and unit (the kind and unit from the current run, else the
+    /// baseline).
+    #[serde(flatten)]
+    pub key: MetricKey,
     /// Baseline value, if any.
     pub baseline: Option<f64>,
     /// Current value, if any.
@@ -118,7 +114,7 @@ impl Row {
             text.push_str(&format!(" (noise band {}×)", format_sig(band)));
         }
         if let Some(h) = self.hard {
-            text.push_str(&format!(", hard {}", human(h, &self.unit)));
+            text.push_str(&format!(", hard {}", human(h, &self.key.unit)));
         }
         text
     }
@@ -259,11 +255,11 @@ pub fn compare(
         }
     }
     rows.sort_by(|a, b| {
-        (!a.fails(), a.verdict, &a.scenario, &a.metric).cmp(&(
+        (!a.fails(), a.verdict, &a.key.scenario, &a.key.metric).cmp(&(
             !b.fails(),
             b.verdict,
-            &b.scenario,
-            &b.metric,
+            &b.key.scenario,
+            &b.key.metric,
         ))
     });
     Comparison {
@@ -282,10 +278,7 @@ fn presence_row(scenario: &str, name: &str, m: &Metric, verdict: Verdict, limits
         _ => (None, value),
     };
     Row {
-        scenario: scenario.to_owned(),
-        metric: name.to_owned(),
-        kind: m.kind,
-        unit: m.unit.clone(),
+        key: MetricKey::new(scenario, name, m),
         baseline,
         current,
         ratio: None,
@@ -395,10 +388,7 @@ fn judge(
         rule = Rule::NotGated;
     }
     Row {
-        scenario: scenario.to_owned(),
-        metric: name.to_owned(),
-        kind: cur.kind,
-        unit: cur.unit.clone(),
+        key: MetricKey::new(scenario, name, cur),
         baseline: Some(b),
         current: Some(c),
         ratio: Some(ratio),
@@ -451,7 +441,7 @@ mod tests {
     fn only(c: &Comparison, metric: &str) -> Row {
         c.rows
             .iter()
-            .find(|r| r.metric == metric)
+            .find(|r| r.key.metric == metric)
             .cloned()
             .expect("row present")
     }

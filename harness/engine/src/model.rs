@@ -578,6 +578,33 @@ impl RunRecord {
     }
 }
 
+/// Which metric a compared row is about: scenario, metric name, kind and unit. The rows of `check`
+/// ([`compare::Row`](crate::compare::Row)) and of `ab` ([`AbRow`](crate::ab::AbRow)) embed it with
+/// `#[serde(flatten)]`, so their JSON keeps these four fields at the top level of each row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricKey {
+    /// Scenario id.
+    pub scenario: String,
+    /// Metric name.
+    pub metric: String,
+    /// Metric kind.
+    pub kind: MetricKind,
+    /// Unit.
+    pub unit: String,
+}
+
+impl MetricKey {
+    /// `metric` of `scenario`, of the kind and unit of `m`.
+    pub fn new(scenario: &str, metric: &str, m: &Metric) -> Self {
+        Self {
+            scenario: scenario.to_owned(),
+            metric: metric.to_owned(),
+            kind: m.kind,
+            unit: m.unit.clone(),
+        }
+    }
+}
+
 /// A scenario id split into its parts: `component/situation/variant/scale`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScenarioId<'a> {

@@ -247,7 +247,7 @@ pub fn analyze(
         let mut any = false;
         for r in rows.iter().filter(|r| r.fails()) {
             *alarms
-                .entry((r.scenario.clone(), r.metric.clone()))
+                .entry((r.key.scenario.clone(), r.key.metric.clone()))
                 .or_default() += 1;
             any = true;
         }

@@ -105,13 +105,13 @@ pub fn run(
         let failing: Vec<_> = comparison
             .rows
             .iter()
-            .filter(|r| &r.scenario == id && r.fails())
+            .filter(|r| &r.key.scenario == id && r.fails())
             .collect();
         if !failing.is_empty() {
             entry.caught.push(id.clone());
             entry
                 .caught_by
-                .extend(failing.iter().map(|r| r.metric.clone()));
+                .extend(failing.iter().map(|r| r.key.metric.clone()));
         }
     }
     Ok((results.into_values().collect(), comparison))

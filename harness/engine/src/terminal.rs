@@ -117,12 +117,12 @@ pub fn print_comparison(record: &RunRecord, c: &Comparison) {
         println!(
             "{:<10} {:<44} {:<22} {} -> {} ({ratio}, limit {}, {})",
             r.verdict.to_string().to_uppercase(),
-            r.scenario,
-            r.metric,
+            r.key.scenario,
+            r.key.metric,
             r.baseline
-                .map_or_else(|| "–".to_owned(), |v| human(v, &r.unit)),
+                .map_or_else(|| "–".to_owned(), |v| human(v, &r.key.unit)),
             r.current
-                .map_or_else(|| "–".to_owned(), |v| human(v, &r.unit)),
+                .map_or_else(|| "–".to_owned(), |v| human(v, &r.key.unit)),
             r.limit_text(),
             r.rule
         );
@@ -182,8 +182,8 @@ pub fn print_ab(result: &crate::ab::AbResult) {
             } else {
                 r.verdict.to_string()
             },
-            r.scenario,
-            r.metric,
+            r.key.scenario,
+            r.key.metric,
             r.change_text(),
             r.ratio_text(),
             r.why()

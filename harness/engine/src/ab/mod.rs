@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::compare::Verdict;
 use crate::config::GateConfig;
-use crate::model::{Direction, Interval, Metric, MetricKind, RunRecord, format_sig, human};
+use crate::model::{
+    Direction, Interval, Metric, MetricKey, MetricKind, RunRecord, format_sig, human,
+};
 use crate::stats;
 
 /// How the A/B decides (`[ab]` in perfgate.toml).
@@ -62,14 +64,9 @@ impl fmt::Display for AbRule {
 /// One metric of one scenario, base against head.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AbRow {
-    /// Scenario id.
-    pub scenario: String,
-    /// Metric name.
-    pub metric: String,
-    /// Metric kind.
-    pub kind: MetricKind,
-    /// Unit.
-    pub unit: String,
+    /// Scenario, metric, kind and unit.
+    #[serde(flatten)]
+    pub key: MetricKey,
     /// Which way is better.
     pub direction: Direction,
     /// The base's median over its rounds.
@@ -137,7 +134,7 @@ impl AbRow {
 
     /// `base → head` in the metric's unit.
     pub fn change_text(&self) -> String {
-        let v = |x: Option<f64>| x.map_or_else(|| "–".to_owned(), |x| human(x, &self.unit));
+        let v = |x: Option<f64>| x.map_or_else(|| "–".to_owned(), |x| human(x, &self.key.unit));
         format!("{} → {}", v(self.base), v(self.head))
     }
 }
@@ -420,10 +417,7 @@ pub fn analyze(
         };
         let (base_values, head_values) = (side_values(0), side_values(1));
         let mut row = AbRow {
-            scenario: scenario.clone(),
-            metric: metric.clone(),
-            kind: sample.kind,
-            unit: sample.unit.clone(),
+            key: MetricKey::new(&scenario, &metric, sample),
             direction: sample.direction,
             base: median(&base_values),
             head: median(&head_values),
@@ -507,7 +501,8 @@ pub fn analyze(
             let spread = |v: &[f64]| {
                 let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                (lo != hi).then(|| format!("{}..{}", human(lo, &row.unit), human(hi, &row.unit)))
+                (lo != hi)
+                    .then(|| format!("{}..{}", human(lo, &row.key.unit), human(hi, &row.key.unit)))
             };
             let varied: Vec<String> = [("base", &base_values), ("head", &head_values)]
                 .iter()
@@ -528,7 +523,7 @@ pub fn analyze(
             if crossed {
                 row.verdict = Verdict::Regressed;
                 row.rule = AbRule::HardLimit;
-                row.note = Some(format!("hard limit {}", human(hard, &row.unit)));
+                row.note = Some(format!("hard limit {}", human(hard, &row.key.unit)));
             }
         }
         if !limits.gate {
@@ -568,11 +563,11 @@ pub fn analyze(
         };
     }
     rows.sort_by(|a, b| {
-        (!a.fails(), a.verdict, &a.scenario, &a.metric).cmp(&(
+        (!a.fails(), a.verdict, &a.key.scenario, &a.key.metric).cmp(&(
             !b.fails(),
             b.verdict,
-            &b.scenario,
-            &b.metric,
+            &b.key.scenario,
+            &b.key.metric,
         ))
     });
     rows
@@ -612,7 +607,7 @@ mod tests {
     }
 
     fn row<'a>(rows: &'a [AbRow], metric: &str) -> &'a AbRow {
-        rows.iter().find(|r| r.metric == metric).expect("row")
+        rows.iter().find(|r| r.key.metric == metric).expect("row")
     }
 
     #[test]
@@ -793,5 +788,25 @@ mod tests {
         }
         let rows = analyze(&only_head, &cfg, SETTINGS, &BTreeMap::new());
         assert!(rows.iter().all(|r| r.verdict == Verdict::New && !r.gated));
+    }
+
+    #[test]
+    fn a_rows_json_keeps_its_key_fields_at_the_top_and_reads_back() {
+        let rows = analyze(
+            &rounds(4, 1.0, 100),
+            &GateConfig::default(),
+            SETTINGS,
+            &BTreeMap::new(),
+        );
+        let r = row(&rows, "visits");
+        let json = serde_json::to_string(r).expect("serializes");
+        assert!(
+            json.starts_with(
+                r#"{"scenario":"a/x/v/n=1","metric":"visits","kind":"exact","unit":"entries","#
+            ),
+            "{json}"
+        );
+        let back: AbRow = serde_json::from_str(&json).expect("reads back");
+        assert_eq!(&back, r);
     }
 }

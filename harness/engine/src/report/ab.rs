@@ -21,8 +21,8 @@ fn md_cell(text: &str) -> String {
 fn md_row(row: &AbRow) -> String {
     format!(
         "| `{}` | {} | {} | {} | {} | {}{} | {} |\n",
-        row.scenario,
-        row.metric,
+        row.key.scenario,
+        row.key.metric,
         md_cell(&row.change_text()),
         md_cell(&row.ratio_text()),
         mds_text(row),
@@ -76,8 +76,8 @@ pub fn markdown(out: &mut String, ab: &AbResult) {
             let _ = writeln!(
                 out,
                 "- `{}` {}: {}",
-                row.scenario,
-                row.metric,
+                row.key.scenario,
+                row.key.metric,
                 row.note.as_deref().unwrap_or_default()
             );
         }
@@ -134,8 +134,8 @@ fn html_rows(out: &mut String, rows: &[&AbRow]) {
             "<tr class=\"{class}\"><td><code>{}</code></td><td>{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"verdict\">\
              <span class=\"badge b-{}\">{}</span></td><td>{}</td></tr>",
-            esc(&row.scenario),
-            esc(&row.metric),
+            esc(&row.key.scenario),
+            esc(&row.key.metric),
             esc(&row.change_text()),
             esc(&row.ratio_text()),
             esc(&mds_text(row)),
@@ -179,8 +179,8 @@ pub fn html(out: &mut String, ab: &AbResult) {
             let _ = write!(
                 out,
                 "<li><code>{}</code> {}: {}</li>",
-                esc(&row.scenario),
-                esc(&row.metric),
+                esc(&row.key.scenario),
+                esc(&row.key.metric),
                 esc(row.note.as_deref().unwrap_or_default())
             );
         }
@@ -199,23 +199,25 @@ pub fn html(out: &mut String, ab: &AbResult) {
 mod tests {
     use super::*;
     use crate::ab::{AbRule, AbSettings};
-    use crate::model::{Direction, MetricKind};
+    use crate::model::{Direction, MetricKey, MetricKind};
 
     fn result(rows: usize) -> AbResult {
         let row = |i: usize| AbRow {
-            scenario: format!("component/family/variant/scale={i}"),
-            metric: if i.is_multiple_of(5) {
-                "wall_time"
-            } else {
-                "entries_visited"
-            }
-            .to_owned(),
-            kind: if i.is_multiple_of(5) {
-                MetricKind::WallTime
-            } else {
-                MetricKind::Exact
+            key: MetricKey {
+                scenario: format!("component/family/variant/scale={i}"),
+                metric: if i.is_multiple_of(5) {
+                    "wall_time"
+                } else {
+                    "entries_visited"
+                }
+                .to_owned(),
+                kind: if i.is_multiple_of(5) {
+                    MetricKind::WallTime
+                } else {
+                    MetricKind::Exact
+                },
+                unit: "ns".to_owned(),
             },
-            unit: "ns".to_owned(),
             direction: Direction::LowerIsBetter,
             base: Some(1000.0),
             head: Some(if i == 7 { 2000.0 } else { 1000.0 }),

@@ -266,15 +266,15 @@ fn changed(out: &mut String, input: &ReportInput<'_>) {
         );
         for row in rows {
             let class = row_class(row.gated, row.verdict);
-            let component = overview::component_of(&row.scenario);
+            let component = overview::component_of(&row.key.scenario);
             let _ = writeln!(
                 out,
                 "<tr class=\"{class}\"><td>{}</td><td><code>{}</code></td><td>{}</td>\
                  <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"verdict\">{}</td>\
                  <td class=\"limit\">{}</td></tr>",
                 esc(component),
-                esc(row.scenario[component.len()..].trim_start_matches('/')),
-                esc(&row.metric),
+                esc(row.key.scenario[component.len()..].trim_start_matches('/')),
+                esc(&row.key.metric),
                 esc(&overview::before_now(row)),
                 esc(&row.ratio_text()),
                 verdict_badge(row.verdict),
@@ -337,7 +337,7 @@ fn verdicts(out: &mut String, input: &ReportInput<'_>) {
             // Grouped by component, the components with a failure first, each what fails first.
             let mut groups: Vec<(&str, Vec<&Row>)> = Vec::new();
             for row in &c.rows {
-                let component = overview::component_of(&row.scenario);
+                let component = overview::component_of(&row.key.scenario);
                 match groups.iter_mut().find(|(name, _)| *name == component) {
                     Some((_, rows)) => rows.push(row),
                     None => groups.push((component, vec![row])),
@@ -410,13 +410,13 @@ fn verdict_table(out: &mut String, input: &ReportInput<'_>, rows: &[&Row]) {
             "<tr class=\"{class}\"><td><code>{}</code></td><td>{}</td><td class=\"kind\">{}</td>\
                      <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
                      <td class=\"limit\">{}</td><td class=\"verdict\">{}</td><td>{}</td></tr>",
-            id_cell(&row.scenario),
-            esc(&row.metric),
-            row.kind.name(),
-            esc(&opt(row.baseline, &row.unit)),
-            esc(&opt(row.current, &row.unit)),
+            id_cell(&row.key.scenario),
+            esc(&row.key.metric),
+            row.key.kind.name(),
+            esc(&opt(row.baseline, &row.key.unit)),
+            esc(&opt(row.current, &row.key.unit)),
             esc(&row.ratio_text()),
-            esc(&match input.mds(&row.scenario, &row.metric) {
+            esc(&match input.mds(&row.key.scenario, &row.key.metric) {
                 Some(m) => format!("{} · A/B MDS {}×", row.limit_text(), format_sig(m)),
                 None => row.limit_text(),
             }),
@@ -498,10 +498,10 @@ fn changes(out: &mut String, input: &ReportInput<'_>) -> Result<(), Error> {
     for row in moved {
         let base_m = input
             .baseline
-            .and_then(|b| b.metric(&row.scenario, &row.metric));
-        let cur_m = input.record.metric(&row.scenario, &row.metric);
+            .and_then(|b| b.metric(&row.key.scenario, &row.key.metric));
+        let cur_m = input.record.metric(&row.key.scenario, &row.key.metric);
         let groups = vec![BarGroup {
-            label: row.metric.clone(),
+            label: row.key.metric.clone(),
             bars: vec![
                 Bar {
                     series: 0,
@@ -515,10 +515,10 @@ fn changes(out: &mut String, input: &ReportInput<'_>) -> Result<(), Error> {
                 },
             ],
         }];
-        let title = format!("{} ({})", row.metric, row.verdict);
+        let title = format!("{} ({})", row.key.metric, row.verdict);
         let svg = charts::bars(&BarChart {
             title: &title,
-            unit: &row.unit,
+            unit: &row.key.unit,
             series: &series,
             groups: &groups,
             size: (340, 240),
@@ -528,7 +528,7 @@ fn changes(out: &mut String, input: &ReportInput<'_>) -> Result<(), Error> {
             &svg,
             &format!(
                 "{}: {} (limit {})",
-                row.scenario,
+                row.key.scenario,
                 row.ratio_text(),
                 row.limit_text()
             ),

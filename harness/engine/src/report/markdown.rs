@@ -31,10 +31,10 @@ fn opt(v: Option<f64>, unit: &str) -> String {
 fn row_line(row: &Row) -> String {
     format!(
         "| `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
-        row.scenario,
-        row.metric,
-        opt(row.baseline, &row.unit),
-        opt(row.current, &row.unit),
+        row.key.scenario,
+        row.key.metric,
+        opt(row.baseline, &row.key.unit),
+        opt(row.current, &row.key.unit),
         row.ratio_text(),
         row.limit_text(),
         verdict_text(row),
@@ -62,11 +62,11 @@ const CHANGED_LISTED: usize = 40;
 const CHANGED_HEAD: &str = "| component | scenario | metric | before → now | ratio [CI] | verdict | why |\n|---|---|---|---|---|---|---|\n";
 
 fn changed_line(row: &Row) -> String {
-    let component = overview::component_of(&row.scenario);
+    let component = overview::component_of(&row.key.scenario);
     format!(
         "| {component} | `{}` | {} | {} | {} | {} | {} |\n",
-        row.scenario[component.len()..].trim_start_matches('/'),
-        row.metric,
+        row.key.scenario[component.len()..].trim_start_matches('/'),
+        row.key.metric,
         overview::before_now(row),
         row.ratio_text(),
         verdict_text(row),

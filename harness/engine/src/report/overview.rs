@@ -42,7 +42,7 @@ pub fn why(row: &Row) -> String {
 
 /// `before -> now` of a row.
 pub fn before_now(row: &Row) -> String {
-    let show = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| human(v, &row.unit));
+    let show = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| human(v, &row.key.unit));
     format!("{} → {}", show(row.baseline), show(row.current))
 }
 
@@ -181,14 +181,15 @@ pub fn cards(input: &ReportInput<'_>) -> Vec<Card> {
             failing: input.comparison.map_or(0, |c| {
                 c.rows
                     .iter()
-                    .filter(|row| row.fails() && component_of(&row.scenario) == component)
+                    .filter(|row| row.fails() && component_of(&row.key.scenario) == component)
                     .count()
             }),
             improved: input.comparison.map_or(0, |c| {
                 c.rows
                     .iter()
                     .filter(|row| {
-                        row.verdict == Verdict::Improved && component_of(&row.scenario) == component
+                        row.verdict == Verdict::Improved
+                            && component_of(&row.key.scenario) == component
                     })
                     .count()
             }),
@@ -385,7 +386,7 @@ mod tests {
         let rows = changed(&c);
         let what: Vec<(&str, Verdict)> = rows
             .iter()
-            .map(|r| (r.scenario.as_str(), r.verdict))
+            .map(|r| (r.key.scenario.as_str(), r.verdict))
             .collect();
         assert_eq!(
             what,
