@@ -2,6 +2,7 @@
 //! behind one trait, named for their mechanism. No I/O clock: time comes in through [`clock::Clock`].
 
 pub mod clock;
+mod counters;
 pub mod flowcache;
 pub mod ntpstatus;
 pub mod pool;

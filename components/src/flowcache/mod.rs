@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use crate::counters::counters;
+
 pub use size::{
     IndexedSize, MAX_INDEX_BYTES, SIZE_TRACKING_VAR, SizeChange, SizeStrategy, SizeTracking,
     WalkSize,
@@ -136,47 +138,29 @@ pub(crate) fn io_error(path: impl Into<PathBuf>, source: io::Error) -> CacheErro
     }
 }
 
-/// Counters of the work size queries did, to gate on exact numbers rather than wall time.
-/// Strategies record into them; all use relaxed atomics.
-#[derive(Debug, Default)]
-pub struct CacheStats {
-    entries_visited: AtomicU64,
-    index_reads: AtomicU64,
-    index_writes: AtomicU64,
-    index_rebuilds: AtomicU64,
-    fs_calls: AtomicU64,
+counters! {
+    /// Counters of the work size queries did, to gate on exact numbers rather than wall time.
+    /// Strategies record into them; all use relaxed atomics.
+    pub struct CacheStats {
+        /// Directory entries (files and directories, the root included, hidden ones skipped)
+        /// yielded by the walks of size queries and index rebuilds.
+        entries_visited,
+        /// Attempts to read the size index (found or not).
+        index_reads,
+        /// Successful writes of the size index (after a mutation or a rebuild).
+        index_writes,
+        /// Times the size index was rebuilt by a walk because it was missing or unparsable.
+        index_rebuilds,
+        /// Filesystem calls made by cache operations, counted as std sees them: one per `fs::read`,
+        /// `fs::write` (a whole small file), `fs::rename`, `fs::remove_file`, metadata query and
+        /// `create_dir_all`; an atomic write is therefore 2. Walks count their entries in
+        /// [`entries_visited`](Self::entries_visited) instead, and the reads of `get` are not
+        /// counted.
+        fs_calls,
+    }
 }
 
 impl CacheStats {
-    /// Directory entries (files and directories, the root included, hidden ones skipped) yielded by
-    /// the walks of size queries and index rebuilds.
-    pub fn entries_visited(&self) -> u64 {
-        self.entries_visited.load(Ordering::Relaxed)
-    }
-
-    /// Attempts to read the size index (found or not).
-    pub fn index_reads(&self) -> u64 {
-        self.index_reads.load(Ordering::Relaxed)
-    }
-
-    /// Successful writes of the size index (after a mutation or a rebuild).
-    pub fn index_writes(&self) -> u64 {
-        self.index_writes.load(Ordering::Relaxed)
-    }
-
-    /// Times the size index was rebuilt by a walk because it was missing or unparsable.
-    pub fn index_rebuilds(&self) -> u64 {
-        self.index_rebuilds.load(Ordering::Relaxed)
-    }
-
-    /// Filesystem calls made by cache operations, counted as std sees them: one per `fs::read`,
-    /// `fs::write` (a whole small file), `fs::rename`, `fs::remove_file`, metadata query and
-    /// `create_dir_all`; an atomic write is therefore 2. Walks count their entries in
-    /// [`entries_visited`](Self::entries_visited) instead, and the reads of `get` are not counted.
-    pub fn fs_calls(&self) -> u64 {
-        self.fs_calls.load(Ordering::Relaxed)
-    }
-
     /// Sets every counter back to 0.
     pub fn reset(&self) {
         for counter in [

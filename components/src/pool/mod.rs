@@ -3,7 +3,7 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 
 use crate::clock::{Clock, SystemClock};
+use crate::counters::counters;
 
 /// The original's defaults: 4 workers, a queue of 100.
 pub const DEFAULT_WORKERS: usize = 4;
@@ -106,32 +107,21 @@ impl<T> TaskHandle<T> {
     }
 }
 
-/// Counters every pool keeps.
-#[derive(Debug, Default)]
-pub struct PoolStats {
-    idle_wakeups: AtomicU64,
-    completed: AtomicU64,
-    panicked: AtomicU64,
-    shutdown_polls: AtomicU64,
+counters! {
+    /// Counters every pool keeps.
+    pub struct PoolStats {
+        /// Times a worker woke up with no task (a poll that timed out on an empty queue).
+        idle_wakeups,
+        /// Tasks run to the end, panicked ones included.
+        completed,
+        /// Tasks that panicked.
+        panicked,
+        /// Times shutdown slept before looking at the queue again.
+        shutdown_polls,
+    }
 }
 
 impl PoolStats {
-    /// Times a worker woke up with no task (a poll that timed out on an empty queue).
-    pub fn idle_wakeups(&self) -> u64 {
-        self.idle_wakeups.load(Ordering::Relaxed)
-    }
-    /// Tasks run to the end, panicked ones included.
-    pub fn completed(&self) -> u64 {
-        self.completed.load(Ordering::Relaxed)
-    }
-    /// Tasks that panicked.
-    pub fn panicked(&self) -> u64 {
-        self.panicked.load(Ordering::Relaxed)
-    }
-    /// Times shutdown slept before looking at the queue again.
-    pub fn shutdown_polls(&self) -> u64 {
-        self.shutdown_polls.load(Ordering::Relaxed)
-    }
     /// Sets the idle-wakeup counter to zero (to count over a window).
     pub fn reset_idle_wakeups(&self) {
         self.idle_wakeups.store(0, Ordering::Relaxed);

@@ -1,11 +1,12 @@
 //! Token-bucket rate limiter (seed `core-improvements.md`, section 1): [`PollingLimiter`] retries every
 //! 10 ms as the original did; [`CondvarLimiter`] sleeps until the next token is due or it is notified.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::clock::{Clock, MonoInstant};
+use crate::counters::counters;
 
 /// The original's retry interval: `time.sleep(0.01)`.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
@@ -78,24 +79,17 @@ impl Rate {
     }
 }
 
-/// Counters every limiter keeps.
-#[derive(Debug, Default)]
-pub struct LimiterStats {
-    wakeups: AtomicU64,
-    grants: AtomicU64,
+counters! {
+    /// Counters every limiter keeps.
+    pub struct LimiterStats {
+        /// Times a waiting thread woke up (from a sleep or a condition-variable wait).
+        wakeups,
+        /// Tokens handed out.
+        grants,
+    }
 }
 
 impl LimiterStats {
-    /// Times a waiting thread woke up (from a sleep or a condition-variable wait).
-    pub fn wakeups(&self) -> u64 {
-        self.wakeups.load(Ordering::Relaxed)
-    }
-
-    /// Tokens handed out.
-    pub fn grants(&self) -> u64 {
-        self.grants.load(Ordering::Relaxed)
-    }
-
     /// Sets both counters to zero.
     pub fn reset(&self) {
         self.wakeups.store(0, Ordering::Relaxed);

@@ -4,13 +4,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use notify::event::{EventKind, ModifyKind};
 use notify::{Event, PollWatcher, RecommendedWatcher, RecursiveMode, Watcher};
+
+use crate::counters::counters;
 
 /// The original's interval: mtimes compared every 1.0 s.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -67,31 +69,17 @@ pub struct Change {
     pub kind: ChangeKind,
 }
 
-/// Counters every watcher keeps.
-#[derive(Debug, Default)]
-pub struct WatchStats {
-    stat_calls: AtomicU64,
-    scans: AtomicU64,
-    raw_events: AtomicU64,
-    changes: AtomicU64,
-}
-
-impl WatchStats {
-    /// `stat` calls on watched files (the filesystem activity the seed wants gone).
-    pub fn stat_calls(&self) -> u64 {
-        self.stat_calls.load(Ordering::Relaxed)
-    }
-    /// Full passes over the watched files.
-    pub fn scans(&self) -> u64 {
-        self.scans.load(Ordering::Relaxed)
-    }
-    /// Events received from the operating system (or notify's poller).
-    pub fn raw_events(&self) -> u64 {
-        self.raw_events.load(Ordering::Relaxed)
-    }
-    /// Changes reported.
-    pub fn changes(&self) -> u64 {
-        self.changes.load(Ordering::Relaxed)
+counters! {
+    /// Counters every watcher keeps.
+    pub struct WatchStats {
+        /// `stat` calls on watched files (the filesystem activity the seed wants gone).
+        stat_calls,
+        /// Full passes over the watched files.
+        scans,
+        /// Events received from the operating system (or notify's poller).
+        raw_events,
+        /// Changes reported.
+        changes,
     }
 }
 
