@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{perfgate, record, stderr, write, write_record};
 use perfgate::model::RunRecord;
 
@@ -71,15 +73,21 @@ fn bad_records_exit_2_naming_the_file_and_the_fix() {
     }
 }
 
+/// Runs `perfgate args` in `dir` and asserts that it exits 2 with every one of `needles` in stderr.
+fn assert_exit_2_saying(dir: &Path, args: &[&str], needles: &[&str]) {
+    let o = perfgate(dir, args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(needles.iter().all(|n| err.contains(n)), "{err}");
+}
+
 #[test]
 fn check_without_a_baseline_says_to_bless() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let o = perfgate(dir.path(), &["check"]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("baselines/smoke.json") && err.contains("cargo perfgate bless"),
-        "{err}"
+    assert_exit_2_saying(
+        dir.path(),
+        &["check"],
+        &["baselines/smoke.json", "cargo perfgate bless"],
     );
 }
 
@@ -91,25 +99,17 @@ fn a_bad_config_exits_2_naming_the_field() {
         "[gate]\nthreshold = \"half\"\n",
     );
     write_record(&dir.path().join("baselines/smoke.json"), &record(1));
-    let o = perfgate(dir.path(), &["check"]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("perfgate.toml") && err.contains("threshold"),
-        "{err}"
-    );
+    assert_exit_2_saying(dir.path(), &["check"], &["perfgate.toml", "threshold"]);
 }
 
 #[test]
 fn an_unknown_filter_exits_2_and_points_to_list() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_record(&dir.path().join("baselines/smoke.json"), &record(1));
-    let o = perfgate(dir.path(), &["check", "--filter", "no-such-component"]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("no-such-component") && err.contains("cargo perfgate list"),
-        "{err}"
+    assert_exit_2_saying(
+        dir.path(),
+        &["check", "--filter", "no-such-component"],
+        &["no-such-component", "cargo perfgate list"],
     );
 }
 
