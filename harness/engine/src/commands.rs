@@ -254,6 +254,26 @@ impl<'a> Sinks<'a> {
         }
         Ok(())
     }
+
+    /// The end of every command that compares a run with a baseline: writes the reports of `input`
+    /// with `comparison` and the baseline read from `baseline_path`, prints the comparison, and
+    /// turns its verdict into the outcome.
+    fn conclude(
+        &self,
+        baseline_path: &Path,
+        baseline: &RunRecord,
+        comparison: &compare::Comparison,
+        input: ReportInput<'_>,
+    ) -> Result<Outcome> {
+        self.write(&ReportInput {
+            comparison: Some(comparison),
+            baseline_path: Some(&self.paths.shown(baseline_path)),
+            baseline: Some(baseline),
+            ..input
+        })?;
+        terminal::print_comparison(input.record, comparison);
+        Ok(Outcome::from_failed(comparison.failed()))
+    }
 }
 
 pub fn list(global: &Global, args: &ListArgs, registry: &Registry) -> Result<Outcome> {
@@ -319,16 +339,12 @@ pub fn check(global: &Global, args: &CheckArgs, registry: &Registry) -> Result<O
     let comparison = compare::compare(&baseline, &record, &config, &|id| filter.matches(id));
     let series = sinks.record_history(&record, true)?;
     let power = load_power(&paths.at(Path::new(POWER_FILE)))?;
-    sinks.write(&ReportInput {
-        comparison: Some(&comparison),
-        baseline_path: Some(&paths.shown(&baseline_path)),
-        baseline: Some(&baseline),
+    let input = ReportInput {
         history: &series,
         power: power.as_ref(),
         ..ReportInput::new(&record)
-    })?;
-    terminal::print_comparison(&record, &comparison);
-    Ok(Outcome::from_failed(comparison.failed()))
+    };
+    sinks.conclude(&baseline_path, &baseline, &comparison, input)
 }
 
 const RECORD_FIX: &str =
@@ -344,14 +360,8 @@ pub fn compare(global: &Global, args: &CompareArgs) -> Result<Outcome> {
     analysis::recheck_claims(&mut current, &baseline);
     let filter = Filter::new(args.filter.as_deref())?;
     let comparison = compare::compare(&baseline, &current, &config, &|id| filter.matches(id));
-    sinks.write(&ReportInput {
-        comparison: Some(&comparison),
-        baseline_path: Some(&paths.shown(&baseline_path)),
-        baseline: Some(&baseline),
-        ..ReportInput::new(&current)
-    })?;
-    terminal::print_comparison(&current, &comparison);
-    Ok(Outcome::from_failed(comparison.failed()))
+    let input = ReportInput::new(&current);
+    sinks.conclude(&baseline_path, &baseline, &comparison, input)
 }
 
 pub fn report(global: &Global, args: &ReportArgs) -> Result<Outcome> {
@@ -528,14 +538,8 @@ pub fn ingest(global: &Global, args: &IngestArgs, registry: &Registry) -> Result
     let config = paths.load_config()?;
     registry.validate_overrides(&config, &paths.config)?;
     let comparison = compare::compare(&baseline, &record, &config, &|_| true);
-    sinks.write(&ReportInput {
-        comparison: Some(&comparison),
-        baseline_path: Some(&paths.shown(&baseline_path)),
-        baseline: Some(&baseline),
-        ..ReportInput::new(&record)
-    })?;
-    terminal::print_comparison(&record, &comparison);
-    Ok(Outcome::from_failed(comparison.failed()))
+    let input = ReportInput::new(&record);
+    sinks.conclude(&baseline_path, &baseline, &comparison, input)
 }
 
 fn round_args(run: &RoundArgs) -> Vec<String> {
