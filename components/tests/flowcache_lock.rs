@@ -351,18 +351,18 @@ fn another_process_excludes_us_until_it_dies_and_its_stale_record_is_taken_over(
 
 #[test]
 fn backoff_strategy_setting() {
-    assert_eq!(
-        BackoffStrategy::parse(None).expect("unset"),
-        BackoffStrategy::Exponential
-    );
-    assert_eq!(
-        BackoffStrategy::parse(Some("")).expect("empty"),
-        BackoffStrategy::Exponential
-    );
-    assert_eq!(
-        BackoffStrategy::parse(Some("linear")).expect("linear"),
-        BackoffStrategy::Linear
-    );
+    for (value, want) in [
+        (None, BackoffStrategy::Exponential),
+        (Some(""), BackoffStrategy::Exponential),
+        (Some("exponential"), BackoffStrategy::Exponential),
+        (Some("linear"), BackoffStrategy::Linear),
+    ] {
+        assert_eq!(
+            BackoffStrategy::parse(value).expect("valid"),
+            want,
+            "{value:?}"
+        );
+    }
     assert_eq!(BackoffStrategy::Linear.policy().name(), "fixed");
     assert_eq!(BackoffStrategy::Exponential.policy().name(), "exponential");
     assert_eq!(BackoffStrategy::Linear.policy().wait(7), ms(500));

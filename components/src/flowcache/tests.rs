@@ -316,22 +316,18 @@ fn concurrent_puts_keep_the_index_exact() {
 
 #[test]
 fn size_tracking_parse() {
-    assert_eq!(
-        SizeTracking::parse(None).expect("unset"),
-        SizeTracking::Enabled
-    );
-    assert_eq!(
-        SizeTracking::parse(Some("")).expect("empty"),
-        SizeTracking::Enabled
-    );
-    assert_eq!(
-        SizeTracking::parse(Some("enabled")).expect("enabled"),
-        SizeTracking::Enabled
-    );
-    assert_eq!(
-        SizeTracking::parse(Some("disabled")).expect("disabled"),
-        SizeTracking::Disabled
-    );
+    for (value, want) in [
+        (None, SizeTracking::Enabled),
+        (Some(""), SizeTracking::Enabled),
+        (Some("enabled"), SizeTracking::Enabled),
+        (Some("disabled"), SizeTracking::Disabled),
+    ] {
+        assert_eq!(
+            SizeTracking::parse(value).expect("valid"),
+            want,
+            "{value:?}"
+        );
+    }
     for bogus in ["bogus", "Enabled", " enabled", "1"] {
         let err = SizeTracking::parse(Some(bogus)).expect_err("bogus value");
         assert!(matches!(err, CacheError::BadSetting { .. }), "{err:?}");
