@@ -520,7 +520,7 @@ const BACKOFF_SETTING: Setting<BackoffStrategy> = Setting {
 impl BackoffStrategy {
     /// Reads [`BACKOFF_STRATEGY_VAR`] from the environment; see [`BackoffStrategy::parse`].
     pub fn from_env() -> Result<Self, CacheError> {
-        BACKOFF_SETTING.from_env()
+        BACKOFF_SETTING.read_env()
     }
 
     /// Parses the variable's value: unset or empty means `Exponential`; otherwise exactly

@@ -47,7 +47,7 @@ const MONITORING_SETTING: Setting<PerfMonitoring> = Setting {
 impl PerfMonitoring {
     /// Reads [`PERF_MONITORING_VAR`] from the environment; see [`PerfMonitoring::parse`].
     pub fn from_env() -> Result<Self, CacheError> {
-        MONITORING_SETTING.from_env()
+        MONITORING_SETTING.read_env()
     }
 
     /// Parses the variable's value: unset or empty means `Enabled`; otherwise exactly `enabled` or

@@ -15,7 +15,7 @@ pub(crate) struct Setting<T: 'static> {
 
 impl<T: Copy> Setting<T> {
     /// Reads the variable from the environment; see [`Setting::parse`].
-    pub(crate) fn from_env(&self) -> Result<T, CacheError> {
+    pub(crate) fn read_env(&self) -> Result<T, CacheError> {
         match std::env::var_os(self.var) {
             None => self.parse(None),
             Some(value) => match value.to_str() {
