@@ -464,6 +464,37 @@ impl<V: PairVariant> PairIds<V> {
     pub fn after(&self, scale: impl std::fmt::Display) -> String {
         self.id(self.after, scale)
     }
+
+    /// The check that at `scale`, the "after" scenario's `metric` is at most `max` times the
+    /// "before" one's.
+    pub fn ratio_at_most(
+        &self,
+        scale: impl std::fmt::Display,
+        metric: MetricName,
+        max: f64,
+    ) -> ClaimCheck {
+        let scale = scale.to_string();
+        ClaimCheck::RatioAtMost {
+            before: self.before(&scale),
+            after: self.after(&scale),
+            metric: metric.into(),
+            max,
+        }
+    }
+
+    /// The check that at `scale`, the "after" scenario's `metric` is at most `max`.
+    pub fn after_at_most(
+        &self,
+        scale: impl std::fmt::Display,
+        metric: MetricName,
+        max: f64,
+    ) -> ClaimCheck {
+        ClaimCheck::AtMost {
+            scenario: self.after(scale),
+            metric: metric.into(),
+            max,
+        }
+    }
 }
 
 /// One scenario of a declared pair.

@@ -12,7 +12,7 @@ use fixtures::probe::threads::{ThreadSet, WaitProbe, WaitSeries};
 
 use super::cpu::{exact_rate, sleep_until};
 use perfgate::measure::Samples;
-use perfgate::model::{Claim, ClaimCheck, Metric, MetricName};
+use perfgate::model::{Claim, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry, WALL_TIME};
 
 const SEED: &str = "core-improvements.md";
@@ -377,11 +377,7 @@ pub fn register(r: &mut Registry) {
         text: "Eliminated unnecessary wakeups in worker threads (read as: an idle pool's workers \
                never wake)"
             .to_owned(),
-        check: ClaimCheck::AtMost {
-            scenario: idle.after(&idle_scale),
-            metric: IDLE_WAKEUPS_PER_S.into(),
-            max: 0.0,
-        },
+        check: idle.after_at_most(&idle_scale, IDLE_WAKEUPS_PER_S, 0.0),
     });
     r.claim(Claim {
         seed: SEED.to_owned(),
@@ -389,12 +385,7 @@ pub fn register(r: &mut Registry) {
         text: "Cleaner shutdown with proper task completion waiting (read as: with a full queue, \
                every task runs and shutdown returns in at most half the time)"
             .to_owned(),
-        check: ClaimCheck::RatioAtMost {
-            before: shutdown.before("queue=full"),
-            after: shutdown.after("queue=full"),
-            metric: SHUTDOWN_LATENCY.into(),
-            max: 0.5,
-        },
+        check: shutdown.ratio_at_most("queue=full", SHUTDOWN_LATENCY, 0.5),
     });
 }
 

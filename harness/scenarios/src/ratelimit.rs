@@ -14,7 +14,7 @@ use fixtures::probe::threads::{WaitProbe, WaitSeries};
 use super::cpu::{exact_rate, process_cpu, single_cpu_ns, thread_cpu};
 use super::pool::{TIMED_WAIT_METRICS, WAIT_HORIZON, WAIT_SAMPLES, timed_wait_metrics, wait_probe};
 use perfgate::measure::quantile_metric;
-use perfgate::model::{Claim, ClaimCheck, Metric, MetricName};
+use perfgate::model::{Claim, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry, RunContext};
 
 const SEED: &str = "core-improvements.md";
@@ -306,8 +306,6 @@ pub fn register(r: &mut Registry) {
         .metrics([WAKEUPS_PER_GRANT, CPU_PER_GRANT, LATENESS_P50, LATENESS_P99])
         .metrics(TIMED_WAIT_METRICS)
         .measure(contend_once);
-    let before = pair.before(Threads(SMOKE_THREADS));
-    let after = pair.after(Threads(SMOKE_THREADS));
     r.claim(Claim {
         seed: SEED.to_owned(),
         line: 17,
@@ -315,12 +313,7 @@ pub fn register(r: &mut Registry) {
             "Much lower CPU usage under contention (read as: at most half the CPU time per grant \
                with 4 threads)"
                 .to_owned(),
-        check: ClaimCheck::RatioAtMost {
-            before: before.clone(),
-            after: after.clone(),
-            metric: CPU_PER_GRANT.into(),
-            max: 0.5,
-        },
+        check: pair.ratio_at_most(Threads(SMOKE_THREADS), CPU_PER_GRANT, 0.5),
     });
     r.claim(Claim {
         seed: SEED.to_owned(),
@@ -328,12 +321,7 @@ pub fn register(r: &mut Registry) {
         text: "Improved wake efficiency when many threads are waiting (read as: at most half the \
                wakeups per grant with 4 threads)"
             .to_owned(),
-        check: ClaimCheck::RatioAtMost {
-            before,
-            after,
-            metric: WAKEUPS_PER_GRANT.into(),
-            max: 0.5,
-        },
+        check: pair.ratio_at_most(Threads(SMOKE_THREADS), WAKEUPS_PER_GRANT, 0.5),
     });
     let many = THREAD_SCALES[THREAD_SCALES.len() - 1];
     r.claim(Claim {
@@ -343,12 +331,7 @@ pub fn register(r: &mut Registry) {
             "Improved wake efficiency when many threads are waiting (read as: at most half the \
              wakeups per grant with {many} threads; full suite)"
         ),
-        check: ClaimCheck::RatioAtMost {
-            before: pair.before(Threads(many)),
-            after: pair.after(Threads(many)),
-            metric: WAKEUPS_PER_GRANT.into(),
-            max: 0.5,
-        },
+        check: pair.ratio_at_most(Threads(many), WAKEUPS_PER_GRANT, 0.5),
     });
 }
 

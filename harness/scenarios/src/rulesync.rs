@@ -573,26 +573,21 @@ pub fn register(r: &mut Registry) {
         13,
         "Rule batch pushing (3 workers); its authors measured 2,000 rules at 100 ms latency: \
          0.4 s -> 0.2 s (read as: push time at most 0.55 of the sequential one)",
-        ClaimCheck::RatioAtMost {
-            before: push.before(push_scale),
-            after: push.after(push_scale),
-            metric: PUSH_TIME_VIRTUAL.into(),
-            max: 0.55,
-        },
+        push.ratio_at_most(push_scale, PUSH_TIME_VIRTUAL, 0.55),
     ));
     r.claim(Claim::new(
         SEED,
         127,
         "Target metric: Calls per 1,000 rules processed (read as: requests = a push per 500 new \
          unique hostnames of each folder plus the fixed calls, none more)",
-        ClaimCheck::AtMost {
-            scenario: sync.after(SyncScale {
+        sync.after_at_most(
+            SyncScale {
                 rules: SCALES[0],
                 latency_ms: 20,
-            }),
-            metric: REQUESTS_OVER_MINIMUM.into(),
-            max: 0.0,
-        },
+            },
+            REQUESTS_OVER_MINIMUM,
+            0.0,
+        ),
     ));
     r.claim(Claim::new(
         SEED,
@@ -611,14 +606,14 @@ pub fn register(r: &mut Registry) {
         244,
         "Memory footprint (especially for 50k+ rules) (read as: peak heap during a 50k sync, \
          client and simulated server together, under 64 MiB; full suite)",
-        ClaimCheck::AtMost {
-            scenario: sync.after(SyncScale {
+        sync.after_at_most(
+            SyncScale {
                 rules: SCALES[2],
                 latency_ms: 0,
-            }),
-            metric: PEAK_HEAP.into(),
-            max: 64.0 * 1024.0 * 1024.0,
-        },
+            },
+            PEAK_HEAP,
+            64.0 * 1024.0 * 1024.0,
+        ),
     ));
 }
 

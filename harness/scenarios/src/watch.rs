@@ -15,7 +15,7 @@ use fixtures::probe::threads::WaitSeries;
 
 use super::cpu::{exact_rate, process_cpu, single_cpu_ns, single_ns, sleep_until, thread_cpu};
 use super::pool::{TIMED_WAIT_METRICS, WAIT_HORIZON, WAIT_SAMPLES, timed_wait_metrics, wait_probe};
-use perfgate::model::{Claim, ClaimCheck, Metric, MetricName};
+use perfgate::model::{Claim, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry};
 
 const SEED: &str = "core-improvements.md";
@@ -269,11 +269,7 @@ pub fn register(r: &mut Registry) {
                within 100 ms of the write, a tenth of the original's 1 s poll, 25 ms debounce \
                included)"
             .to_owned(),
-        check: ClaimCheck::AtMost {
-            scenario: detect.after("files=1"),
-            metric: DETECT_LATENCY.into(),
-            max: 100e6,
-        },
+        check: detect.after_at_most("files=1", DETECT_LATENCY, 100e6),
     });
     r.claim(Claim {
         seed: SEED.to_owned(),
@@ -281,12 +277,7 @@ pub fn register(r: &mut Registry) {
         text: "Reduced CPU usage for file monitoring (read as: at most half the CPU time per idle \
                second with 1,000 files)"
             .to_owned(),
-        check: ClaimCheck::RatioAtMost {
-            before: idle.before(&idle_scale),
-            after: idle.after(&idle_scale),
-            metric: CPU_PER_S.into(),
-            max: 0.5,
-        },
+        check: idle.ratio_at_most(&idle_scale, CPU_PER_S, 0.5),
     });
 }
 

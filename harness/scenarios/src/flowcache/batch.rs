@@ -14,7 +14,7 @@ use tempfile::TempDir;
 use super::super::scratch_dir;
 use super::{SYSCALL_METRICS, count_syscalls, syscall_metrics};
 use perfgate::measure;
-use perfgate::model::{Claim, ClaimCheck, Metric, MetricName};
+use perfgate::model::{Claim, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry, RunContext, WALL_TIME};
 
 /// Entries written per write scenario.
@@ -298,18 +298,12 @@ pub fn register(r: &mut Registry) {
             .measure(|mode, case, ctx| BatchScenario::new(case.job, mode, case.n).measure(ctx))
     });
     let claim = |line, text: &str, check| Claim::new(SEED, line, text, check);
-    let ratio = |job, n, metric: MetricName, max| {
+    let ratio = |job, n, metric, max| {
         let pair = match job {
             Job::Write => &write,
             Job::Cleanup => &cleanup,
         };
-        let case = Count { job, n };
-        ClaimCheck::RatioAtMost {
-            before: pair.before(case),
-            after: pair.after(case),
-            metric: metric.into(),
-            max,
-        }
+        pair.ratio_at_most(Count { job, n }, metric, max)
     };
     r.claim(claim(
         177,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use components::flowcache::lock::{ExponentialBackoff, FixedRetry, LOCK_TIMEOUT, RetryPolicy};
 use fixtures::contention::{ContentionSpec, simulate};
 
-use perfgate::model::{Claim, ClaimCheck, Metric, MetricName};
+use perfgate::model::{Claim, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry};
 use perfgate::stats;
 
@@ -164,21 +164,12 @@ pub fn register(r: &mut Registry) {
             "60% reduction in lock acquisition time under contention (read as: mean wait, {c} \
              contenders holding 500 ms)"
         ),
-        ClaimCheck::RatioAtMost {
-            before: lock.before(at(500)),
-            after: lock.after(at(500)),
-            metric: WAIT_MEAN.into(),
-            max: 0.4,
-        },
+        lock.ratio_at_most(at(500), WAIT_MEAN, 0.4),
     ));
     r.claim(claim(
         171,
         format!("After: 0.8-2 seconds average (read as: mean wait at most 2 s, {c} contenders holding 500 ms)"),
-        ClaimCheck::AtMost {
-            scenario: lock.after(at(500)),
-            metric: WAIT_MEAN.into(),
-            max: 2e9,
-        },
+        lock.after_at_most(at(500), WAIT_MEAN, 2e9),
     ));
     r.claim(claim(
         241,
@@ -186,11 +177,7 @@ pub fn register(r: &mut Registry) {
             "Lock acquisition should complete under 2 seconds (read as: p99 wait, {c} contenders \
              holding 500 ms)"
         ),
-        ClaimCheck::AtMost {
-            scenario: lock.after(at(500)),
-            metric: WAIT_P99.into(),
-            max: 2e9,
-        },
+        lock.after_at_most(at(500), WAIT_P99, 2e9),
     ));
     // Where each strategy wins: one line per hold time, the whole curve in the claims table.
     for hold_ms in HOLDS_MS {
@@ -200,12 +187,7 @@ pub fn register(r: &mut Registry) {
                 "Implemented exponential backoff for intelligent waiting (read as: backoff's mean \
                  wait no longer than fixed polling's, {c} contenders holding {hold_ms} ms)"
             ),
-            ClaimCheck::RatioAtMost {
-                before: lock.before(at(hold_ms)),
-                after: lock.after(at(hold_ms)),
-                metric: WAIT_MEAN.into(),
-                max: 1.0,
-            },
+            lock.ratio_at_most(at(hold_ms), WAIT_MEAN, 1.0),
         ));
     }
 }

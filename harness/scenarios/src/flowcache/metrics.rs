@@ -190,11 +190,7 @@ pub fn register(r: &mut Registry) {
     r.claim(claim(
         182,
         "Overall impact: Negligible (<5MB additional memory) (read as: the bounded CSV after 10,000 operations)",
-        ClaimCheck::AtMost {
-            scenario: csv.after(scale()),
-            metric: CSV_BYTES.into(),
-            max: 5e6,
-        },
+        csv.after_at_most(scale(), CSV_BYTES, 5e6),
     ));
 }
 

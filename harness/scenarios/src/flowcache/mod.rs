@@ -242,11 +242,7 @@ fn register_size(r: &mut Registry) {
     r.claim(claim(
         35,
         "Cache size queries now complete in <10ms vs 50-200ms previously",
-        ClaimCheck::AtMost {
-            scenario: size.after(Files(largest)),
-            metric: WALL_TIME.into(),
-            max: 10e6,
-        },
+        size.after_at_most(Files(largest), WALL_TIME, 10e6),
     ));
     r.claim(claim(
         36,
@@ -271,11 +267,6 @@ fn register_size(r: &mut Registry) {
     r.claim(claim(
         167,
         "Improvement: 80-95% faster",
-        ClaimCheck::RatioAtMost {
-            before: size.before(Files(largest)),
-            after: size.after(Files(largest)),
-            metric: WALL_TIME.into(),
-            max: 0.2,
-        },
+        size.ratio_at_most(Files(largest), WALL_TIME, 0.2),
     ));
 }

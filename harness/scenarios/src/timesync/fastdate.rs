@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::SEED;
 use perfgate::measure;
-use perfgate::model::{Claim, ClaimCheck, Metric, MetricName};
+use perfgate::model::{Claim, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry, RunContext, WALL_TIME};
 
 /// Times encoded per scenario for the exactness count.
@@ -138,21 +138,13 @@ pub fn register(r: &mut Registry) {
         160,
         "Optimize FastDate64 encoding/decoding (read as: over 50,000 encode + decode round trips \
          a second, the plan's figure, i.e. at most 20 µs each)",
-        ClaimCheck::AtMost {
-            scenario: pair.after(&scale),
-            metric: WALL_TIME.into(),
-            max: 20_000.0,
-        },
+        pair.after_at_most(&scale, WALL_TIME, 20_000.0),
     ));
     r.claim(Claim::new(
         SEED,
         160,
         "Optimize FastDate64 encoding/decoding (read as: every time encoded exactly: float seconds \
          near 2026 are 238 ns apart, so their fraction bits below that are wrong)",
-        ClaimCheck::AtMost {
-            scenario: pair.after(&scale),
-            metric: INEXACT_ENCODINGS.into(),
-            max: 0.0,
-        },
+        pair.after_at_most(&scale, INEXACT_ENCODINGS, 0.0),
     ));
 }

@@ -224,12 +224,7 @@ pub fn register(r: &mut Registry) {
         SEED,
         108,
         "Expected Impact: 20-40% reduction in DNS lookup time (read as: at least 20 %)",
-        ClaimCheck::RatioAtMost {
-            before: dns.before(&dns_scale),
-            after: dns.after(&dns_scale),
-            metric: LOOKUP_TIME.into(),
-            max: 0.8,
-        },
+        dns.ratio_at_most(&dns_scale, LOOKUP_TIME, 0.8),
     ));
     let scan = r
         .pair("timesync/scan", ScanVariant::Glob, ScanVariant::Targeted)
@@ -242,12 +237,7 @@ pub fn register(r: &mut Registry) {
         SEED,
         127,
         "Expected Impact: 90%+ reduction in fallback scan time (read as: at 10k files)",
-        ClaimCheck::RatioAtMost {
-            before: scan.before(&at_smoke_max),
-            after: scan.after(&at_smoke_max),
-            metric: WALL_TIME.into(),
-            max: 0.1,
-        },
+        scan.ratio_at_most(&at_smoke_max, WALL_TIME, 0.1),
     ));
     r.claim(Claim::new(
         SEED,

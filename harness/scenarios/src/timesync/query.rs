@@ -21,7 +21,7 @@ use fixtures::ntp::{
 
 use super::SEED;
 use perfgate::measure;
-use perfgate::model::{Claim, ClaimCheck, Metric, MetricName};
+use perfgate::model::{Claim, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry, RunContext, WALL_TIME};
 
 /// Seed of the simulated network's loss and jitter.
@@ -333,8 +333,6 @@ pub fn register(r: &mut Registry) {
         .smoke(|_, _| false)
         .metrics([WALL_TIME, PACKETS_SENT, DNS_LOOKUPS])
         .measure(|variant, _, ctx| loopback_query(variant, ctx));
-    let seq = |s| sim.before(s);
-    let par = |s| sim.after(s);
     for situation in [Situation::Clean, Situation::Loss30, Situation::Dead1] {
         r.claim(Claim::new(
             SEED,
@@ -344,12 +342,7 @@ pub fn register(r: &mut Registry) {
                  70 % less virtual sync time, six hosts, {})",
                 situation.name()
             ),
-            ClaimCheck::RatioAtMost {
-                before: seq(situation),
-                after: par(situation),
-                metric: SYNC_TIME.into(),
-                max: 0.3,
-            },
+            sim.ratio_at_most(situation, SYNC_TIME, 0.3),
         ));
     }
     r.claim(Claim::new(
@@ -357,12 +350,7 @@ pub fn register(r: &mut Registry) {
         201,
         "Wall Time: 70-90% reduction in sync time (read as: at least 70 % less wall time, six \
          loopback UDP servers at 5-15 ms; full suite)",
-        ClaimCheck::RatioAtMost {
-            before: loopback.before(Situation::Loopback),
-            after: loopback.after(Situation::Loopback),
-            metric: WALL_TIME.into(),
-            max: 0.3,
-        },
+        loopback.ratio_at_most(Situation::Loopback, WALL_TIME, 0.3),
     ));
     r.claim(Claim::new(
         SEED,
@@ -372,11 +360,7 @@ pub fn register(r: &mut Registry) {
              result in {} syncs with the wall clock stepped 1 h forward or back mid-sync)",
             JUMP_AT_PERCENT.len() * 2
         ),
-        ClaimCheck::AtMost {
-            scenario: par(Situation::Jump),
-            metric: WRONG_RESULTS.into(),
-            max: 0.0,
-        },
+        sim.after_at_most(Situation::Jump, WRONG_RESULTS, 0.0),
     ));
 }
 
