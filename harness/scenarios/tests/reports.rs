@@ -229,14 +229,7 @@ fn the_page_renders_in_headless_chromium() {
         String::from_utf8_lossy(&dom.stderr)
     );
     let dom_text = String::from_utf8_lossy(&dom.stdout);
-    for id in [
-        "verdicts",
-        "claims",
-        "changes",
-        "components",
-        "history",
-        "facts",
-    ] {
+    for id in perfgate::report::html::SECTION_IDS {
         assert!(
             dom_text.contains(&format!("id=\"{id}\"")),
             "section {id} missing from the rendered DOM"

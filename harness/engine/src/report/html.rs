@@ -126,6 +126,17 @@ h3 small { color: var(--muted); font-weight: 400; }
 }
 "#;
 
+/// The ids of the sections a page without an A/B always has after its first screen (`changed`)
+/// and the component cards (`cards`), in page order: each a `<section id=…>` the nav links to.
+pub const SECTION_IDS: [&str; 6] = [
+    "verdicts",
+    "claims",
+    "changes",
+    "components",
+    "history",
+    "facts",
+];
+
 /// The page.
 pub fn render(input: &ReportInput<'_>) -> Result<String, Error> {
     let r = input.record;
@@ -1064,14 +1075,7 @@ mod tests {
         for s in &cur.scenarios {
             assert!(page.contains(&s.id), "{} missing", s.id);
         }
-        for id in [
-            "verdicts",
-            "claims",
-            "changes",
-            "components",
-            "history",
-            "facts",
-        ] {
+        for id in SECTION_IDS {
             assert!(
                 page.contains(&format!("<section id=\"{id}\">")),
                 "section {id}"
