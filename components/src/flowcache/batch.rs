@@ -180,6 +180,25 @@ pub trait EntryOps: Send + Sync + fmt::Debug {
     ) -> Result<CleanupReport, CacheError>;
 }
 
+/// Gives `$ty` (with its `stop_after` field) its `NAME`, `$name`, and the crash-simulating
+/// constructor `stopping_after`.
+macro_rules! entry_ops {
+    ($ty:ty, $name:literal) => {
+        impl $ty {
+            /// Its name in reports and scenario ids.
+            pub const NAME: &'static str = $name;
+
+            /// Simulates a crash: an operation stops with [`CacheError::Interrupted`] after `k`
+            /// entries, leaving the files as a process killed there would.
+            pub fn stopping_after(k: usize) -> Self {
+                Self {
+                    stop_after: StopAfter(Some(k)),
+                }
+            }
+        }
+    };
+}
+
 /// The original: each entry is its own complete operation. A write is [`CacheDir::put_entry`] (size
 /// index read, deleted and rewritten per entry); a cleanup removes one victim at a time, each through
 /// [`CacheDir::remove`] (index updated per removal), and re-checks the limits against the cache's
@@ -190,18 +209,7 @@ pub struct PerEntryOps {
     stop_after: StopAfter,
 }
 
-impl PerEntryOps {
-    /// Its name in reports and scenario ids.
-    pub const NAME: &'static str = "single";
-
-    /// Simulates a crash: an operation stops with [`CacheError::Interrupted`] after `k` entries, leaving
-    /// the files as a process killed there would.
-    pub fn stopping_after(k: usize) -> Self {
-        Self {
-            stop_after: StopAfter(Some(k)),
-        }
-    }
-}
+entry_ops!(PerEntryOps, "single");
 
 /// The seed's "after": one operation for the whole set. A write checks every key first, deletes the
 /// size index once, writes each entry and its metadata, and writes the index once; a cleanup collects
@@ -213,18 +221,7 @@ pub struct BatchedOps {
     stop_after: StopAfter,
 }
 
-impl BatchedOps {
-    /// Its name in reports and scenario ids.
-    pub const NAME: &'static str = "batch";
-
-    /// Simulates a crash: an operation stops with [`CacheError::Interrupted`] after `k` entries, leaving
-    /// the files as a process killed there would (no index written).
-    pub fn stopping_after(k: usize) -> Self {
-        Self {
-            stop_after: StopAfter(Some(k)),
-        }
-    }
-}
+entry_ops!(BatchedOps, "batch");
 
 /// Where a simulated crash stops an operation: before its entry `k` (after `k` done), or never.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

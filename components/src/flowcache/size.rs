@@ -100,6 +100,9 @@ impl SizeStrategy for WalkSize {
 pub struct IndexedSize;
 
 impl IndexedSize {
+    /// Its name in reports and scenario ids.
+    pub const NAME: &'static str = "indexed";
+
     /// The stored value, or `None` when the index is missing or does not hold a valid `u64`.
     fn read_index(root: &Path, stats: &CacheStats) -> Result<Option<u64>, CacheError> {
         let path = root.join(SIZE_INDEX_FILE);
@@ -149,11 +152,6 @@ impl IndexedSize {
         }
         Ok(value)
     }
-}
-
-impl IndexedSize {
-    /// Its name in reports and scenario ids.
-    pub const NAME: &'static str = "indexed";
 }
 
 impl SizeStrategy for IndexedSize {
