@@ -432,7 +432,7 @@ fn noisy_ratio_ci(base: &Metric, cur: &Metric, level: f64) -> Option<Interval> {
 mod tests {
     use super::*;
     use crate::model::Value;
-    use crate::testutil::{record, wall};
+    use crate::testutil::{config, record, wall};
 
     fn cmp(base: &RunRecord, cur: &RunRecord) -> Comparison {
         compare(base, cur, &GateConfig::default(), &|_| true)
@@ -702,11 +702,9 @@ mod tests {
 
     #[test]
     fn hard_limits_and_ungated_metrics() {
-        let config = GateConfig::parse(
+        let config = config(
             "[[override]]\nmetric = \"visits\"\nhard = 10\n[[override]]\nmetric = \"info\"\ngate = false\n",
-            std::path::Path::new("perfgate.toml"),
-        )
-        .expect("valid");
+        );
         let base = record(
             "m",
             vec![
@@ -737,11 +735,7 @@ mod tests {
 
     #[test]
     fn a_noisy_hard_limit_needs_the_whole_interval_and_a_single_value_only_shows() {
-        let config = GateConfig::parse(
-            "[[override]]\nmetric = \"*\"\nhard = 1000\n",
-            std::path::Path::new("perfgate.toml"),
-        )
-        .expect("valid");
+        let config = config("[[override]]\nmetric = \"*\"\nhard = 1000\n");
         let judge_one = |m: Metric| {
             let base = record("m", vec![("a/b/c", "t", m.clone())]);
             let c = compare(

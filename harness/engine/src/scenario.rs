@@ -842,11 +842,9 @@ mod tests {
     fn an_override_naming_no_declared_metric_is_a_config_error() {
         let (r, _) = declared(CALLS);
         let config = |metric: &str| {
-            crate::config::GateConfig::parse(
-                &format!("[[override]]\nscenario = \"toy/*\"\nmetric = \"{metric}\"\nhard = 1\n"),
-                Path::new("perfgate.toml"),
-            )
-            .expect("valid")
+            crate::testutil::config(&format!(
+                "[[override]]\nscenario = \"toy/*\"\nmetric = \"{metric}\"\nhard = 1\n"
+            ))
         };
         for fine in ["calls", "call*", "instructions", "wall_ratio_to_before"] {
             r.validate_overrides(&config(fine), Path::new("perfgate.toml"))

@@ -1,8 +1,9 @@
-//! Small builders for run records in tests (this crate's, and other crates' with the
-//! `test-support` feature).
+//! Small builders for run records and gate configs in tests (this crate's, and other crates' with
+//! the `test-support` feature).
 
 use std::collections::BTreeMap;
 
+use crate::config::GateConfig;
 use crate::measure::Samples;
 use crate::model::{GitInfo, MachineInfo, Metric, RunRecord, ScenarioRecord, Toolchain};
 
@@ -54,4 +55,9 @@ pub fn wall(samples: &[f64]) -> Metric {
         batch: 1,
     }
     .into_metric(0.95)
+}
+
+/// The gate config of `toml`, the text of a `perfgate.toml`; panics when it is not valid.
+pub fn config(toml: &str) -> GateConfig {
+    GateConfig::parse(toml, std::path::Path::new("perfgate.toml")).expect("valid")
 }

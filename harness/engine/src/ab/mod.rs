@@ -577,7 +577,7 @@ pub fn analyze(
 mod tests {
     use super::*;
     use crate::model::ScenarioRecord;
-    use crate::testutil::{record, wall};
+    use crate::testutil::{config, record, wall};
 
     const SETTINGS: AbSettings = AbSettings {
         threshold: 0.1,
@@ -716,11 +716,9 @@ mod tests {
 
     #[test]
     fn an_override_replaces_the_margin_for_its_metric() {
-        let cfg = GateConfig::parse(
+        let cfg = config(
             "[[override]]\nscenario = \"a/*\"\nmetric = \"wall_time\"\nab_threshold = 0.5\n",
-            std::path::Path::new("perfgate.toml"),
-        )
-        .expect("valid");
+        );
         let rows = analyze(&rounds(8, 1.3, 100), &cfg, SETTINGS, &BTreeMap::new());
         let r = row(&rows, "wall_time");
         assert_eq!(
