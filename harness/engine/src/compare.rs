@@ -255,11 +255,10 @@ pub fn compare(
         }
     }
     rows.sort_by(|a, b| {
-        (!a.fails(), a.verdict, &a.key.scenario, &a.key.metric).cmp(&(
-            !b.fails(),
+        listing_order(a.fails(), a.verdict, &a.key).cmp(&listing_order(
+            b.fails(),
             b.verdict,
-            &b.key.scenario,
-            &b.key.metric,
+            &b.key,
         ))
     });
     Comparison {
@@ -269,6 +268,11 @@ pub fn compare(
         confidence: config.gate.confidence,
         rows,
     }
+}
+
+/// Where a row stands in a listing of rows: what fails first, then by verdict, scenario and metric.
+pub(crate) fn listing_order(fails: bool, verdict: Verdict, key: &MetricKey) -> impl Ord + '_ {
+    (!fails, verdict, &key.scenario, &key.metric)
 }
 
 fn presence_row(scenario: &str, name: &str, m: &Metric, verdict: Verdict, limits: Limits) -> Row {

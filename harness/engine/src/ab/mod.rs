@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::compare::Verdict;
+use crate::compare::{Verdict, listing_order};
 use crate::config::GateConfig;
 use crate::model::{
     Direction, Interval, Metric, MetricKey, MetricKind, RunRecord, format_sig, human,
@@ -563,11 +563,10 @@ pub fn analyze(
         };
     }
     rows.sort_by(|a, b| {
-        (!a.fails(), a.verdict, &a.key.scenario, &a.key.metric).cmp(&(
-            !b.fails(),
+        listing_order(a.fails(), a.verdict, &a.key).cmp(&listing_order(
+            b.fails(),
             b.verdict,
-            &b.key.scenario,
-            &b.key.metric,
+            &b.key,
         ))
     });
     rows
