@@ -9,6 +9,7 @@ use std::path::Path;
 
 use walkdir::WalkDir;
 
+use super::setting::Setting;
 use super::{CacheError, CacheStats, SIZE_INDEX_FILE, io_error, write_atomic};
 
 /// Longest `.size-index` read: a `u64` has at most 20 digits; anything longer is corrupt.
@@ -268,34 +269,25 @@ pub enum SizeTracking {
     Disabled,
 }
 
+const SIZE_TRACKING_SETTING: Setting<SizeTracking> = Setting {
+    var: SIZE_TRACKING_VAR,
+    words: &[
+        ("enabled", SizeTracking::Enabled),
+        ("disabled", SizeTracking::Disabled),
+    ],
+    expected: "`enabled` or `disabled`",
+};
+
 impl SizeTracking {
     /// Reads [`SIZE_TRACKING_VAR`] from the environment; see [`SizeTracking::parse`].
     pub fn from_env() -> Result<Self, CacheError> {
-        match std::env::var_os(SIZE_TRACKING_VAR) {
-            None => Self::parse(None),
-            Some(value) => match value.to_str() {
-                Some(text) => Self::parse(Some(text)),
-                None => Err(CacheError::BadSetting {
-                    var: SIZE_TRACKING_VAR,
-                    value: value.to_string_lossy().into_owned(),
-                    expected: EXPECTED,
-                }),
-            },
-        }
+        SIZE_TRACKING_SETTING.read_env()
     }
 
     /// Parses the variable's value: unset or empty (like bash's `${VAR:-enabled}`) means `Enabled`;
     /// otherwise exactly `enabled` or `disabled`.
     pub fn parse(value: Option<&str>) -> Result<Self, CacheError> {
-        match value {
-            None | Some("") | Some("enabled") => Ok(Self::Enabled),
-            Some("disabled") => Ok(Self::Disabled),
-            Some(other) => Err(CacheError::BadSetting {
-                var: SIZE_TRACKING_VAR,
-                value: other.to_owned(),
-                expected: EXPECTED,
-            }),
-        }
+        SIZE_TRACKING_SETTING.parse(value)
     }
 
     /// The strategy this setting selects: `Enabled` → [`IndexedSize`], `Disabled` → [`WalkSize`].
@@ -306,5 +298,3 @@ impl SizeTracking {
         }
     }
 }
-
-const EXPECTED: &str = "`enabled` or `disabled`";
