@@ -299,6 +299,97 @@ fn the_recorder_measures_each_write_path_wait_on_its_timer() {
     assert_eq!(sim.sleeps(), 24, "one virtual sleep per 10 s tick");
 }
 
+/// A strategy that proves a minute's writes and its last refresh run at the same time: the refresh
+/// that ends a minute waits for that minute's 9 writes, and each write waits for that refresh to
+/// have started. Run one after the other, whichever comes first waits in vain; the waits give up
+/// after 10 s of real time (the failure case only) and count themselves.
+#[derive(Default)]
+struct Overlap {
+    state: std::sync::Mutex<OverlapState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct OverlapState {
+    refreshes: u32,
+    minute_refreshes: u32,
+    writes_started: u32,
+    writes_done: u32,
+    gave_up: u32,
+}
+
+const GIVE_UP: Duration = Duration::from_secs(10);
+
+impl StatusStrategy for Overlap {
+    fn name(&self) -> &'static str {
+        "overlap"
+    }
+    fn for_write(&self) -> WriteStatus {
+        let mut s = self.state.lock().expect("lock");
+        let minute = s.writes_started / 9;
+        s.writes_started += 1;
+        let (mut s, wait) = self
+            .changed
+            .wait_timeout_while(s, GIVE_UP, |s| s.minute_refreshes <= minute)
+            .expect("lock");
+        s.gave_up += u32::from(wait.timed_out());
+        s.writes_done += 1;
+        self.changed.notify_all();
+        WriteStatus {
+            ntp: FileNtp {
+                offset_ms: None,
+                synced: false,
+                source: StatusSource::Unknown,
+                age: None,
+                stale: false,
+            },
+            spawned: 0,
+        }
+    }
+    fn refresh(&self) -> u32 {
+        let mut s = self.state.lock().expect("lock");
+        s.refreshes += 1;
+        if s.refreshes.is_multiple_of(6) {
+            s.minute_refreshes += 1;
+            self.changed.notify_all();
+            let want = 9 * s.minute_refreshes;
+            let (mut s, wait) = self
+                .changed
+                .wait_timeout_while(s, GIVE_UP, |s| s.writes_done < want)
+                .expect("lock");
+            s.gave_up += u32::from(wait.timed_out());
+        }
+        0
+    }
+}
+
+/// Every minute's writes run while a refresh is in flight, the last minute's too: with one minute
+/// (the 200 ms scenario) a refresh that held the snapshot's lock while its command ran would
+/// otherwise never be in a write's way, and the write-path waits could not show it.
+#[test]
+fn every_minutes_writes_run_while_a_refresh_is_in_flight() {
+    for minutes in [1, 2] {
+        let sim = Arc::new(MockClock::new());
+        let out = tempfile::tempdir().expect("tempdir");
+        let strategy = Arc::new(Overlap::default());
+        let report = Recorder::new(
+            RecorderConfig::new(out.path(), minutes),
+            strategy.clone(),
+            sim.clone(),
+            sim.clone(),
+        )
+        .run()
+        .expect("records");
+        assert_eq!(report.refreshes, 6 * u64::from(minutes), "6 a minute");
+        let s = strategy.state.lock().expect("lock");
+        assert_eq!(s.writes_done, 9 * minutes);
+        assert_eq!(
+            s.gave_up, 0,
+            "a write or a refresh waited for the other in vain"
+        );
+    }
+}
+
 /// The hook between ticks runs once before each tick, on the recording thread, when nothing of the
 /// recorder is running (every write of a minute is done before the next tick's hook), and the
 /// recording is the one `run` makes.

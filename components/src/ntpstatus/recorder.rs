@@ -365,6 +365,10 @@ impl Recorder {
     /// [`Recorder::run`], calling `between_ticks` on this thread before each 10 s tick: a point
     /// where no writer, refresh or status command of the recorder is running, so a harness may
     /// pause it there (an A/B hands the CPU to the other build and waits for its turn back).
+    ///
+    /// Each tick ends with a refresh; on a minute's last tick the refresh runs on its own thread
+    /// while the channels write, so every minute's writes meet a status command in flight (with
+    /// one minute too: a write that waited for the refresh shows in its wait).
     pub fn run_with(&self, mut between_ticks: impl FnMut()) -> Result<RecordReport, RecorderError> {
         let ticks_per_minute = self.config.validate()?;
         let dir = &self.config.out_dir;
@@ -374,22 +378,17 @@ impl Recorder {
         })?;
         let mut report = RecordReport::default();
         let total_ticks = self.config.minutes * ticks_per_minute;
-        report.refresh_spawns += u64::from(self.strategy.refresh());
-        report.refreshes += 1;
         for tick in 1..=total_ticks {
             between_ticks();
             self.clock.sleep(self.config.refresh_every);
-            let refresh_now = tick < total_ticks;
             if tick % ticks_per_minute != 0 {
-                if refresh_now {
-                    report.refresh_spawns += u64::from(self.strategy.refresh());
-                    report.refreshes += 1;
-                }
+                report.refresh_spawns += u64::from(self.strategy.refresh());
+                report.refreshes += 1;
                 continue;
             }
             let minute = tick / ticks_per_minute - 1;
             let (refreshed, written) = std::thread::scope(|scope| {
-                let updater = refresh_now.then(|| scope.spawn(|| self.strategy.refresh()));
+                let updater = scope.spawn(|| self.strategy.refresh());
                 let writers: Vec<_> = (0..self.config.channels)
                     .map(|channel| scope.spawn(move || self.write_one(channel, minute)))
                     .collect();
@@ -401,16 +400,11 @@ impl Recorder {
                             .unwrap_or(Err(RecorderError::WriterPanicked { channel, minute }))
                     })
                     .collect();
-                (updater.map(|u| u.join()), written)
+                (updater.join(), written)
             });
-            match refreshed {
-                Some(Ok(spawned)) => {
-                    report.refresh_spawns += u64::from(spawned);
-                    report.refreshes += 1;
-                }
-                Some(Err(_)) => return Err(RecorderError::UpdaterPanicked { minute }),
-                None => {}
-            }
+            let spawned = refreshed.map_err(|_| RecorderError::UpdaterPanicked { minute })?;
+            report.refresh_spawns += u64::from(spawned);
+            report.refreshes += 1;
             for w in written {
                 let w = w?;
                 report.files_written += 1;
