@@ -122,6 +122,11 @@ pub struct AbArgs {
     /// [default: `[ab] rounds` of perfgate.toml].
     #[arg(long, value_parser = clap::value_parser!(u32).range(3..=100))]
     pub rounds: Option<u32>,
+    /// Relink the base with its functions in an order drawn from SEED (lld's --shuffle-sections; a
+    /// second or two once the base is built). With --base HEAD: an A/A across code layouts, which
+    /// shows the metrics that move with where the code lands rather than with the code.
+    #[arg(long, value_name = "SEED")]
+    pub base_layout: Option<u64>,
     /// Make the head's wall and CPU times of matching scenarios FACTOR times slower (`PATTERN=FACTOR`,
     /// e.g. 'flowcache/size/indexed/*=1.25'): shows what the gate catches. Repeatable.
     #[arg(long, value_name = "PATTERN=FACTOR")]

@@ -654,12 +654,11 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
     }
     let filter = Filter::new(args.run.filter.as_deref())?;
     let reports = paths.at(&args.reports);
-    let base = ab::build::prepare(
-        &paths.root,
-        &args.base,
-        &target_dir(&paths).join("perfgate-ab"),
-        &mut say,
-    )?;
+    let cache = target_dir(&paths).join("perfgate-ab");
+    let mut base = ab::build::prepare(&paths.root, &args.base, &cache, &mut say)?;
+    if let Some(seed) = args.base_layout {
+        base = ab::build::relink_shuffled(&base, &cache, seed, &mut say)?;
+    }
     let head_exe = current_exe()?;
     let (head_commit, head_dirty) = ab::build::head_state(&paths.root);
     let mut extra = Vec::new();
@@ -679,12 +678,13 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
         dir: reports.join("rounds"),
     };
     say(&format!(
-        "A/B: {} rounds ({}{}), base {} ({}) against the working tree; {}",
+        "A/B: {} rounds ({}{}), base {} ({}{}) against the working tree; {}",
         plan.rounds,
         plan.mode.name(),
         streams_text(plan.streams),
         args.base,
         ab::short(&base.commit),
+        ab::layout_text(args.base_layout),
         plan.schedule.describe()
     ));
     let t0 = std::time::Instant::now();
@@ -727,6 +727,7 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
     let result = ab::AbResult {
         base_rev: args.base.clone(),
         base_commit: base.commit.clone(),
+        base_layout: args.base_layout,
         head_commit,
         head_dirty,
         rounds: rounds.len(),

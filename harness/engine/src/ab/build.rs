@@ -1,5 +1,6 @@
 //! The base side of an A/B: resolve a git revision, check it out in a worktree of its own and build
-//! its `perfgate` binary once into a cache, so a second A/B against the same commit builds nothing.
+//! its `perfgate` binary once into a cache, so a second A/B against the same commit builds nothing;
+//! on request, relink it with its functions in a shuffled order (an A/A across code layouts).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -169,39 +170,165 @@ pub fn prepare(
         cache.join("target").display(),
         log.display()
     ));
-    let log_file = std::fs::File::create(&log).map_err(io(&log))?;
-    let err_file = log_file.try_clone().map_err(io(&log))?;
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(&base_root)
-        .args(["build", "--release", "--bin", "perfgate"])
-        .env("CARGO_TARGET_DIR", cache.join("target"))
-        .stdout(log_file)
-        .stderr(err_file)
-        .status()
-        .map_err(|source| Error::Io {
-            path: PathBuf::from("cargo"),
-            source,
-        })?;
-    let built = cache.join("target").join("release").join("perfgate");
-    if !status.success() || !built.is_file() {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let tail: Vec<&str> = text.lines().rev().take(15).collect();
-        return Err(Error::Usage(format!(
-            "--base {rev:?}: building its perfgate binary failed (log: {}):\n{}",
-            log.display(),
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        )));
-    }
-    // Copy, then rename: an interrupted copy never looks like a cached binary.
-    let partial = exe.with_extension("partial");
-    std::fs::copy(&built, &partial).map_err(io(&partial))?;
-    std::fs::rename(&partial, &exe).map_err(io(&exe))?;
+    cargo_into(
+        &base_root,
+        cache,
+        &["build", "--release", "--bin", "perfgate"],
+        &log,
+        &exe,
+    )
+    .map_err(|why| {
+        Error::Usage(format!(
+            "--base {rev:?}: building its perfgate binary failed {why}"
+        ))
+    })?;
     Ok(BaseBuild {
         commit,
         exe,
         root: base_root,
         cached: false,
     })
+}
+
+/// The linker argument that lays out `base`'s functions in an order drawn from `seed` (lld's
+/// `--shuffle-sections`; rustc puts each function in a section of its own).
+pub fn shuffle_arg(seed: u64) -> String {
+    format!("link-arg=-Wl,--shuffle-sections=.text*={seed}")
+}
+
+/// `base` relinked with its functions in the order `seed` draws: only the binary's own crate is
+/// rebuilt (a second or two), and the result is cached beside the base's. Against the same commit
+/// (`--base HEAD`) an A/B then compares one source in two code layouts: what moves is layout.
+/// Needs lld, Rust's default linker on x86_64 Linux since 1.90.
+pub fn relink_shuffled(
+    base: &BaseBuild,
+    cache: &Path,
+    seed: u64,
+    say: &mut dyn FnMut(&str),
+) -> Result<BaseBuild, Error> {
+    let (_, plain, log) = layout(cache, &base.commit);
+    let exe = plain.with_file_name(format!("perfgate-{}-layout{seed}", base.commit));
+    let log = log.with_file_name(format!(
+        "{}-layout{seed}.log",
+        log.file_stem().unwrap_or_default().to_string_lossy()
+    ));
+    let shuffled = |cached| BaseBuild {
+        exe: exe.clone(),
+        cached,
+        ..base.clone()
+    };
+    if exe.is_file() {
+        say(&format!(
+            "the base relinked with layout seed {seed} is built already: {}",
+            exe.display()
+        ));
+        return Ok(shuffled(true));
+    }
+    let bad = |why: String| {
+        Error::Usage(format!(
+            "--base-layout {seed}: relinking the base with its functions shuffled failed {why}; \
+             the linker must be lld (rustc's default on x86_64 Linux since 1.90), or leave \
+             --base-layout out"
+        ))
+    };
+    let package = bin_package(&base.root).map_err(|why| bad(format!("({why})")))?;
+    say(&format!(
+        "relinking the base with its functions shuffled (seed {seed}; log {})",
+        log.display()
+    ));
+    let arg = shuffle_arg(seed);
+    cargo_into(
+        &base.root,
+        cache,
+        &[
+            "rustc",
+            "--release",
+            "-p",
+            &package,
+            "--bin",
+            "perfgate",
+            "--",
+            "-C",
+            &arg,
+        ],
+        &log,
+        &exe,
+    )
+    .map_err(bad)?;
+    Ok(shuffled(false))
+}
+
+/// The package of the workspace at `root` that has the `perfgate` binary (`cargo rustc` needs it).
+fn bin_package(root: &Path) -> Result<String, String> {
+    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(root)
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output()
+        .map_err(|e| format!("cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo metadata: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
+    let has_bin = |p: &&serde_json::Value| {
+        p["targets"].as_array().is_some_and(|ts| {
+            ts.iter().any(|t| {
+                t["name"] == "perfgate"
+                    && t["kind"]
+                        .as_array()
+                        .is_some_and(|k| k.iter().any(|k| k == "bin"))
+            })
+        })
+    };
+    meta["packages"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(has_bin))
+        .and_then(|p| p["name"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| "no package of this workspace has a `perfgate` binary".to_owned())
+}
+
+/// Runs cargo with `args` in `dir`, its target directory `cache/target` and its output in `log`,
+/// then copies the release `perfgate` binary it made to `exe` (a copy, then a rename: an
+/// interrupted copy never looks like a cached binary). The error says why, naming the log.
+fn cargo_into(
+    dir: &Path,
+    cache: &Path,
+    args: &[&str],
+    log: &Path,
+    exe: &Path,
+) -> Result<(), String> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |e: std::io::Error| format!("({path}: {e})")
+    };
+    let log_file = std::fs::File::create(log).map_err(io(log))?;
+    let err_file = log_file.try_clone().map_err(io(log))?;
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(dir)
+        .args(args)
+        .env("CARGO_TARGET_DIR", cache.join("target"))
+        .stdout(log_file)
+        .stderr(err_file)
+        .status()
+        .map_err(io(Path::new("cargo")))?;
+    let built = cache.join("target").join("release").join("perfgate");
+    if !status.success() || !built.is_file() {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(15).collect();
+        return Err(format!(
+            "(log: {}):\n{}",
+            log.display(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
+    }
+    let partial = exe.with_extension("partial");
+    std::fs::copy(&built, &partial).map_err(io(&partial))?;
+    std::fs::rename(&partial, exe).map_err(io(exe))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -288,6 +415,72 @@ mod tests {
             std::fs::read_to_string(d.path().join("perfgate.toml")).expect("head"),
             "# two\n"
         );
+    }
+
+    #[test]
+    fn a_shuffled_relink_is_cached_beside_the_base_under_its_seed() {
+        let d = repo();
+        let cache = d.path().join("target/perfgate-ab");
+        let v1 = resolve(d.path(), "v1").expect("tag");
+        let (_, exe, _) = layout(&cache, &v1);
+        std::fs::create_dir_all(exe.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&exe, "binary").expect("write");
+        let base = prepare(d.path(), "v1", &cache, &mut |_| {}).expect("prepared");
+        let seven = exe.with_file_name(format!("perfgate-{v1}-layout7"));
+        std::fs::write(&seven, "shuffled").expect("write");
+        let mut said = Vec::new();
+        let s =
+            relink_shuffled(&base, &cache, 7, &mut |s| said.push(s.to_owned())).expect("cached");
+        assert!(s.cached);
+        assert_eq!(
+            (s.exe, s.commit, s.root),
+            (seven, base.commit.clone(), base.root.clone())
+        );
+        assert!(said.iter().any(|s| s.contains("seed 7")), "{said:?}");
+        // Another seed is another binary: v1 has no Cargo.toml, so relinking it fails, naming the
+        // flag, the log and the linker it needs.
+        let e = relink_shuffled(&base, &cache, 8, &mut |_| {})
+            .expect_err("nothing to relink")
+            .to_string();
+        assert!(e.contains("--base-layout 8") && e.contains("lld"), "{e}");
+        assert_eq!(
+            shuffle_arg(8),
+            "link-arg=-Wl,--shuffle-sections=.text*=8",
+            "every function's section, seeded"
+        );
+    }
+
+    #[test]
+    fn the_package_with_the_perfgate_binary_is_found_in_the_workspace() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let write = |path: &str, text: &str| {
+            let p = d.path().join(path);
+            std::fs::create_dir_all(p.parent().expect("dir")).expect("mkdir");
+            std::fs::write(p, text).expect("write");
+        };
+        write(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"lib\", \"app\"]\nresolver = \"2\"\n",
+        );
+        write(
+            "lib/Cargo.toml",
+            "[package]\nname = \"lib\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        );
+        write("lib/src/lib.rs", "");
+        write(
+            "app/Cargo.toml",
+            "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+             [[bin]]\nname = \"perfgate\"\npath = \"main.rs\"\n",
+        );
+        write("app/main.rs", "fn main() {}\n");
+        assert_eq!(bin_package(d.path()), Ok("app".to_owned()));
+        write(
+            "app/Cargo.toml",
+            "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        );
+        write("app/src/main.rs", "fn main() {}\n");
+        let e = bin_package(d.path()).expect_err("no perfgate binary");
+        assert!(e.contains("`perfgate` binary"), "{e}");
     }
 
     #[test]

@@ -139,6 +139,12 @@ impl AbRow {
     }
 }
 
+/// `", functions shuffled with seed N"` for a base relinked by `--base-layout N`, else nothing.
+pub fn layout_text(seed: Option<u64>) -> String {
+    seed.map(|s| format!(", functions shuffled with seed {s}"))
+        .unwrap_or_default()
+}
+
 /// A p-value for people: `<0.001`, `0.012`, `1`.
 pub fn format_p(p: f64) -> String {
     if p < 0.001 {
@@ -157,6 +163,9 @@ pub struct AbResult {
     pub base_rev: String,
     /// Its commit.
     pub base_commit: String,
+    /// The seed its functions were shuffled with (`--base-layout`), if they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_layout: Option<u64>,
     /// The head's commit (the working tree, uncommitted changes included when `head_dirty`).
     pub head_commit: String,
     /// Whether the head had uncommitted changes.
@@ -225,13 +234,14 @@ impl AbResult {
     /// The rule, in one sentence.
     pub fn rule_text(&self) -> String {
         format!(
-            "A/B of {} ({}) against the head ({}{}) over {} rounds ({}, interleaved {}, seed {}): a wall or \
+            "A/B of {} ({}{}) against the head ({}{}) over {} rounds ({}, interleaved {}, seed {}): a wall or \
              CPU time regresses when the head is slower than the base (Yuen's {}-trimmed t test on the per-round \
              log ratios, Holm over {} metrics, family-wise error {}) and its estimate is worse by more \
              than {}; \
              deterministic metrics are compared once against perfgate.toml's limits.",
             self.base_rev,
             short(&self.base_commit),
+            layout_text(self.base_layout),
             short(&self.head_commit),
             if self.head_dirty {
                 " + uncommitted changes"

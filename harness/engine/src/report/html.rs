@@ -199,7 +199,11 @@ fn banner(out: &mut String, input: &ReportInput<'_>, class: &str, headline: &str
                 esc(&ab.headline()),
                 r.scenarios.len(),
                 esc(&ab.base_rev),
-                esc(crate::ab::short(&ab.base_commit)),
+                esc(&format!(
+                    "{}{}",
+                    crate::ab::short(&ab.base_commit),
+                    crate::ab::layout_text(ab.base_layout)
+                )),
                 ab.rounds,
                 esc(&ab.mode)
             );
