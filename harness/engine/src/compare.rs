@@ -499,43 +499,23 @@ mod tests {
 
     #[test]
     fn wall_time_needs_significance() {
-        let base = record(
-            "m",
-            vec![(
-                "a/b/c",
-                "wall_time",
-                wall(&[
-                    100.0, 101.0, 99.0, 100.5, 99.5, 100.0, 100.2, 99.8, 100.1, 99.9,
-                ]),
-            )],
-        );
+        let walls = |samples: &[f64]| record("m", vec![("a/b/c", "wall_time", wall(samples))]);
+        let base = walls(&[
+            100.0, 101.0, 99.0, 100.5, 99.5, 100.0, 100.2, 99.8, 100.1, 99.9,
+        ]);
         // A clean 2x slowdown: regressed.
-        let slow = record(
-            "m",
-            vec![(
-                "a/b/c",
-                "wall_time",
-                wall(&[
-                    200.0, 202.0, 198.0, 201.0, 199.0, 200.0, 200.4, 199.6, 200.2, 199.8,
-                ]),
-            )],
-        );
+        let slow = walls(&[
+            200.0, 202.0, 198.0, 201.0, 199.0, 200.0, 200.4, 199.6, 200.2, 199.8,
+        ]);
         let row = only(&cmp(&base, &slow), "wall_time");
         assert_eq!(
             (row.verdict, row.rule),
             (Verdict::Regressed, Rule::RatioAndSignificance)
         );
         // Median 2x, but the samples are all over the place: not significant, so not a regression.
-        let noisy = record(
-            "m",
-            vec![(
-                "a/b/c",
-                "wall_time",
-                wall(&[
-                    200.0, 20.0, 400.0, 50.0, 300.0, 90.0, 250.0, 30.0, 500.0, 60.0,
-                ]),
-            )],
-        );
+        let noisy = walls(&[
+            200.0, 20.0, 400.0, 50.0, 300.0, 90.0, 250.0, 30.0, 500.0, 60.0,
+        ]);
         let row = only(&cmp(&base, &noisy), "wall_time");
         assert_eq!(row.verdict, Verdict::Same, "{row:?}");
     }

@@ -517,23 +517,14 @@ mod tests {
         // 2,000 A/A trials of 8 rounds of lognormal noise (sigma 0.1), margin 0: a 5 % one-sided test
         // should reject about 5 % of them.
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let mut normal = || {
-            // Box-Muller.
-            let (u, v): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random_range(0.0..1.0));
-            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-        };
-        let trials = 2000;
-        let mut rejected = 0;
-        for _ in 0..trials {
-            let pairs: Vec<(f64, f64)> = (0..8)
-                .map(|_| ((0.1 * normal()).exp(), (0.1 * normal()).exp()))
-                .collect();
-            let t = paired_log_ratio(&pairs, false, 0.0, 0.95).expect("rounds");
-            if t.p_worse <= 0.05 {
-                rejected += 1;
-            }
-        }
-        let rate = f64::from(rejected) / f64::from(trials);
+        let rate = a_a_rejection_rate(2000, || {
+            (0..8)
+                .map(|_| {
+                    let b = (0.1 * normal(&mut rng)).exp();
+                    (b, (0.1 * normal(&mut rng)).exp())
+                })
+                .collect()
+        });
         assert!((0.03..0.07).contains(&rate), "A/A rejection rate {rate}");
     }
 
@@ -569,14 +560,10 @@ mod tests {
         // 2,000 A/A trials of 12 pairs: sigma 0.04 noise, and each pair with a 10 % chance of
         // straddling a phase change (±0.4 in log). A 5 % one-sided test should reject about 5 %.
         let mut rng = ChaCha8Rng::seed_from_u64(11);
-        let trials = 2000;
-        let mut rejected = 0;
-        for _ in 0..trials {
-            let pairs: Vec<(f64, f64)> = (0..12)
+        let rate = a_a_rejection_rate(2000, || {
+            (0..12)
                 .map(|_| {
-                    let (u, v): (f64, f64) =
-                        (rng.random_range(1e-12..1.0), rng.random_range(0.0..1.0));
-                    let z = (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos();
+                    let z = normal(&mut rng);
                     let jump = if rng.random_bool(0.1) {
                         if rng.random_bool(0.5) { 0.4 } else { -0.4 }
                     } else {
@@ -584,14 +571,28 @@ mod tests {
                     };
                     (1.0, (0.04 * z + jump).exp())
                 })
-                .collect();
-            let t = paired_log_ratio(&pairs, false, 0.0, 0.95).expect("rounds");
+                .collect()
+        });
+        assert!((0.02..0.08).contains(&rate), "A/A rejection rate {rate}");
+    }
+
+    /// A standard normal draw (Box-Muller).
+    fn normal(rng: &mut ChaCha8Rng) -> f64 {
+        let (u, v): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random_range(0.0..1.0));
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+
+    /// The share of `trials` A/A data sets from `pairs` that a 5 % one-sided test (margin 0) finds
+    /// worse.
+    fn a_a_rejection_rate(trials: u32, mut pairs: impl FnMut() -> Vec<(f64, f64)>) -> f64 {
+        let mut rejected = 0;
+        for _ in 0..trials {
+            let t = paired_log_ratio(&pairs(), false, 0.0, 0.95).expect("rounds");
             if t.p_worse <= 0.05 {
                 rejected += 1;
             }
         }
-        let rate = f64::from(rejected) / f64::from(trials);
-        assert!((0.02..0.08).contains(&rate), "A/A rejection rate {rate}");
+        f64::from(rejected) / f64::from(trials)
     }
 
     #[test]
