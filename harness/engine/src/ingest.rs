@@ -83,8 +83,14 @@ fn from_json<T: for<'de> Deserialize<'de>>(
     })
 }
 
-/// Files named `name` under `dir` (sorted), bounded in depth and count.
-fn find(dir: &Path, accept: impl Fn(&Path) -> bool, fix: &str) -> Result<Vec<PathBuf>, Error> {
+/// The files under `dir` that `accept` takes (sorted), bounded in depth and count; none is an error
+/// saying `no {results}`.
+fn find(
+    dir: &Path,
+    accept: impl Fn(&Path) -> bool,
+    results: &str,
+    fix: &str,
+) -> Result<Vec<PathBuf>, Error> {
     if !dir.is_dir() {
         return Err(Error::Missing {
             path: dir.to_owned(),
@@ -113,6 +119,9 @@ fn find(dir: &Path, accept: impl Fn(&Path) -> bool, fix: &str) -> Result<Vec<Pat
             found.push(entry.into_path());
         }
     }
+    if found.is_empty() {
+        return Err(bad(dir, format!("no {results}"), fix));
+    }
     Ok(found)
 }
 
@@ -131,15 +140,9 @@ pub fn criterion(dir: &Path) -> Result<Vec<ScenarioRecord>, Error> {
                     .and_then(Path::file_name)
                     .is_some_and(|n| n == "new")
         },
+        "criterion results (no */new/benchmark.json)",
         CRITERION_FIX,
     )?;
-    if files.is_empty() {
-        return Err(bad(
-            dir,
-            "no criterion results (no */new/benchmark.json)".to_owned(),
-            CRITERION_FIX,
-        ));
-    }
     let mut scenarios = Vec::new();
     for bench_file in files {
         let new_dir = bench_file.parent().unwrap_or(dir);
@@ -246,15 +249,9 @@ pub fn gungraun(dir: &Path) -> Result<Vec<ScenarioRecord>, Error> {
     let files = find(
         dir,
         |p| p.file_name().is_some_and(|n| n == "summary.json"),
+        "gungraun results (no summary.json)",
         GUNGRAUN_FIX,
     )?;
-    if files.is_empty() {
-        return Err(bad(
-            dir,
-            "no gungraun results (no summary.json)".to_owned(),
-            GUNGRAUN_FIX,
-        ));
-    }
     let mut scenarios = Vec::new();
     for path in files {
         scenarios.push(gungraun_scenario(&path, &read(&path)?)?);
