@@ -327,11 +327,7 @@ fn cards(out: &mut String, input: &ReportInput<'_>) {
         }
         let _ = write!(out, "</ul><p>Claims: {}.", esc(&card.claims_words()));
         if input.comparison.is_some() {
-            let _ = write!(
-                out,
-                " Against the baseline: {} failing, {} improved.",
-                card.failing, card.improved
-            );
+            let _ = write!(out, " Against the baseline: {}.", card.baseline_words());
         }
         if let Some(mds) = card.mds_words() {
             let _ = write!(out, " {}.", esc(&mds));

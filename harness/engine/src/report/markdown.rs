@@ -89,11 +89,7 @@ fn cards(out: &mut String, input: &ReportInput<'_>) {
             card.claims_words()
         );
         if input.comparison.is_some() {
-            let _ = write!(
-                out,
-                "; against the baseline {} failing, {} improved",
-                card.failing, card.improved
-            );
+            let _ = write!(out, "; against the baseline {}", card.baseline_words());
         }
         if let Some(mds) = card.mds_words() {
             let _ = write!(out, "; {mds}");

@@ -129,6 +129,11 @@ impl Card {
         }
     }
 
+    /// "2 failing, 1 improved": the component's rows in the comparison against the baseline.
+    pub fn baseline_words(&self) -> String {
+        format!("{} failing, {} improved", self.failing, self.improved)
+    }
+
     /// "A/B detects 1.41× (median of 6 metrics)", when measured.
     pub fn mds_words(&self) -> Option<String> {
         self.mds.map(|(m, n)| {
