@@ -15,6 +15,11 @@ use fixtures::fakecmd::{
     SYNCED_NTPQ_OFFSET_MS, UNSYNCED_CHRONYC_OFFSET_MS,
 };
 
+/// The fake `chronyc` and `ntpq`, each printing its `output` at once.
+fn fake_commands(chronyc: FakeOutput, ntpq: FakeOutput) -> FakeNtpCommands {
+    FakeNtpCommands::new(FakeProgram::new(chronyc), FakeProgram::new(ntpq)).expect("fake")
+}
+
 fn source_for(fake: &FakeNtpCommands, timeout: Duration) -> CommandSource {
     CommandSource::new(CommandConfig {
         chronyc: fake.chronyc_path(),
@@ -45,11 +50,7 @@ fn source_falls_back_to_ntpq_and_reports_why() {
         (FakeOutput::Missing, Attempt::Missing, 1),
         (FakeOutput::Fail, Attempt::Failed(Some(1)), 2),
     ] {
-        let fake = FakeNtpCommands::new(
-            FakeProgram::new(chronyc),
-            FakeProgram::new(FakeOutput::Synced),
-        )
-        .expect("fake");
+        let fake = fake_commands(chronyc, FakeOutput::Synced);
         let src = source_for(&fake, GENEROUS_TIMEOUT);
         let q = src.query();
         assert_eq!(q.chronyc, attempt);
@@ -63,11 +64,7 @@ fn source_falls_back_to_ntpq_and_reports_why() {
 
 #[test]
 fn garbage_or_missing_everywhere_is_unknown_not_an_error() {
-    let fake = FakeNtpCommands::new(
-        FakeProgram::new(FakeOutput::Garbage),
-        FakeProgram::new(FakeOutput::Garbage),
-    )
-    .expect("fake");
+    let fake = fake_commands(FakeOutput::Garbage, FakeOutput::Garbage);
     let q = source_for(&fake, GENEROUS_TIMEOUT).query();
     assert_eq!(q.status, NtpStatus::UNKNOWN);
     assert!(matches!(q.chronyc, Attempt::Unparsable(_)));
@@ -80,11 +77,7 @@ fn garbage_or_missing_everywhere_is_unknown_not_an_error() {
     ));
     assert_eq!(q.spawned, 2);
 
-    let none = FakeNtpCommands::new(
-        FakeProgram::new(FakeOutput::Missing),
-        FakeProgram::new(FakeOutput::Missing),
-    )
-    .expect("fake");
+    let none = fake_commands(FakeOutput::Missing, FakeOutput::Missing);
     let q = source_for(&none, GENEROUS_TIMEOUT).query();
     assert_eq!(q.status, NtpStatus::UNKNOWN);
     assert_eq!(q.spawned, 0);
@@ -96,11 +89,7 @@ fn unsynced_outputs_keep_their_offset_but_are_not_synced() {
     let q = source_for(&fake, GENEROUS_TIMEOUT).query();
     assert_eq!(q.status.offset_ms, Some(UNSYNCED_CHRONYC_OFFSET_MS));
     assert!(!q.status.synced);
-    let fake = FakeNtpCommands::new(
-        FakeProgram::new(FakeOutput::Missing),
-        FakeProgram::new(FakeOutput::Unsynced),
-    )
-    .expect("fake");
+    let fake = fake_commands(FakeOutput::Missing, FakeOutput::Unsynced);
     let q = source_for(&fake, GENEROUS_TIMEOUT).query();
     assert_eq!(q.status.stratum, Some(16));
     assert!(!q.status.synced);
@@ -111,11 +100,7 @@ fn unsynced_outputs_keep_their_offset_but_are_not_synced() {
 /// child process runs in real time.
 #[test]
 fn a_hanging_program_is_killed_at_the_timeout_and_central_stays_usable() {
-    let fake = FakeNtpCommands::new(
-        FakeProgram::new(FakeOutput::Hang),
-        FakeProgram::new(FakeOutput::Missing),
-    )
-    .expect("fake");
+    let fake = fake_commands(FakeOutput::Hang, FakeOutput::Missing);
     let src = Arc::new(source_for(&fake, Duration::from_millis(50)));
     let clock = Arc::new(MockClock::new());
     let central = CentralStatus::new(Arc::clone(&src), clock.clone(), DEFAULT_STALE_AFTER);

@@ -106,16 +106,19 @@ fn assert_within_bucket(times: &mut [Duration], burst: u32, per_token: Duration,
     }
 }
 
-/// Four threads take five tokens each from `limiter`; the virtual times of the grants, in the order
-/// they were recorded.
+/// Four threads take five tokens each from the limiter `new` makes (10 per second, burst 2, on a
+/// fresh mock clock): all 20 are granted, none above the bucket. Returns the limiter and its clock.
 fn four_threads_take_five<L: RateLimiter + 'static>(
-    limiter: &Arc<L>,
-    clock: &Arc<MockClock>,
-) -> Vec<Duration> {
+    who: &str,
+    new: impl FnOnce(Rate, u32, Arc<MockClock>) -> L,
+) -> (Arc<L>, Arc<MockClock>) {
+    let rate = Rate::per_second(10).expect("valid");
+    let clock = Arc::new(MockClock::new());
+    let limiter = Arc::new(new(rate, 2, Arc::clone(&clock)));
     let times = Arc::new(Mutex::new(Vec::new()));
     let threads: Vec<_> = (0..4)
         .map(|_| {
-            let (l, c, t) = (Arc::clone(limiter), Arc::clone(clock), Arc::clone(&times));
+            let (l, c, t) = (Arc::clone(&limiter), Arc::clone(&clock), Arc::clone(&times));
             thread::spawn(move || {
                 for _ in 0..5 {
                     l.acquire().expect("granted");
@@ -127,17 +130,17 @@ fn four_threads_take_five<L: RateLimiter + 'static>(
     for t in threads {
         t.join().expect("no panic");
     }
-    times.lock().expect("times").clone()
+    let mut times = times.lock().expect("times").clone();
+    assert_eq!(times.len(), 20);
+    assert_within_bucket(&mut times, 2, 100 * MS, who);
+    (limiter, clock)
 }
 
 #[test]
 fn contending_threads_get_tokens_exactly_when_due_in_virtual_time() {
-    let rate = Rate::per_second(10).expect("valid");
-    let clock = Arc::new(MockClock::new());
-    let limiter = Arc::new(CondvarLimiter::new(rate, 2, Arc::clone(&clock)).expect("valid"));
-    let mut times = four_threads_take_five(&limiter, &clock);
-    assert_eq!(times.len(), 20);
-    assert_within_bucket(&mut times, 2, 100 * MS, "condvar");
+    let (limiter, clock) = four_threads_take_five("condvar", |rate, burst, clock| {
+        CondvarLimiter::new(rate, burst, clock).expect("valid")
+    });
     // Only the head sleeps, and exactly until the next token: 2 at once, then one every 100 ms, so
     // the 20th token is granted at 1.8 s of virtual time and nobody slept past it.
     assert_eq!(clock.elapsed(), 1800 * MS);
@@ -150,10 +153,7 @@ fn contending_threads_get_tokens_exactly_when_due_in_virtual_time() {
 
 #[test]
 fn polling_threads_never_exceed_the_bucket() {
-    let rate = Rate::per_second(10).expect("valid");
-    let clock = Arc::new(MockClock::new());
-    let limiter = Arc::new(PollingLimiter::new(rate, 2, Arc::clone(&clock)).expect("valid"));
-    let mut times = four_threads_take_five(&limiter, &clock);
-    assert_eq!(times.len(), 20);
-    assert_within_bucket(&mut times, 2, 100 * MS, "polling");
+    four_threads_take_five("polling", |rate, burst, clock| {
+        PollingLimiter::new(rate, burst, clock).expect("valid")
+    });
 }
