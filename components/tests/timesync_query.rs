@@ -85,19 +85,6 @@ async fn both_variants_give_the_same_best_sample_and_the_counts_differ_as_design
     assert_eq!(par.cancelled(), 17);
 }
 
-/// Jumps the wall clock by `by` (forward when `forward`) `after` into the sync.
-fn jump_after(clock: &Arc<TokioClock>, after: Duration, by: Duration, forward: bool) {
-    let clock = Arc::clone(clock);
-    tokio::spawn(async move {
-        tokio::time::sleep(after).await;
-        if forward {
-            clock.jump_wall_forward(by);
-        } else {
-            clock.jump_wall_back(by);
-        }
-    });
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_wall_clock_step_mid_query_leaves_the_parallel_result_unchanged() {
     let (clock, net, stub) = clean();
@@ -105,7 +92,7 @@ async fn a_wall_clock_step_mid_query_leaves_the_parallel_result_unchanged() {
     for forward in [true, false] {
         let (clock, net, stub) = clean();
         // 30 ms in: every exchange has been sent, none has come back.
-        jump_after(&clock, Duration::from_millis(30), HOUR, forward);
+        clock.jump_wall_after(Duration::from_millis(30), HOUR, forward);
         let got = parallel(&clock, &net, &stub, config()).sync().await;
         assert_eq!(got.best, undisturbed.best, "forward {forward}");
         assert_eq!(best(&got).1, 50 * MS);
@@ -120,7 +107,7 @@ async fn a_wall_clock_step_mid_query_corrupts_the_originals_wall_clock_stamps() 
 
     // One hour back during the first exchange: its delay is 50 ms - 1 h, the "best" by far.
     let (clock, net, stub) = clean();
-    jump_after(&clock, Duration::from_millis(30), HOUR, false);
+    clock.jump_wall_after(Duration::from_millis(30), HOUR, false);
     let back = sequential(&clock, &net, &stub, config()).sync().await;
     let (host, delay, offset) = best(&back);
     assert_eq!(host, "time.google.com");
@@ -130,7 +117,7 @@ async fn a_wall_clock_step_mid_query_corrupts_the_originals_wall_clock_stamps() 
     // One hour forward: that exchange's delay is 1 h (rejected as the worst); the best is then the
     // next google exchange, stamped after the step: its offset is off by the hour.
     let (clock, net, stub) = clean();
-    jump_after(&clock, Duration::from_millis(30), HOUR, true);
+    clock.jump_wall_after(Duration::from_millis(30), HOUR, true);
     let fwd = sequential(&clock, &net, &stub, config()).sync().await;
     assert_eq!(
         best(&fwd),
@@ -139,7 +126,7 @@ async fn a_wall_clock_step_mid_query_corrupts_the_originals_wall_clock_stamps() 
 
     // The same query with monotonic stamping is immune: the stamps were the bug.
     let (clock, net, stub) = clean();
-    jump_after(&clock, Duration::from_millis(30), HOUR, false);
+    clock.jump_wall_after(Duration::from_millis(30), HOUR, false);
     let fixed = sequential(&clock, &net, &stub, config())
         .with_stamping(Stamping::Monotonic)
         .sync()

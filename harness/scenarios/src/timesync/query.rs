@@ -167,15 +167,7 @@ pub fn simulate(
         }));
         let stub = Arc::new(net.resolver());
         if let Some((at, forward)) = jump {
-            let clock = Arc::clone(&clock);
-            tokio::spawn(async move {
-                tokio::time::sleep(at).await;
-                if forward {
-                    clock.jump_wall_forward(JUMP);
-                } else {
-                    clock.jump_wall_back(JUMP);
-                }
-            });
+            clock.jump_wall_after(at, JUMP, forward);
         }
         let report = sync_with(variant, Arc::clone(&net), Arc::clone(&stub), clock).await;
         Ok(Simulated {
