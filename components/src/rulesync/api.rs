@@ -664,6 +664,17 @@ fn shape(endpoint: &str, why: impl Into<String>) -> SyncError {
     }
 }
 
+/// The array `body.{field}` of the JSON answer `body` of `endpoint`.
+fn body_array(endpoint: &str, body: &[u8], field: &str) -> Result<Vec<Value>, SyncError> {
+    match parse_json(endpoint, body)?
+        .pointer_mut(&format!("/body/{field}"))
+        .map(Value::take)
+    {
+        Some(Value::Array(items)) => Ok(items),
+        _ => Err(shape(endpoint, format!("no body.{field} array"))),
+    }
+}
+
 /// A folder file fetched from `url`: [`FolderFile::from_json`] of the body, errors naming the URL.
 pub fn parse_folder(url: &str, body: &[u8]) -> Result<FolderFile, SyncError> {
     let endpoint = format!("GET {url}");
@@ -673,12 +684,7 @@ pub fn parse_folder(url: &str, body: &[u8]) -> Result<FolderFile, SyncError> {
 
 /// The answer of `GET /{profile}/groups`: `body.groups[]`, each with a `PK` and a `group` name.
 pub fn parse_groups(body: &[u8]) -> Result<Vec<Group>, SyncError> {
-    let v = parse_json(LIST_GROUPS, body)?;
-    let groups = v
-        .pointer("/body/groups")
-        .and_then(Value::as_array)
-        .ok_or_else(|| shape(LIST_GROUPS, "no body.groups array"))?;
-    groups
+    body_array(LIST_GROUPS, body, "groups")?
         .iter()
         .enumerate()
         .map(|(i, g)| {
@@ -726,12 +732,7 @@ pub fn parse_created_group(name: &str, body: &[u8]) -> Result<String, SyncError>
 /// The answer of `GET /{profile}/rules/{folder_id}`: the hostnames (`body.rules[].PK`; rules
 /// without a string `PK` are skipped).
 pub fn parse_rules(body: &[u8]) -> Result<Vec<String>, SyncError> {
-    let v = parse_json(LIST_RULES, body)?;
-    let rules = v
-        .pointer("/body/rules")
-        .and_then(Value::as_array)
-        .ok_or_else(|| shape(LIST_RULES, "no body.rules array"))?;
-    Ok(rules
+    Ok(body_array(LIST_RULES, body, "rules")?
         .iter()
         .filter_map(|r| r.get("PK").and_then(Value::as_str).map(str::to_owned))
         .collect())
