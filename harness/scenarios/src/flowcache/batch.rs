@@ -12,7 +12,7 @@ use fixtures::clock::MockClock;
 use tempfile::TempDir;
 
 use super::super::scratch_dir;
-use super::{SYSCALL_METRICS, count_syscalls, syscall_metrics};
+use super::{SYSCALL_METRICS, count_syscalls, step_metrics};
 use perfgate::measure;
 use perfgate::model::{Claim, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry, RunContext, WALL_TIME};
@@ -274,12 +274,11 @@ impl BatchScenario {
         let calls = first.cache.stats().fs_calls();
         self.check(&first, first.dir.path(), &keys)?;
         drop(first);
-        let mut m = BTreeMap::from([
-            (FS_CALLS.into(), Metric::count(calls, "calls")),
-            (WALL_TIME.into(), samples.into_metric(ctx.plan.confidence)),
-        ]);
-        m.extend(syscall_metrics(syscalls.as_ref()));
-        Ok(m)
+        Ok(step_metrics(
+            (FS_CALLS, Metric::count(calls, "calls")),
+            samples.into_metric(ctx.plan.confidence),
+            syscalls.as_ref(),
+        ))
     }
 }
 

@@ -11,7 +11,7 @@ use components::flowcache::{CacheDir, IndexedSize};
 use tempfile::TempDir;
 
 use super::super::scratch_dir;
-use super::{SYSCALL_METRICS, count_syscalls, syscall_metrics};
+use super::{SYSCALL_METRICS, count_syscalls, step_metrics};
 use perfgate::measure;
 use perfgate::model::{Claim, ClaimCheck, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry, Role, RunContext, Scenario, WALL_TIME};
@@ -129,12 +129,11 @@ fn overhead(
     let bytes = std::fs::metadata(counted.path()).map_or(0, |m| m.len());
     drop(counted);
 
-    let mut m = BTreeMap::from([
-        (CSV_BYTES.into(), Metric::count(bytes, "bytes")),
-        (WALL_TIME.into(), samples.into_metric(ctx.plan.confidence)),
-    ]);
-    m.extend(syscall_metrics(syscalls.as_ref()));
-    Ok(m)
+    Ok(step_metrics(
+        (CSV_BYTES, Metric::count(bytes, "bytes")),
+        samples.into_metric(ctx.plan.confidence),
+        syscalls.as_ref(),
+    ))
 }
 
 /// `flowcache/metrics/off/ops=10000`: monitoring off, the floor the pair below is read against.

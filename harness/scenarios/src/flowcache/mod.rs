@@ -89,15 +89,21 @@ fn count_here<T>(id: &str, step: impl FnOnce() -> T) -> Result<(T, Option<Syscal
     }
 }
 
-/// One exact metric per kind, `syscalls_<kind>` (calls in the counted step), if counted.
-pub fn syscall_metrics(counts: Option<&SyscallCounts>) -> Vec<(String, Metric)> {
-    counts
-        .map(|c| {
+/// A cache scenario's metrics: its one count, its wall time and, if counted, one exact metric per
+/// kind, `syscalls_<kind>` (calls in the counted step).
+pub fn step_metrics(
+    (name, count): (MetricName, Metric),
+    wall: Metric,
+    syscalls: Option<&SyscallCounts>,
+) -> BTreeMap<String, Metric> {
+    let mut m = BTreeMap::from([(name.into(), count), (WALL_TIME.into(), wall)]);
+    if let Some(c) = syscalls {
+        m.extend(
             c.iter()
-                .map(|(kind, n)| (syscall_metric(kind).into(), Metric::count(n, "calls")))
-                .collect()
-        })
-        .unwrap_or_default()
+                .map(|(kind, n)| (syscall_metric(kind).into(), Metric::count(n, "calls"))),
+        );
+    }
+    m
 }
 
 /// The cache tree of one scale: generated once, shared by the walk and the indexed variant.
@@ -184,12 +190,11 @@ fn size_query(
     // Counted last: tracepoints slow what runs after them (see `count_syscalls`).
     let (counted, syscalls) = count_syscalls(id, || cache.size())?;
     counted.map_err(|e| e.to_string())?;
-    let mut m = BTreeMap::from([
-        (ENTRIES_VISITED.into(), Metric::count(visited, "entries")),
-        (WALL_TIME.into(), samples.into_metric(ctx.plan.confidence)),
-    ]);
-    m.extend(syscall_metrics(syscalls.as_ref()));
-    Ok(m)
+    Ok(step_metrics(
+        (ENTRIES_VISITED, Metric::count(visited, "entries")),
+        samples.into_metric(ctx.plan.confidence),
+        syscalls.as_ref(),
+    ))
 }
 
 /// Registers every cache scenario and claim.
