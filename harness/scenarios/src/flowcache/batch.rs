@@ -7,12 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use components::flowcache::batch::{BatchedOps, CacheLimits, Entry, EntryOps, PerEntryOps};
-use components::flowcache::{CacheDir, IndexedSize, WalkSize};
+use components::flowcache::{CacheDir, WalkSize};
 use fixtures::clock::MockClock;
 use tempfile::TempDir;
 
-use super::super::scratch_dir;
-use super::{SYSCALL_METRICS, count_syscalls, step_metrics};
+use super::{SYSCALL_METRICS, count_syscalls, fresh_cache, step_metrics};
 use perfgate::measure;
 use perfgate::model::{Claim, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry, RunContext, WALL_TIME};
@@ -102,17 +101,6 @@ fn entries_data(n: usize) -> (Vec<String>, Vec<u8>) {
     (keys, value)
 }
 
-/// A fresh, empty cache with an exact size index, in a directory removed on drop.
-fn fresh_cache() -> Result<(TempDir, CacheDir), String> {
-    let scratch = scratch_dir();
-    let dir = tempfile::Builder::new()
-        .prefix("perfgate-batch-")
-        .tempdir_in(&scratch)
-        .map_err(|e| format!("cannot create a cache under {}: {e}", scratch.display()))?;
-    let cache = CacheDir::open(dir.path(), Box::new(IndexedSize)).map_err(|e| e.to_string())?;
-    Ok((dir, cache))
-}
-
 /// One prepared input: the cache and the clock it runs on.
 pub struct Prepared {
     dir: TempDir,
@@ -151,7 +139,7 @@ impl BatchScenario {
     /// A fresh cache ready for the job: empty for a write, holding victims and survivors for a
     /// cleanup.
     pub fn prepare(&self, keys: &[String], value: &[u8]) -> Result<Prepared, String> {
-        let (dir, cache) = fresh_cache()?;
+        let (dir, cache) = fresh_cache("perfgate-batch-")?;
         let clock = MockClock::new();
         if self.job == Job::Cleanup {
             // Victims: the first half expire after 1 s, the second half are written first among the

@@ -6,12 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use components::clock::SystemClock;
+use components::flowcache::CacheDir;
 use components::flowcache::perf::{PerfMonitor, PerfMonitoring};
-use components::flowcache::{CacheDir, IndexedSize};
 use tempfile::TempDir;
 
-use super::super::scratch_dir;
-use super::{SYSCALL_METRICS, count_syscalls, step_metrics};
+use super::{SYSCALL_METRICS, count_syscalls, fresh_cache, step_metrics};
 use perfgate::measure;
 use perfgate::model::{Claim, ClaimCheck, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry, Role, RunContext, Scenario, WALL_TIME};
@@ -73,12 +72,7 @@ fn scale() -> String {
 
 /// A cache of [`ENTRIES`] small entries and their keys, in a directory removed on drop.
 fn cache_with_entries() -> Result<(TempDir, CacheDir, Vec<String>), String> {
-    let scratch = scratch_dir();
-    let dir = tempfile::Builder::new()
-        .prefix("perfgate-metrics-")
-        .tempdir_in(&scratch)
-        .map_err(|e| format!("cannot create a cache under {}: {e}", scratch.display()))?;
-    let cache = CacheDir::open(dir.path(), Box::new(IndexedSize)).map_err(|e| e.to_string())?;
+    let (dir, cache) = fresh_cache("perfgate-metrics-")?;
     let keys: Vec<String> = (0..ENTRIES).map(|i| format!("entry{i:03}")).collect();
     for k in &keys {
         cache.put(k, k.as_bytes()).map_err(|e| e.to_string())?;

@@ -106,6 +106,18 @@ pub fn step_metrics(
     m
 }
 
+/// A fresh, empty cache with an exact size index, in a scratch directory named `prefix…` that is
+/// removed on drop.
+fn fresh_cache(prefix: &str) -> Result<(tempfile::TempDir, CacheDir), String> {
+    let scratch = super::scratch_dir();
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&scratch)
+        .map_err(|e| format!("cannot create a cache under {}: {e}", scratch.display()))?;
+    let cache = CacheDir::open(dir.path(), Box::new(IndexedSize)).map_err(|e| e.to_string())?;
+    Ok((dir, cache))
+}
+
 /// The cache tree of one scale: generated once, shared by the walk and the indexed variant.
 pub fn cache_tree_spec(files: usize) -> TreeSpec {
     TreeSpec {
