@@ -30,12 +30,40 @@ pub fn registry() -> Registry {
     r
 }
 
+/// A value made on first use and shared: every later call gets the same `Arc`; a failed attempt
+/// leaves nothing, so the next call tries again.
+struct MadeOnce<T> {
+    slot: Mutex<Option<Arc<T>>>,
+}
+
+impl<T> MadeOnce<T> {
+    const fn new() -> Self {
+        Self {
+            slot: Mutex::new(None),
+        }
+    }
+
+    /// The value, made by `make` the first time; `what` names it when an earlier `make` panicked.
+    fn get(&self, what: &str, make: impl FnOnce() -> Result<T, String>) -> Result<Arc<T>, String> {
+        let mut slot = self
+            .slot
+            .lock()
+            .map_err(|_| format!("{what} setup panicked earlier"))?;
+        if let Some(v) = slot.as_ref() {
+            return Ok(Arc::clone(v));
+        }
+        let v = Arc::new(make()?);
+        *slot = Some(Arc::clone(&v));
+        Ok(v)
+    }
+}
+
 /// A generated file tree, made on first use under [`scratch_dir`] and shared by the scenarios (every
 /// variant at one scale measures the same tree) and by the benches.
 pub struct LazyTree {
     spec: TreeSpec,
     seed: u64,
-    tree: Mutex<Option<Arc<GeneratedTree>>>,
+    tree: MadeOnce<GeneratedTree>,
 }
 
 impl LazyTree {
@@ -44,7 +72,7 @@ impl LazyTree {
         Self {
             spec,
             seed,
-            tree: Mutex::new(None),
+            tree: MadeOnce::new(),
         }
     }
 
@@ -55,19 +83,9 @@ impl LazyTree {
 
     /// The tree, generating it the first time.
     pub fn get(&self) -> Result<Arc<GeneratedTree>, String> {
-        let mut slot = self
-            .tree
-            .lock()
-            .map_err(|_| "tree setup panicked earlier".to_owned())?;
-        if let Some(t) = slot.as_ref() {
-            return Ok(Arc::clone(t));
-        }
-        let t = Arc::new(
-            tree::generate_under(&scratch_dir(), &self.spec, self.seed)
-                .map_err(|e| e.to_string())?,
-        );
-        *slot = Some(Arc::clone(&t));
-        Ok(t)
+        self.tree.get("tree", || {
+            tree::generate_under(&scratch_dir(), &self.spec, self.seed).map_err(|e| e.to_string())
+        })
     }
 }
 

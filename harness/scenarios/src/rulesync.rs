@@ -8,7 +8,7 @@
 //! exact).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use components::rulesync::{
@@ -17,6 +17,7 @@ use components::rulesync::{
 use fixtures::controld::{ApiBehaviour, Budget, SimulatedApi};
 use fixtures::datagen::rules::{self, RuleSet, RuleSetSpec};
 
+use super::MadeOnce;
 use perfgate::measure::{self, SamplingPlan};
 use perfgate::model::{Claim, ClaimCheck, Direction, Metric, MetricName};
 use perfgate::scenario::{PairVariant, Registry, RunContext, WALL_TIME};
@@ -160,7 +161,7 @@ pub fn dedup_all(variant: Variant, set: &RuleSet) -> Result<Vec<Vec<String>>, St
 /// A generated rule set, made on first use and shared by the variants.
 pub struct LazyRules {
     spec: RuleSetSpec,
-    set: Mutex<Option<Arc<RuleSet>>>,
+    set: MadeOnce<RuleSet>,
 }
 
 impl LazyRules {
@@ -168,22 +169,15 @@ impl LazyRules {
     pub fn new(spec: RuleSetSpec) -> Self {
         Self {
             spec,
-            set: Mutex::new(None),
+            set: MadeOnce::new(),
         }
     }
 
     /// The set, generating it the first time.
     pub fn get(&self) -> Result<Arc<RuleSet>, String> {
-        let mut slot = self
-            .set
-            .lock()
-            .map_err(|_| "rule set setup panicked earlier".to_owned())?;
-        if let Some(s) = slot.as_ref() {
-            return Ok(Arc::clone(s));
-        }
-        let s = Arc::new(rules::generate(&self.spec, RULES_SEED).map_err(|e| e.to_string())?);
-        *slot = Some(Arc::clone(&s));
-        Ok(s)
+        self.set.get("rule set", || {
+            rules::generate(&self.spec, RULES_SEED).map_err(|e| e.to_string())
+        })
     }
 }
 
