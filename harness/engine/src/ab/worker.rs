@@ -469,12 +469,26 @@ mod tests {
         }
     }
 
-    fn smoke_ctx(timer: &RealTimer) -> RunContext<'_> {
-        RunContext {
+    /// What a worker serving `registry`'s smoke suite with `injections` writes for `input`.
+    fn serve_smoke(registry: &Registry, injections: &[Injection], input: &str) -> String {
+        let timer = RealTimer::new();
+        let ctx = RunContext {
             plan: Suite::Smoke.plan(),
-            timer,
+            timer: &timer,
             swap_in_before: false,
-        }
+        };
+        let mut out = Vec::new();
+        serve(
+            registry,
+            Suite::Smoke,
+            None,
+            injections,
+            &ctx,
+            input.as_bytes(),
+            &mut out,
+        )
+        .expect("served");
+        String::from_utf8(out).expect("utf8")
     }
 
     fn registry() -> Registry {
@@ -493,22 +507,12 @@ mod tests {
 
     #[test]
     fn a_worker_says_hello_then_answers_each_line_and_injects() {
-        let timer = RealTimer::new();
-        let ctx = smoke_ctx(&timer);
-        let input = "c/s/after/n=1\n\nc/s/before/n=1\nno/such/id\nc/broken/x/n=1\n";
-        let mut out = Vec::new();
         let inj = [Injection::parse("*/after/*=2").expect("valid")];
-        serve(
+        let text = serve_smoke(
             &registry(),
-            Suite::Smoke,
-            None,
             &inj,
-            &ctx,
-            input.as_bytes(),
-            &mut out,
-        )
-        .expect("served");
-        let text = String::from_utf8(out).expect("utf8");
+            "c/s/after/n=1\n\nc/s/before/n=1\nno/such/id\nc/broken/x/n=1\n",
+        );
         let mut lines = text.lines();
         let hello: Hello = serde_json::from_str(lines.next().expect("hello")).expect("hello json");
         assert_eq!(hello.protocol, PROTOCOL);
@@ -568,21 +572,11 @@ mod tests {
 
     #[test]
     fn a_worker_takes_turns_only_when_the_line_asks_for_them() {
-        let timer = RealTimer::new();
-        let ctx = smoke_ctx(&timer);
-        let input = "turns c/turns/x/n=1\ngo\ngo\ngo\nc/turns/x/n=1\n";
-        let mut out = Vec::new();
-        serve(
+        let text = serve_smoke(
             &Registry::of(|r| r.add(Turning)),
-            Suite::Smoke,
-            None,
             &[],
-            &ctx,
-            input.as_bytes(),
-            &mut out,
-        )
-        .expect("served");
-        let text = String::from_utf8(out).expect("utf8");
+            "turns c/turns/x/n=1\ngo\ngo\ngo\nc/turns/x/n=1\n",
+        );
         let lines: Vec<&str> = text.lines().collect();
         let hello: Hello = serde_json::from_str(lines[0]).expect("hello json");
         assert!(hello.turns);
