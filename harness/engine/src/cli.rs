@@ -125,8 +125,13 @@ pub struct AbArgs {
     /// Relink the base with its functions in an order drawn from SEED (lld's --shuffle-sections; a
     /// second or two once the base is built). With --base HEAD: an A/A across code layouts, which
     /// shows the metrics that move with where the code lands rather than with the code.
-    #[arg(long, value_name = "SEED")]
+    #[arg(long, value_name = "SEED", conflicts_with = "layouts")]
     pub base_layout: Option<u64>,
+    /// Link each build in K code layouts (functions shuffled, seeds 1, 3, 5, ... for the base and
+    /// 2, 4, 6, ... for the head) and give each round its own pair, so where the code lands counts
+    /// as noise rather than as a verdict (a second or two per relink).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(2..=100))]
+    pub layouts: Option<u32>,
     /// Make the head's wall and CPU times of matching scenarios FACTOR times slower (`PATTERN=FACTOR`,
     /// e.g. 'flowcache/size/indexed/*=1.25'): shows what the gate catches. Repeatable.
     #[arg(long, value_name = "PATTERN=FACTOR")]

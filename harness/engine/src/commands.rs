@@ -659,6 +659,20 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
     if let Some(seed) = args.base_layout {
         base = ab::build::relink_shuffled(&base, &cache, seed, &mut say)?;
     }
+    let (mut base_layouts, mut head_layouts) = (Vec::new(), Vec::new());
+    if let Some(k) = args.layouts {
+        for j in 1..=u64::from(k) {
+            base_layouts.push(ab::build::relink_shuffled(&base, &cache, 2 * j - 1, &mut say)?.exe);
+        }
+        let seeds: Vec<u64> = (1..=u64::from(k)).map(|j| 2 * j).collect();
+        head_layouts = ab::build::relink_head(
+            &paths.root,
+            &target_dir(&paths),
+            &cache.join("head"),
+            &seeds,
+            &mut say,
+        )?;
+    }
     let head_exe = current_exe()?;
     let (head_commit, head_dirty) = ab::build::head_state(&paths.root);
     let mut extra = Vec::new();
@@ -684,7 +698,7 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
         streams_text(plan.streams),
         args.base,
         ab::short(&base.commit),
-        ab::layout_text(args.base_layout),
+        ab::layout_text(args.base_layout, args.layouts),
         plan.schedule.describe()
     ));
     let t0 = std::time::Instant::now();
@@ -694,12 +708,14 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
             exe: base.exe.clone(),
             root: base.root.clone(),
             extra: Vec::new(),
+            layouts: base_layouts,
         },
         &ab::rounds::Build {
             side: "head",
             exe: head_exe,
             root: paths.root.clone(),
             extra,
+            layouts: head_layouts,
         },
         &plan,
         &mut say,
@@ -728,6 +744,7 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
         base_rev: args.base.clone(),
         base_commit: base.commit.clone(),
         base_layout: args.base_layout,
+        layouts: args.layouts,
         head_commit,
         head_dirty,
         rounds: rounds.len(),
@@ -793,6 +810,7 @@ pub fn power(global: &Global, args: &PowerArgs) -> Result<Outcome> {
         exe: exe.clone(),
         root: paths.root.clone(),
         extra: Vec::new(),
+        layouts: Vec::new(),
     };
     let mode = mode(args.run.mode);
     // The schedule `ab` would use, from the power measured before (none the first time).

@@ -172,7 +172,7 @@ pub fn prepare(
     ));
     cargo_into(
         &base_root,
-        cache,
+        &cache.join("target"),
         &["build", "--release", "--bin", "perfgate"],
         &log,
         &exe,
@@ -236,26 +236,66 @@ pub fn relink_shuffled(
         "relinking the base with its functions shuffled (seed {seed}; log {})",
         log.display()
     ));
-    let arg = shuffle_arg(seed);
     cargo_into(
         &base.root,
-        cache,
-        &[
-            "rustc",
-            "--release",
-            "-p",
-            &package,
-            "--bin",
-            "perfgate",
-            "--",
-            "-C",
-            &arg,
-        ],
+        &cache.join("target"),
+        &relink_args(&package, Some(seed)),
         &log,
         &exe,
     )
     .map_err(bad)?;
     Ok(shuffled(false))
+}
+
+/// `cargo` arguments that relink `package`'s `perfgate` binary with its functions shuffled by
+/// `seed`, or (`None`) link it as `cargo build` does.
+fn relink_args(package: &str, seed: Option<u64>) -> Vec<String> {
+    let mut args: Vec<String> = ["rustc", "--release", "-p", package, "--bin", "perfgate"]
+        .map(str::to_owned)
+        .to_vec();
+    if let Some(seed) = seed {
+        args.extend(["--".to_owned(), "-C".to_owned(), shuffle_arg(seed)]);
+    }
+    args
+}
+
+/// The head (the working tree at `root`, target directory `target`) linked once per seed with its
+/// functions shuffled, each copied into `dir` as `perfgate-head-layoutSEED`; then its own binary is
+/// linked back as it was. Each relink rebuilds only the binary's crate.
+pub fn relink_head(
+    root: &Path,
+    target: &Path,
+    dir: &Path,
+    seeds: &[u64],
+    say: &mut dyn FnMut(&str),
+) -> Result<Vec<PathBuf>, Error> {
+    let bad = |why: String| {
+        Error::Usage(format!(
+            "--layouts: relinking the head with its functions shuffled failed {why}; the linker \
+             must be lld (rustc's default on x86_64 Linux since 1.90), or leave --layouts out"
+        ))
+    };
+    let package = bin_package(root).map_err(|why| bad(format!("({why})")))?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    say(&format!(
+        "relinking the head in {} layouts (seeds {seeds:?}; logs in {})",
+        seeds.len(),
+        dir.display()
+    ));
+    let mut exes = Vec::with_capacity(seeds.len());
+    for &seed in seeds {
+        let exe = dir.join(format!("perfgate-head-layout{seed}"));
+        let log = dir.join(format!("head-layout{seed}.log"));
+        cargo_into(root, target, &relink_args(&package, Some(seed)), &log, &exe).map_err(bad)?;
+        exes.push(exe);
+    }
+    let log = dir.join("head-default.log");
+    let scratch = dir.join("perfgate-head-default");
+    cargo_into(root, target, &relink_args(&package, None), &log, &scratch).map_err(bad)?;
+    Ok(exes)
 }
 
 /// The package of the workspace at `root` that has the `perfgate` binary (`cargo rustc` needs it).
@@ -291,13 +331,13 @@ fn bin_package(root: &Path) -> Result<String, String> {
         .ok_or_else(|| "no package of this workspace has a `perfgate` binary".to_owned())
 }
 
-/// Runs cargo with `args` in `dir`, its target directory `cache/target` and its output in `log`,
-/// then copies the release `perfgate` binary it made to `exe` (a copy, then a rename: an
-/// interrupted copy never looks like a cached binary). The error says why, naming the log.
-fn cargo_into(
+/// Runs cargo with `args` in `dir`, target directory `target` and its output in `log`, then copies
+/// the release `perfgate` binary it made to `exe` (a copy, then a rename: an interrupted copy never
+/// looks like a cached binary). The error says why, naming the log.
+fn cargo_into<S: AsRef<std::ffi::OsStr>>(
     dir: &Path,
-    cache: &Path,
-    args: &[&str],
+    target: &Path,
+    args: &[S],
     log: &Path,
     exe: &Path,
 ) -> Result<(), String> {
@@ -310,12 +350,12 @@ fn cargo_into(
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(dir)
         .args(args)
-        .env("CARGO_TARGET_DIR", cache.join("target"))
+        .env("CARGO_TARGET_DIR", target)
         .stdout(log_file)
         .stderr(err_file)
         .status()
         .map_err(io(Path::new("cargo")))?;
-    let built = cache.join("target").join("release").join("perfgate");
+    let built = target.join("release").join("perfgate");
     if !status.success() || !built.is_file() {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(15).collect();
@@ -447,6 +487,15 @@ mod tests {
             shuffle_arg(8),
             "link-arg=-Wl,--shuffle-sections=.text*=8",
             "every function's section, seeded"
+        );
+        assert_eq!(
+            relink_args("app", Some(8)).join(" "),
+            "rustc --release -p app --bin perfgate -- -C link-arg=-Wl,--shuffle-sections=.text*=8"
+        );
+        assert_eq!(
+            relink_args("app", None).join(" "),
+            "rustc --release -p app --bin perfgate",
+            "linked back as cargo build links it"
         );
     }
 

@@ -139,10 +139,14 @@ impl AbRow {
     }
 }
 
-/// `", functions shuffled with seed N"` for a base relinked by `--base-layout N`, else nothing.
-pub fn layout_text(seed: Option<u64>) -> String {
-    seed.map(|s| format!(", functions shuffled with seed {s}"))
-        .unwrap_or_default()
+/// `", functions shuffled with seed N"` for a base relinked by `--base-layout N`, `", K code
+/// layouts a side"` for `--layouts K`, else nothing.
+pub fn layout_text(seed: Option<u64>, layouts: Option<u32>) -> String {
+    match (seed, layouts) {
+        (Some(s), _) => format!(", functions shuffled with seed {s}"),
+        (None, Some(k)) => format!(", {k} code layouts a side, one pair a round"),
+        (None, None) => String::new(),
+    }
 }
 
 /// A p-value for people: `<0.001`, `0.012`, `1`.
@@ -166,6 +170,9 @@ pub struct AbResult {
     /// The seed its functions were shuffled with (`--base-layout`), if they were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_layout: Option<u64>,
+    /// Code layouts per side (`--layouts`): each round ran its own pair, functions shuffled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layouts: Option<u32>,
     /// The head's commit (the working tree, uncommitted changes included when `head_dirty`).
     pub head_commit: String,
     /// Whether the head had uncommitted changes.
@@ -241,7 +248,7 @@ impl AbResult {
              deterministic metrics are compared once against perfgate.toml's limits.",
             self.base_rev,
             short(&self.base_commit),
-            layout_text(self.base_layout),
+            layout_text(self.base_layout, self.layouts),
             short(&self.head_commit),
             if self.head_dirty {
                 " + uncommitted changes"
@@ -585,6 +592,19 @@ pub fn analyze(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_base_label_says_how_the_code_was_laid_out() {
+        assert_eq!(layout_text(None, None), "");
+        assert_eq!(
+            layout_text(Some(3), None),
+            ", functions shuffled with seed 3"
+        );
+        assert_eq!(
+            layout_text(None, Some(6)),
+            ", 6 code layouts a side, one pair a round"
+        );
+    }
     use crate::model::ScenarioRecord;
     use crate::testutil::{config, record, wall};
 

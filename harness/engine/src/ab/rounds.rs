@@ -31,6 +31,20 @@ pub struct Build {
     pub root: PathBuf,
     /// Extra arguments for its `run` (the head's `--inject`).
     pub extra: Vec<String>,
+    /// The same build linked in other code layouts (`ab --layouts`): round `r` (from 1) runs
+    /// `layouts[(r - 1) % len]` instead of `exe`. Empty: every round runs `exe`.
+    pub layouts: Vec<PathBuf>,
+}
+
+impl Build {
+    /// The build as round `round` (from 1) runs it: with its round's layout, if it has layouts.
+    pub fn for_round(&self, round: usize) -> Build {
+        let mut b = self.clone();
+        if !self.layouts.is_empty() {
+            b.exe = self.layouts[round.saturating_sub(1) % self.layouts.len()].clone();
+        }
+        b
+    }
 }
 
 /// How the rounds run.
@@ -239,6 +253,7 @@ pub fn run(
     for (i, head_first) in order(plan.rounds, plan.seed).into_iter().enumerate() {
         let round = i + 1;
         let t0 = std::time::Instant::now();
+        let (base, head) = (&base.for_round(round), &head.for_round(round));
         let pairs = match interleave {
             Interleave::Sample | Interleave::Scenario => {
                 match worker_round(base, head, plan, round, head_first, &mut rng)? {
@@ -627,6 +642,25 @@ fn run_round(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_round_runs_its_own_layout_in_turn() {
+        let build = |layouts: &[&str]| Build {
+            side: "head",
+            exe: PathBuf::from("default"),
+            root: PathBuf::from("."),
+            extra: Vec::new(),
+            layouts: layouts.iter().map(PathBuf::from).collect(),
+        };
+        let three = build(&["l1", "l2", "l3"]);
+        let exes: Vec<PathBuf> = (1..=7).map(|r| three.for_round(r).exe).collect();
+        let want: Vec<PathBuf> = ["l1", "l2", "l3", "l1", "l2", "l3", "l1"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(exes, want);
+        assert_eq!(build(&[]).for_round(5).exe, PathBuf::from("default"));
+    }
 
     #[test]
     fn an_earlier_runs_round_files_are_cleared_and_nothing_else() {

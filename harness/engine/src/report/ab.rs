@@ -243,6 +243,7 @@ mod tests {
         AbResult {
             base_rev: "HEAD~1".to_owned(),
             base_layout: None,
+            layouts: None,
             base_commit: "a".repeat(40),
             head_commit: "b".repeat(40),
             head_dirty: false,

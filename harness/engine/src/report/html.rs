@@ -202,7 +202,7 @@ fn banner(out: &mut String, input: &ReportInput<'_>, class: &str, headline: &str
                 esc(&format!(
                     "{}{}",
                     crate::ab::short(&ab.base_commit),
-                    crate::ab::layout_text(ab.base_layout)
+                    crate::ab::layout_text(ab.base_layout, ab.layouts)
                 )),
                 ab.rounds,
                 esc(&ab.mode)
