@@ -129,8 +129,9 @@ pub struct AbArgs {
     pub base_layout: Option<u64>,
     /// Link each build in K code layouts (functions shuffled, seeds 1, 3, 5, ... for the base and
     /// 2, 4, 6, ... for the head) and give each round its own pair, so where the code lands counts
-    /// as noise rather than as a verdict (a second or two per relink).
-    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(2..=100))]
+    /// as noise rather than as a verdict (a second or two per relink); 1 keeps the default layout
+    /// [default: `[ab] layouts` of perfgate.toml].
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub layouts: Option<u32>,
     /// Make the head's wall and CPU times of matching scenarios FACTOR times slower (`PATTERN=FACTOR`,
     /// e.g. 'flowcache/size/indexed/*=1.25'): shows what the gate catches. Repeatable.
@@ -148,6 +149,10 @@ pub struct AbArgs {
 pub struct PowerArgs {
     #[command(flatten)]
     pub run: RoundArgs,
+    /// Code layouts per side, as `ab --layouts` (both sides relinked from this build) [default:
+    /// `[ab] layouts` of perfgate.toml].
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub layouts: Option<u32>,
     /// A/A rounds to measure (each one process per side, the same build on both).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(3..=500))]
     pub measure_rounds: u32,

@@ -616,6 +616,24 @@ fn schedule(
     ab::schedule::Schedule::plan(&noise, &cost)
 }
 
+/// Seeds of `k` code layouts of one side: odd from 1 for the base (`first` 1), even from 2 for the
+/// head (`first` 2), so the two sides never share a layout's seed.
+fn layout_seeds(k: usize, first: u64) -> Vec<u64> {
+    (0..k as u64).map(|j| first + 2 * j).collect()
+}
+
+/// The working tree's build linked once per seed with its functions shuffled (under
+/// `target/perfgate-ab/head/`), its own binary linked back as it was.
+fn relink_head(paths: &Paths, seeds: &[u64]) -> Result<Vec<PathBuf>, Error> {
+    ab::build::relink_head(
+        &paths.root,
+        &target_dir(paths),
+        &target_dir(paths).join("perfgate-ab").join("head"),
+        seeds,
+        &mut say,
+    )
+}
+
 /// ", 2 streams" when a round runs more than one pair of processes.
 fn streams_text(streams: usize) -> String {
     if streams > 1 {
@@ -659,19 +677,18 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
     if let Some(seed) = args.base_layout {
         base = ab::build::relink_shuffled(&base, &cache, seed, &mut say)?;
     }
+    // `--base-layout` compares one fixed layout of the base with the head's own.
+    let layouts = if args.base_layout.is_some() {
+        1
+    } else {
+        args.layouts.map_or(config.ab.layouts, |k| k as usize)
+    };
     let (mut base_layouts, mut head_layouts) = (Vec::new(), Vec::new());
-    if let Some(k) = args.layouts {
-        for j in 1..=u64::from(k) {
-            base_layouts.push(ab::build::relink_shuffled(&base, &cache, 2 * j - 1, &mut say)?.exe);
+    if layouts > 1 {
+        for seed in layout_seeds(layouts, 1) {
+            base_layouts.push(ab::build::relink_shuffled(&base, &cache, seed, &mut say)?.exe);
         }
-        let seeds: Vec<u64> = (1..=u64::from(k)).map(|j| 2 * j).collect();
-        head_layouts = ab::build::relink_head(
-            &paths.root,
-            &target_dir(&paths),
-            &cache.join("head"),
-            &seeds,
-            &mut say,
-        )?;
+        head_layouts = relink_head(&paths, &layout_seeds(layouts, 2))?;
     }
     let head_exe = current_exe()?;
     let (head_commit, head_dirty) = ab::build::head_state(&paths.root);
@@ -698,7 +715,7 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
         streams_text(plan.streams),
         args.base,
         ab::short(&base.commit),
-        ab::layout_text(args.base_layout, args.layouts),
+        ab::layout_text(args.base_layout, (layouts > 1).then_some(layouts)),
         plan.schedule.describe()
     ));
     let t0 = std::time::Instant::now();
@@ -744,7 +761,7 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
         base_rev: args.base.clone(),
         base_commit: base.commit.clone(),
         base_layout: args.base_layout,
-        layouts: args.layouts,
+        layouts: (layouts > 1).then_some(layouts),
         head_commit,
         head_dirty,
         rounds: rounds.len(),
@@ -805,12 +822,13 @@ pub fn power(global: &Global, args: &PowerArgs) -> Result<Outcome> {
     }
     let reports = paths.at(&args.reports);
     let exe = current_exe()?;
-    let side = |name: &'static str| ab::rounds::Build {
+    let layouts = args.layouts.map_or(config.ab.layouts, |k| k as usize);
+    let side = |name: &'static str, layouts: Vec<PathBuf>| ab::rounds::Build {
         side: name,
         exe: exe.clone(),
         root: paths.root.clone(),
         extra: Vec::new(),
-        layouts: Vec::new(),
+        layouts,
     };
     let mode = mode(args.run.mode);
     // The schedule `ab` would use, from the power measured before (none the first time).
@@ -844,9 +862,28 @@ pub fn power(global: &Global, args: &PowerArgs) -> Result<Outcome> {
                 streams_text(plan.streams),
                 plan.schedule.describe()
             ));
-            let (rounds, interleave) =
-                ab::rounds::run(&side("base"), &side("head"), &plan, &mut say)?;
-            (rounds, ab::rounds::describe(plan.mode, interleave))
+            let (base_layouts, head_layouts) = if layouts > 1 {
+                (
+                    relink_head(&paths, &layout_seeds(layouts, 1))?,
+                    relink_head(&paths, &layout_seeds(layouts, 2))?,
+                )
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            let (rounds, interleave) = ab::rounds::run(
+                &side("base", base_layouts),
+                &side("head", head_layouts),
+                &plan,
+                &mut say,
+            )?;
+            (
+                rounds,
+                format!(
+                    "{}{}",
+                    ab::rounds::describe(plan.mode, interleave),
+                    ab::layout_text(None, (layouts > 1).then_some(layouts))
+                ),
+            )
         }
     };
     let p = power::PowerSettings {
@@ -857,6 +894,12 @@ pub fn power(global: &Global, args: &PowerArgs) -> Result<Outcome> {
         target: 0.95,
         seed: args.run.seed,
         streams: plan.streams,
+        // Saved rounds say nothing of their layouts: `--layouts` tells, else one.
+        layouts: if args.from.is_some() {
+            args.layouts.map_or(1, |k| k as usize)
+        } else {
+            layouts
+        },
     };
     let (metrics, aa_failed_trials, method) = power::analyze(&rounds, &config, settings, &p);
     let first = &rounds[0].1;

@@ -36,6 +36,10 @@ pub struct AbDefaults {
     /// Rounds when `--rounds` is not given.
     #[serde(default = "default_ab_rounds")]
     pub rounds: usize,
+    /// Code layouts per side when `--layouts` is not given: each build is linked this many times
+    /// with its functions shuffled, one pair a round (1: the default layout only).
+    #[serde(default = "default_ab_layouts")]
+    pub layouts: usize,
 }
 
 fn default_ab_threshold() -> f64 {
@@ -47,6 +51,9 @@ fn default_ab_alpha() -> f64 {
 fn default_ab_rounds() -> usize {
     6
 }
+fn default_ab_layouts() -> usize {
+    1
+}
 
 impl Default for AbDefaults {
     fn default() -> Self {
@@ -54,6 +61,7 @@ impl Default for AbDefaults {
             threshold: default_ab_threshold(),
             alpha: default_ab_alpha(),
             rounds: default_ab_rounds(),
+            layouts: default_ab_layouts(),
         }
     }
 }
@@ -185,6 +193,13 @@ impl GateConfig {
                 config.ab.rounds
             )));
         }
+        if !(1..=100).contains(&config.ab.layouts) {
+            return Err(bad(format!(
+                "ab.layouts = {} is outside 1..=100: 1 keeps the default layout, 6 gives each of 6 \
+                 rounds its own",
+                config.ab.layouts
+            )));
+        }
         for (i, o) in config.overrides.iter().enumerate() {
             for (field, pattern) in [("scenario", &o.scenario), ("metric", &o.metric)] {
                 glob::Pattern::new(pattern).map_err(|e| {
@@ -308,5 +323,10 @@ mod tests {
         assert!(e.to_string().contains("override #1 scenario"), "{e}");
         let e = parse("not toml at all = = =").expect_err("syntax");
         assert!(e.to_string().contains("perfgate.toml"), "{e}");
+        let e = parse("[ab]\nlayouts = 0\n").expect_err("no layout");
+        assert!(e.to_string().contains("ab.layouts = 0"), "{e}");
+        let ab = parse("[ab]\nlayouts = 6\n").expect("six layouts").ab;
+        assert_eq!((ab.layouts, ab.rounds), (6, 6));
+        assert_eq!(parse("").expect("empty").ab.layouts, 1, "the default layout only");
     }
 }

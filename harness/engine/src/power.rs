@@ -31,6 +31,9 @@ pub struct PowerSettings {
     /// in an `ab`.
     #[serde(default = "one")]
     pub streams: usize,
+    /// Code layouts per side the rounds ran in (`--layouts`; 1: the default layout only).
+    #[serde(default = "one")]
+    pub layouts: usize,
 }
 
 fn one() -> usize {
@@ -402,6 +405,7 @@ mod tests {
             target: 0.95,
             seed: 1,
             streams: 1,
+            layouts: 1,
         };
         let (metrics, failed, method) = analyze(&aa(40), &GateConfig::default(), s, &p);
         assert!(method.contains("draws"), "{method}");
@@ -430,6 +434,7 @@ mod tests {
             target: 0.95,
             seed: 7,
             streams: 2,
+            layouts: 1,
         };
         let (draws, method) = trials(48, &p);
         assert!(method.contains("2 streams a round"), "{method}");

@@ -318,7 +318,7 @@ fn config() -> Target<'static> {
                     rng,
                     &[
                         ("[gate]", &["threshold", "confidence", "bogus"][..]),
-                        ("[ab]", &["threshold", "alpha", "rounds"][..]),
+                        ("[ab]", &["threshold", "alpha", "rounds", "layouts"][..]),
                         ("[[override]]", &["scenario", "metric", "threshold", "hard", "gate"][..]),
                     ],
                 );

@@ -141,7 +141,7 @@ impl AbRow {
 
 /// `", functions shuffled with seed N"` for a base relinked by `--base-layout N`, `", K code
 /// layouts a side"` for `--layouts K`, else nothing.
-pub fn layout_text(seed: Option<u64>, layouts: Option<u32>) -> String {
+pub fn layout_text(seed: Option<u64>, layouts: Option<usize>) -> String {
     match (seed, layouts) {
         (Some(s), _) => format!(", functions shuffled with seed {s}"),
         (None, Some(k)) => format!(", {k} code layouts a side, one pair a round"),
@@ -172,7 +172,7 @@ pub struct AbResult {
     pub base_layout: Option<u64>,
     /// Code layouts per side (`--layouts`): each round ran its own pair, functions shuffled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub layouts: Option<u32>,
+    pub layouts: Option<usize>,
     /// The head's commit (the working tree, uncommitted changes included when `head_dirty`).
     pub head_commit: String,
     /// Whether the head had uncommitted changes.
