@@ -327,6 +327,10 @@ mod tests {
         assert!(e.to_string().contains("ab.layouts = 0"), "{e}");
         let ab = parse("[ab]\nlayouts = 6\n").expect("six layouts").ab;
         assert_eq!((ab.layouts, ab.rounds), (6, 6));
-        assert_eq!(parse("").expect("empty").ab.layouts, 1, "the default layout only");
+        assert_eq!(
+            parse("").expect("empty").ab.layouts,
+            1,
+            "the default layout only"
+        );
     }
 }
