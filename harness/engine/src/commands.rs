@@ -862,11 +862,12 @@ pub fn power(global: &Global, args: &PowerArgs) -> Result<Outcome> {
                 streams_text(plan.streams),
                 plan.schedule.describe()
             ));
+            // One relink pass for both sides (this build linked back once): odd seeds the base's,
+            // even the head's, as `ab` gives them.
             let (base_layouts, head_layouts) = if layouts > 1 {
-                (
-                    relink_head(&paths, &layout_seeds(layouts, 1))?,
-                    relink_head(&paths, &layout_seeds(layouts, 2))?,
-                )
+                let seeds: Vec<u64> = (1..=2 * layouts as u64).collect();
+                let both = relink_head(&paths, &seeds)?;
+                both.chunks(2).map(|p| (p[0].clone(), p[1].clone())).unzip()
             } else {
                 (Vec::new(), Vec::new())
             };

@@ -175,7 +175,7 @@ pub fn prepare(
         &cache.join("target"),
         &["build", "--release", "--bin", "perfgate"],
         &log,
-        &exe,
+        Some(&exe),
     )
     .map_err(|why| {
         Error::Usage(format!(
@@ -241,7 +241,7 @@ pub fn relink_shuffled(
         &cache.join("target"),
         &relink_args(&package, Some(seed)),
         &log,
-        &exe,
+        Some(&exe),
     )
     .map_err(bad)?;
     Ok(shuffled(false))
@@ -289,18 +289,18 @@ pub fn relink_head(
     for &seed in seeds {
         let exe = dir.join(format!("perfgate-head-layout{seed}"));
         let log = dir.join(format!("head-layout{seed}.log"));
-        cargo_into(root, target, &relink_args(&package, Some(seed)), &log, &exe).map_err(bad)?;
+        let args = relink_args(&package, Some(seed));
+        cargo_into(root, target, &args, &log, Some(&exe)).map_err(bad)?;
         exes.push(exe);
     }
     let log = dir.join("head-default.log");
-    let scratch = dir.join("perfgate-head-default");
-    cargo_into(root, target, &relink_args(&package, None), &log, &scratch).map_err(bad)?;
+    cargo_into(root, target, &relink_args(&package, None), &log, None).map_err(bad)?;
     Ok(exes)
 }
 
 /// The package of the workspace at `root` that has the `perfgate` binary (`cargo rustc` needs it).
 fn bin_package(root: &Path) -> Result<String, String> {
-    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let out = cargo()
         .current_dir(root)
         .args(["metadata", "--no-deps", "--format-version", "1"])
         .output()
@@ -331,15 +331,20 @@ fn bin_package(root: &Path) -> Result<String, String> {
         .ok_or_else(|| "no package of this workspace has a `perfgate` binary".to_owned())
 }
 
+/// The cargo that runs us (`CARGO`), else the one on the path.
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
 /// Runs cargo with `args` in `dir`, target directory `target` and its output in `log`, then copies
-/// the release `perfgate` binary it made to `exe` (a copy, then a rename: an interrupted copy never
-/// looks like a cached binary). The error says why, naming the log.
+/// the release `perfgate` binary it made to `exe`, if given (a copy, then a rename: an interrupted
+/// copy never looks like a cached binary). The error says why, naming the log.
 fn cargo_into<S: AsRef<std::ffi::OsStr>>(
     dir: &Path,
     target: &Path,
     args: &[S],
     log: &Path,
-    exe: &Path,
+    exe: Option<&Path>,
 ) -> Result<(), String> {
     let io = |path: &Path| {
         let path = path.display().to_string();
@@ -347,7 +352,7 @@ fn cargo_into<S: AsRef<std::ffi::OsStr>>(
     };
     let log_file = std::fs::File::create(log).map_err(io(log))?;
     let err_file = log_file.try_clone().map_err(io(log))?;
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let status = cargo()
         .current_dir(dir)
         .args(args)
         .env("CARGO_TARGET_DIR", target)
@@ -365,9 +370,11 @@ fn cargo_into<S: AsRef<std::ffi::OsStr>>(
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         ));
     }
-    let partial = exe.with_extension("partial");
-    std::fs::copy(&built, &partial).map_err(io(&partial))?;
-    std::fs::rename(&partial, exe).map_err(io(exe))?;
+    if let Some(exe) = exe {
+        let partial = exe.with_extension("partial");
+        std::fs::copy(&built, &partial).map_err(io(&partial))?;
+        std::fs::rename(&partial, exe).map_err(io(exe))?;
+    }
     Ok(())
 }
 
