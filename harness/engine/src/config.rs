@@ -22,46 +22,29 @@ pub struct GateConfig {
     pub ab: AbDefaults,
 }
 
-/// `[ab]`.
+/// `[ab]`: a key left out keeps its [`Default`].
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct AbDefaults {
     /// Margin: a wall or CPU time regresses when the head is significantly slower than the base by
     /// more than this fraction (0.1 = 10 %).
-    #[serde(default = "default_ab_threshold")]
     pub threshold: f64,
     /// Family-wise error rate over every wall and CPU time compared (Holm).
-    #[serde(default = "default_ab_alpha")]
     pub alpha: f64,
     /// Rounds when `--rounds` is not given.
-    #[serde(default = "default_ab_rounds")]
     pub rounds: usize,
     /// Code layouts per side when `--layouts` is not given: each build is linked this many times
     /// with its functions shuffled, one pair a round (1: the default layout only).
-    #[serde(default = "default_ab_layouts")]
     pub layouts: usize,
-}
-
-fn default_ab_threshold() -> f64 {
-    0.1
-}
-fn default_ab_alpha() -> f64 {
-    0.05
-}
-fn default_ab_rounds() -> usize {
-    6
-}
-fn default_ab_layouts() -> usize {
-    1
 }
 
 impl Default for AbDefaults {
     fn default() -> Self {
         Self {
-            threshold: default_ab_threshold(),
-            alpha: default_ab_alpha(),
-            rounds: default_ab_rounds(),
-            layouts: default_ab_layouts(),
+            threshold: 0.1,
+            alpha: 0.05,
+            rounds: 6,
+            layouts: 1,
         }
     }
 }
@@ -77,30 +60,21 @@ impl GateConfig {
     }
 }
 
-/// `[gate]`.
+/// `[gate]`: a key left out keeps its [`Default`].
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Defaults {
     /// Soft limit: a metric worse than baseline by more than this fraction regresses (0.5 = 50 %).
-    #[serde(default = "default_threshold")]
     pub threshold: f64,
     /// Confidence level for the significance of noisy metrics (wall times, in-run ratios).
-    #[serde(default = "default_confidence")]
     pub confidence: f64,
-}
-
-fn default_threshold() -> f64 {
-    0.5
-}
-fn default_confidence() -> f64 {
-    0.95
 }
 
 impl Default for Defaults {
     fn default() -> Self {
         Self {
-            threshold: default_threshold(),
-            confidence: default_confidence(),
+            threshold: 0.5,
+            confidence: 0.95,
         }
     }
 }
@@ -277,6 +251,17 @@ mod tests {
         assert_eq!(l.threshold, 0.5);
         assert_eq!(l.confidence, 0.95);
         assert!(l.gate && l.hard.is_none());
+        assert_eq!(c.ab, AbDefaults::default());
+        // A table that sets some keys keeps the defaults of the others.
+        let partial = parse("[gate]\nconfidence = 0.9\n[ab]\nrounds = 10\n").expect("partial");
+        assert_eq!(partial.gate.threshold, 0.5);
+        assert_eq!(
+            partial.ab,
+            AbDefaults {
+                rounds: 10,
+                ..AbDefaults::default()
+            }
+        );
     }
 
     #[test]
