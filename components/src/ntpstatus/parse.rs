@@ -291,41 +291,46 @@ pub const CHRONY_FIELD_NAMES: [&str; 13] = [
     "Leap status",
 ];
 
-/// `12.345 ppm slow` / `… fast` / `0.000006523 seconds slow of NTP time` → signed (slow positive).
-fn slow_fast(
+/// A `chronyc tracking` field that holds a number and its unit, with what the error for a bad value
+/// says a correct one looks like.
+#[derive(Clone, Copy)]
+struct Quantity {
     field: &'static str,
-    value: &str,
     unit: &'static str,
     expected: &'static str,
-) -> Result<f64, ParseError> {
-    let mut words = value.split_whitespace();
-    let (Some(number), Some(u), Some(dir)) = (words.next(), words.next(), words.next()) else {
-        return Err(bad(CHRONY, field, value, expected));
-    };
-    // The direction carries the sign: `-1 seconds fast` contradicts itself (chrony never prints it),
-    // and reading it as either sign would be a guess.
-    if u != unit || number.starts_with('-') {
-        return Err(bad(CHRONY, field, value, expected));
-    }
-    let magnitude = float(CHRONY, field, number)?;
-    match dir {
-        "slow" => Ok(magnitude),
-        "fast" => Ok(-magnitude),
-        _ => Err(bad(CHRONY, field, value, expected)),
-    }
 }
 
-/// `-0.000006747 seconds` → the number, checking the unit.
-fn with_unit(
-    field: &'static str,
-    value: &str,
-    unit: &'static str,
-    expected: &'static str,
-) -> Result<f64, ParseError> {
-    let mut words = value.split_whitespace();
-    match (words.next(), words.next(), words.next()) {
-        (Some(number), Some(u), None) if u == unit => float(CHRONY, field, number),
-        _ => Err(bad(CHRONY, field, value, expected)),
+impl Quantity {
+    fn bad(self, value: &str) -> ParseError {
+        bad(CHRONY, self.field, value, self.expected)
+    }
+
+    /// `-0.000006747 seconds` → the number, checking the unit.
+    fn parse(self, value: &str) -> Result<f64, ParseError> {
+        let mut words = value.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some(number), Some(u), None) if u == self.unit => float(CHRONY, self.field, number),
+            _ => Err(self.bad(value)),
+        }
+    }
+
+    /// `12.345 ppm slow` / `… fast` / `0.000006523 seconds slow of NTP time` → signed (slow positive).
+    fn parse_slow_fast(self, value: &str) -> Result<f64, ParseError> {
+        let mut words = value.split_whitespace();
+        let (Some(number), Some(u), Some(dir)) = (words.next(), words.next(), words.next()) else {
+            return Err(self.bad(value));
+        };
+        // The direction carries the sign: `-1 seconds fast` contradicts itself (chrony never prints it),
+        // and reading it as either sign would be a guess.
+        if u != self.unit || number.starts_with('-') {
+            return Err(self.bad(value));
+        }
+        let magnitude = float(CHRONY, self.field, number)?;
+        match dir {
+            "slow" => Ok(magnitude),
+            "fast" => Ok(-magnitude),
+            _ => Err(self.bad(value)),
+        }
     }
 }
 
@@ -350,6 +355,16 @@ pub fn parse_chronyc_tracking(bytes: &[u8]) -> Result<ChronyTracking, ParseError
         })
     };
 
+    // Text field `i`, a number in `unit`; `line` and `value` show a correct one, for the errors.
+    let number = |i: usize, unit: &'static str, line: &'static str, value: &'static str| {
+        let quantity = Quantity {
+            field: CHRONY_FIELD_NAMES[i],
+            unit,
+            expected: value,
+        };
+        quantity.parse(get(i, line)?)
+    };
+
     let reference = get(0, "`Reference ID    : CB00710F (foo.example.net)`")?;
     let (id, name) = match reference.split_once('(') {
         Some((id, rest)) => match rest.strip_suffix(')') {
@@ -366,7 +381,12 @@ pub fn parse_chronyc_tracking(bytes: &[u8]) -> Result<ChronyTracking, ParseError
     )?;
     let expected = "`X seconds slow of NTP time` or `X seconds fast of NTP time`";
     let system_time_s = match system_time.strip_suffix("of NTP time") {
-        Some(rest) => slow_fast("System time", rest, "seconds", expected)?,
+        Some(rest) => Quantity {
+            field: "System time",
+            unit: "seconds",
+            expected,
+        }
+        .parse_slow_fast(rest)?,
         None => return Err(bad(CHRONY, "System time", system_time, expected)),
     };
     let leap = get(12, "`Leap status     : Normal`")?;
@@ -376,52 +396,42 @@ pub fn parse_chronyc_tracking(bytes: &[u8]) -> Result<ChronyTracking, ParseError
         stratum: stratum(CHRONY, get(1, "`Stratum         : 3`")?)?,
         ref_time: get(2, "`Ref time (UTC)  : Thu Nov 27 12:00:00 2025`")?.to_owned(),
         system_time_s,
-        last_offset_s: with_unit(
-            "Last offset",
-            get(4, "`Last offset     : -0.000006747 seconds`")?,
+        last_offset_s: number(
+            4,
             "seconds",
+            "`Last offset     : -0.000006747 seconds`",
             "`-0.000006747 seconds`",
         )?,
-        rms_offset_s: with_unit(
-            "RMS offset",
-            get(5, "`RMS offset      : 0.000012345 seconds`")?,
+        rms_offset_s: number(
+            5,
             "seconds",
+            "`RMS offset      : 0.000012345 seconds`",
             "`0.000012345 seconds`",
         )?,
-        frequency_ppm: slow_fast(
-            "Frequency",
-            get(6, "`Frequency       : 12.345 ppm slow`")?,
-            "ppm",
-            "`12.345 ppm slow` or `12.345 ppm fast`",
-        )?,
-        residual_freq_ppm: with_unit(
-            "Residual freq",
-            get(7, "`Residual freq   : +0.001 ppm`")?,
-            "ppm",
-            "`+0.001 ppm`",
-        )?,
-        skew_ppm: with_unit(
-            "Skew",
-            get(8, "`Skew            : 0.012 ppm`")?,
-            "ppm",
-            "`0.012 ppm`",
-        )?,
-        root_delay_s: with_unit(
-            "Root delay",
-            get(9, "`Root delay      : 0.001234567 seconds`")?,
+        frequency_ppm: Quantity {
+            field: "Frequency",
+            unit: "ppm",
+            expected: "`12.345 ppm slow` or `12.345 ppm fast`",
+        }
+        .parse_slow_fast(get(6, "`Frequency       : 12.345 ppm slow`")?)?,
+        residual_freq_ppm: number(7, "ppm", "`Residual freq   : +0.001 ppm`", "`+0.001 ppm`")?,
+        skew_ppm: number(8, "ppm", "`Skew            : 0.012 ppm`", "`0.012 ppm`")?,
+        root_delay_s: number(
+            9,
             "seconds",
+            "`Root delay      : 0.001234567 seconds`",
             "`0.001234567 seconds`",
         )?,
-        root_dispersion_s: with_unit(
-            "Root dispersion",
-            get(10, "`Root dispersion : 0.000456789 seconds`")?,
+        root_dispersion_s: number(
+            10,
             "seconds",
+            "`Root dispersion : 0.000456789 seconds`",
             "`0.000456789 seconds`",
         )?,
-        update_interval_s: with_unit(
-            "Update interval",
-            get(11, "`Update interval : 64.2 seconds`")?,
+        update_interval_s: number(
+            11,
             "seconds",
+            "`Update interval : 64.2 seconds`",
             "`64.2 seconds`",
         )?,
         leap_status: LeapStatus::parse(leap).ok_or_else(|| {
