@@ -551,6 +551,27 @@ fn round_args(run: &RoundArgs) -> Vec<String> {
     args
 }
 
+/// The rounds `ab` and `power` run: `run`'s suite, filter and seed, in `mode`, scheduled from
+/// `power`, saved under `reports/rounds/`.
+fn plan(
+    paths: &Paths,
+    run: &RoundArgs,
+    mode: ab::rounds::Mode,
+    rounds: usize,
+    power: Option<&power::PowerResult>,
+    reports: &Path,
+) -> ab::rounds::Plan {
+    ab::rounds::Plan {
+        rounds,
+        seed: run.seed,
+        mode,
+        streams: mode.streams(),
+        schedule: schedule(paths, suite(run.suite), power),
+        args: round_args(run),
+        dir: reports.join("rounds"),
+    }
+}
+
 fn mode(m: ModeArg) -> ab::rounds::Mode {
     let wanted = match m {
         ModeArg::Sequential => ab::rounds::Mode::Sequential,
@@ -698,16 +719,14 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
         extra.push(spec.clone());
     }
     let power = load_power(&paths.at(&args.power))?;
-    let mode = mode(args.run.mode);
-    let plan = ab::rounds::Plan {
-        rounds: args.rounds.map_or(config.ab.rounds, |n| n as usize),
-        seed: args.run.seed,
-        mode,
-        streams: mode.streams(),
-        schedule: schedule(&paths, suite(args.run.suite), power.as_ref()),
-        args: round_args(&args.run),
-        dir: reports.join("rounds"),
-    };
+    let plan = plan(
+        &paths,
+        &args.run,
+        mode(args.run.mode),
+        args.rounds.map_or(config.ab.rounds, |n| n as usize),
+        power.as_ref(),
+        &reports,
+    );
     say(&format!(
         "A/B: {} rounds ({}{}), base {} ({}{}) against the working tree; {}",
         plan.rounds,
@@ -833,15 +852,14 @@ pub fn power(global: &Global, args: &PowerArgs) -> Result<Outcome> {
     let mode = mode(args.run.mode);
     // The schedule `ab` would use, from the power measured before (none the first time).
     let known = load_power(&paths.root.join(POWER_FILE))?;
-    let plan = ab::rounds::Plan {
-        rounds: args.measure_rounds as usize,
-        seed: args.run.seed,
+    let plan = plan(
+        &paths,
+        &args.run,
         mode,
-        streams: mode.streams(),
-        schedule: schedule(&paths, suite(args.run.suite), known.as_ref()),
-        args: round_args(&args.run),
-        dir: reports.join("rounds"),
-    };
+        args.measure_rounds as usize,
+        known.as_ref(),
+        &reports,
+    );
     let (rounds, mode_text) = match &args.from {
         Some(dir) => {
             let rounds = ab::rounds::load(&paths.at(dir))?;
