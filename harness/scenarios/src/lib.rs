@@ -2,6 +2,39 @@
 //! each declaring its before/after pairs at every scale and the seed claims they test. The only crate
 //! of the harness that imports `components`, `fixtures` and tokio.
 
+/// A scenario's variant enum and its [`PairVariant`](perfgate::scenario::PairVariant) impl: each
+/// variant is written beside its name in the scenario ids (a component's `NAME`, or a string),
+/// under its doc comment; the enum derives `Clone`, `Copy`, `Debug`, `PartialEq` and `Eq`.
+///
+/// ```text
+/// pair_variants! {
+///     /// Which watcher a scenario measures.
+///     pub enum WatchVariant { Polling => PollingWatcher::NAME, Notify => NotifyWatcher::NAME }
+/// }
+/// ```
+macro_rules! pair_variants {
+    (
+        $(#[$doc:meta])*
+        $vis:vis enum $enum:ident {
+            $($(#[$variant_doc:meta])* $variant:ident => $name:expr),+ $(,)?
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        $vis enum $enum {
+            $($(#[$variant_doc])* $variant,)+
+        }
+
+        impl perfgate::scenario::PairVariant for $enum {
+            fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
 pub mod cpu;
 pub mod flowcache;
 pub mod ntpstatus;

@@ -23,7 +23,7 @@ use fixtures::fakecmd::{FakeNtpCommands, FakeOutput, FakeProgram};
 
 use perfgate::measure::quantile_metric;
 use perfgate::model::{Claim, ClaimCheck, Direction, Metric, MetricKind, MetricName, Value};
-use perfgate::scenario::{PairVariant, Registry, RunContext};
+use perfgate::scenario::{Registry, RunContext};
 use perfgate::stats;
 
 const SEED: &str = "ntp-status-centralization.md";
@@ -80,21 +80,13 @@ impl CommandDelay {
     }
 }
 
-/// Which status strategy a scenario measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StatusVariant {
-    /// `PerWriteStatus`: the original, a command per file.
-    PerWrite,
-    /// `CentralStatus`: one snapshot refreshed every 10 s.
-    Central,
-}
-
-impl PairVariant for StatusVariant {
-    fn name(self) -> &'static str {
-        match self {
-            Self::PerWrite => PerWriteStatus::NAME,
-            Self::Central => CentralStatus::NAME,
-        }
+pair_variants! {
+    /// Which status strategy a scenario measures.
+    pub enum StatusVariant {
+        /// `PerWriteStatus`: the original, a command per file.
+        PerWrite => PerWriteStatus::NAME,
+        /// `CentralStatus`: one snapshot refreshed every 10 s.
+        Central => CentralStatus::NAME,
     }
 }
 

@@ -13,7 +13,7 @@ use fixtures::probe::threads::{ThreadSet, WaitProbe, WaitSeries};
 use super::cpu::{exact_rate, sleep_until};
 use perfgate::measure::Samples;
 use perfgate::model::{Claim, Metric, MetricName};
-use perfgate::scenario::{PairVariant, Registry, WALL_TIME};
+use perfgate::scenario::{Registry, WALL_TIME};
 
 const SEED: &str = "core-improvements.md";
 
@@ -92,21 +92,13 @@ pub fn timed_wait_metrics(series: Option<&WaitSeries>) -> Vec<(String, Metric)> 
     out
 }
 
-/// Which pool a scenario measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PoolVariant {
-    /// `PollingPool`: `get(timeout = 0.1)` workers, shutdown polling `empty()` (the original).
-    Polling,
-    /// `BlockingPool`: blocking receive, shutdown closes the queue and the workers drain it.
-    Blocking,
-}
-
-impl PairVariant for PoolVariant {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Polling => PollingPool::NAME,
-            Self::Blocking => BlockingPool::NAME,
-        }
+pair_variants! {
+    /// Which pool a scenario measures.
+    pub enum PoolVariant {
+        /// `PollingPool`: `get(timeout = 0.1)` workers, shutdown polling `empty()` (the original).
+        Polling => PollingPool::NAME,
+        /// `BlockingPool`: blocking receive, shutdown closes the queue and the workers drain it.
+        Blocking => BlockingPool::NAME,
     }
 }
 

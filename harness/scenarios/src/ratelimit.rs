@@ -15,7 +15,7 @@ use super::cpu::{exact_rate, process_cpu, single_cpu_ns, thread_cpu};
 use super::pool::{TIMED_WAIT_METRICS, WAIT_HORIZON, WAIT_SAMPLES, timed_wait_metrics, wait_probe};
 use perfgate::measure::quantile_metric;
 use perfgate::model::{Claim, Metric, MetricName};
-use perfgate::scenario::{PairVariant, Registry, RunContext};
+use perfgate::scenario::{Registry, RunContext};
 
 const SEED: &str = "core-improvements.md";
 
@@ -47,21 +47,13 @@ pub const WAIT_FROM: Duration = Duration::from_millis(40);
 /// …then every so often: 7 looks end about 130 ms in, well before the 20th grant (380 ms).
 pub const WAIT_GAP: Duration = Duration::from_millis(15);
 
-/// Which limiter a scenario measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LimiterVariant {
-    /// `PollingLimiter`: try, sleep 10 ms, retry (the original).
-    Polling,
-    /// `CondvarLimiter`: the head sleeps until the token is due, the rest wait on the condvar.
-    Condvar,
-}
-
-impl PairVariant for LimiterVariant {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Polling => PollingLimiter::<SystemClock>::NAME,
-            Self::Condvar => CondvarLimiter::<SystemClock>::NAME,
-        }
+pair_variants! {
+    /// Which limiter a scenario measures.
+    pub enum LimiterVariant {
+        /// `PollingLimiter`: try, sleep 10 ms, retry (the original).
+        Polling => PollingLimiter::<SystemClock>::NAME,
+        /// `CondvarLimiter`: the head sleeps until the token is due, the rest wait on the condvar.
+        Condvar => CondvarLimiter::<SystemClock>::NAME,
     }
 }
 
@@ -339,7 +331,7 @@ pub fn register(r: &mut Registry) {
 mod tests {
     use super::*;
     use fixtures::clock::MockClock;
-    use perfgate::scenario::{Role, Suite};
+    use perfgate::scenario::{PairVariant, Role, Suite};
 
     const MS: Duration = Duration::from_millis(1);
 

@@ -89,21 +89,13 @@ pub fn set_heap_probe(probe: HeapProbe) {
     let _ = HEAP.set(probe);
 }
 
-/// Which sync a scenario runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Variant {
-    /// `SequentialSync`: a client per call, every step in turn.
-    Sequential,
-    /// `PooledSync`: one client, bounded concurrent workers.
-    Pooled,
-}
-
-impl PairVariant for Variant {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Sequential => SequentialSync::NAME,
-            Self::Pooled => PooledSync::NAME,
-        }
+pair_variants! {
+    /// Which sync a scenario runs.
+    pub enum Variant {
+        /// `SequentialSync`: a client per call, every step in turn.
+        Sequential => SequentialSync::NAME,
+        /// `PooledSync`: one client, bounded concurrent workers.
+        Pooled => PooledSync::NAME,
     }
 }
 

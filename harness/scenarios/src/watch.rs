@@ -41,21 +41,13 @@ pub const STAT_CALLS_PER_S: MetricName = MetricName::new("stat_calls_per_idle_s"
 /// Process CPU time per idle second, ns.
 pub const CPU_PER_S: MetricName = MetricName::new("cpu_per_idle_s");
 
-/// Which watcher a scenario measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WatchVariant {
-    /// `PollingWatcher` at the original's 1 s interval.
-    Polling,
-    /// `NotifyWatcher` with its defaults (inotify, 25 ms debounce); native backend required.
-    Notify,
-}
-
-impl PairVariant for WatchVariant {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Polling => PollingWatcher::NAME,
-            Self::Notify => NotifyWatcher::NAME,
-        }
+pair_variants! {
+    /// Which watcher a scenario measures.
+    pub enum WatchVariant {
+        /// `PollingWatcher` at the original's 1 s interval.
+        Polling => PollingWatcher::NAME,
+        /// `NotifyWatcher` with its defaults (inotify, 25 ms debounce); native backend required.
+        Notify => NotifyWatcher::NAME,
     }
 }
 

@@ -31,13 +31,14 @@ const SEED: &str = "cache-optimizations.md";
 /// File-system calls the cache made (its own counter), in the counted pass.
 pub const FS_CALLS: MetricName = MetricName::new("fs_calls");
 
-/// Which way of doing many operations a scenario measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// `PerEntryOps`: one complete operation per entry, the original.
-    Single,
-    /// `BatchedOps`: one operation for the whole set.
-    Batch,
+pair_variants! {
+    /// Which way of doing many operations a scenario measures.
+    pub enum Mode {
+        /// `PerEntryOps`: one complete operation per entry, the original.
+        Single => PerEntryOps::NAME,
+        /// `BatchedOps`: one operation for the whole set.
+        Batch => BatchedOps::NAME,
+    }
 }
 
 impl Mode {
@@ -46,15 +47,6 @@ impl Mode {
         match self {
             Mode::Single => Box::new(PerEntryOps::default()),
             Mode::Batch => Box::new(BatchedOps::default()),
-        }
-    }
-}
-
-impl PairVariant for Mode {
-    fn name(self) -> &'static str {
-        match self {
-            Mode::Single => PerEntryOps::NAME,
-            Mode::Batch => BatchedOps::NAME,
         }
     }
 }

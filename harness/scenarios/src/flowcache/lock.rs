@@ -26,23 +26,15 @@ pub const CYCLES: usize = 10;
 pub const SMOKE_CONTENDERS: usize = 8;
 const SEED: &str = "cache-optimizations.md";
 
-/// Which retry strategy a scenario measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Strategy {
-    /// `FixedRetry`: every 0.5 s, the original.
-    Fixed,
-    /// `ExponentialBackoff`: 0.1 s doubling to 2.0 s.
-    Backoff,
-}
-
-impl PairVariant for Strategy {
-    fn name(self) -> &'static str {
-        match self {
-            Strategy::Fixed => FixedRetry::NAME,
-            // Not `ExponentialBackoff::NAME` ("exponential", the original's BACKOFF_STRATEGY value): the
-            // ids say "backoff", and the committed baselines key on them.
-            Strategy::Backoff => "backoff",
-        }
+pair_variants! {
+    /// Which retry strategy a scenario measures.
+    pub enum Strategy {
+        /// `FixedRetry`: every 0.5 s, the original.
+        Fixed => FixedRetry::NAME,
+        /// `ExponentialBackoff`: 0.1 s doubling to 2.0 s.
+        // Not `ExponentialBackoff::NAME` ("exponential", the original's BACKOFF_STRATEGY value):
+        // the ids say "backoff", and the committed baselines key on them.
+        Backoff => "backoff",
     }
 }
 

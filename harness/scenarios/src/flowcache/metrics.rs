@@ -24,24 +24,15 @@ pub const BOUND: u64 = 64 * 1024;
 pub const ENTRIES: usize = 100;
 const SEED: &str = "cache-optimizations.md";
 
-/// How operations are monitored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Monitoring {
-    /// `CACHE_PERF_MONITORING=disabled`: no clock read, no I/O.
-    Off,
-    /// The seed's shell version: open, append, close per record, never trimmed.
-    Append,
-    /// One open handle, trimmed past [`BOUND`].
-    Bounded,
-}
-
-impl PairVariant for Monitoring {
-    fn name(self) -> &'static str {
-        match self {
-            Monitoring::Off => "off",
-            Monitoring::Append => "append",
-            Monitoring::Bounded => "bounded",
-        }
+pair_variants! {
+    /// How operations are monitored.
+    pub enum Monitoring {
+        /// `CACHE_PERF_MONITORING=disabled`: no clock read, no I/O.
+        Off => "off",
+        /// The seed's shell version: open, append, close per record, never trimmed.
+        Append => "append",
+        /// One open handle, trimmed past [`BOUND`].
+        Bounded => "bounded",
     }
 }
 

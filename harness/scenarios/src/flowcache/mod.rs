@@ -137,21 +137,13 @@ pub fn cache_tree(files: usize) -> LazyTree {
     LazyTree::new(cache_tree_spec(files), TREE_SEED)
 }
 
-/// Which size strategy a scenario measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SizeVariant {
-    /// `WalkSize`: the `du -sb` original.
-    Walk,
-    /// `IndexedSize`: the `.size-index` file.
-    Indexed,
-}
-
-impl PairVariant for SizeVariant {
-    fn name(self) -> &'static str {
-        match self {
-            SizeVariant::Walk => WalkSize::NAME,
-            SizeVariant::Indexed => IndexedSize::NAME,
-        }
+pair_variants! {
+    /// Which size strategy a scenario measures.
+    pub enum SizeVariant {
+        /// `WalkSize`: the `du -sb` original.
+        Walk => WalkSize::NAME,
+        /// `IndexedSize`: the `.size-index` file.
+        Indexed => IndexedSize::NAME,
     }
 }
 

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::SEED;
 use perfgate::measure;
 use perfgate::model::{Claim, Metric, MetricName};
-use perfgate::scenario::{PairVariant, Registry, RunContext, WALL_TIME};
+use perfgate::scenario::{Registry, RunContext, WALL_TIME};
 
 /// Times encoded per scenario for the exactness count.
 pub const TIMES: usize = 10_000;
@@ -25,21 +25,13 @@ pub const INEXACT_ENCODINGS: MetricName = MetricName::new("inexact_encodings");
 /// Largest round-trip error, ns.
 pub const MAX_ERROR: MetricName = MetricName::new("max_error");
 
-/// Which encoding a scenario measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Encoding {
-    /// `FastDate64::from_unix_secs_f64` / `to_unix_secs_f64`: float seconds, the original.
-    Float,
-    /// `FastDate64::from_unix_nanos` / `to_unix_nanos`: integer nanoseconds.
-    Integer,
-}
-
-impl PairVariant for Encoding {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Float => "float",
-            Self::Integer => "integer",
-        }
+pair_variants! {
+    /// Which encoding a scenario measures.
+    pub enum Encoding {
+        /// `FastDate64::from_unix_secs_f64` / `to_unix_secs_f64`: float seconds, the original.
+        Float => "float",
+        /// `FastDate64::from_unix_nanos` / `to_unix_nanos`: integer nanoseconds.
+        Integer => "integer",
     }
 }
 

@@ -62,21 +62,13 @@ fn glob_patterns() -> Vec<&'static str> {
         .collect()
 }
 
-/// Which scan a scenario measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScanVariant {
-    /// `GlobScan`: a full walk per pattern per root, the original.
-    Glob,
-    /// `TargetedScan`: depth 2, 100 files.
-    Targeted,
-}
-
-impl PairVariant for ScanVariant {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Glob => "glob",
-            Self::Targeted => "targeted",
-        }
+pair_variants! {
+    /// Which scan a scenario measures.
+    pub enum ScanVariant {
+        /// `GlobScan`: a full walk per pattern per root, the original.
+        Glob => "glob",
+        /// `TargetedScan`: depth 2, 100 files.
+        Targeted => "targeted",
     }
 }
 
@@ -155,21 +147,13 @@ pub const LOOKUP_LATENCY: Duration = Duration::from_millis(20);
 /// Syncs per scenario, 10 s apart: all within the cache's 30 s TTL.
 const SYNCS: usize = 3;
 
-/// Whether lookups go through the cache.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DnsVariant {
-    /// A lookup for every host, every attempt, every sync (the original's getaddrinfo each time).
-    Uncached,
-    /// The same calls through `CachingResolver` (30 s TTL, 100 entries).
-    Cached,
-}
-
-impl PairVariant for DnsVariant {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Uncached => "uncached",
-            Self::Cached => "cached",
-        }
+pair_variants! {
+    /// Whether lookups go through the cache.
+    pub enum DnsVariant {
+        /// A lookup for every host, every attempt, every sync (the original's getaddrinfo each time).
+        Uncached => "uncached",
+        /// The same calls through `CachingResolver` (30 s TTL, 100 entries).
+        Cached => "cached",
     }
 }
 

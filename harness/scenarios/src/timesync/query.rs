@@ -46,21 +46,13 @@ pub const WRONG_RESULTS: MetricName = MetricName::new("wrong_results");
 /// The largest error of those syncs' answers, ms.
 pub const WORST_ERROR_MS: MetricName = MetricName::new("worst_error_ms");
 
-/// Which query a scenario measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum QueryVariant {
-    /// `SequentialQuery`: the original.
-    Sequential,
-    /// `ParallelQuery`.
-    Parallel,
-}
-
-impl PairVariant for QueryVariant {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Sequential => "sequential",
-            Self::Parallel => "parallel",
-        }
+pair_variants! {
+    /// Which query a scenario measures.
+    pub enum QueryVariant {
+        /// `SequentialQuery`: the original.
+        Sequential => "sequential",
+        /// `ParallelQuery`.
+        Parallel => "parallel",
     }
 }
 
