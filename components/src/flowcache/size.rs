@@ -49,7 +49,10 @@ pub trait SizeStrategy: Send + Sync + fmt::Debug {
     }
 
     /// Records a completed mutation; `tracked` is what [`before_mutation`](Self::before_mutation)
-    /// returned.
+    /// returned. The size after it, the tracked one less the entry's old length plus its new one, is
+    /// [stored](Self::store_size); with no tracked size, or one smaller than the old length (the tree
+    /// was changed behind the strategy's back), nothing is, so a stored size stays missing and the
+    /// next query rebuilds it.
     fn after_mutation(
         &self,
         root: &Path,
@@ -57,7 +60,18 @@ pub trait SizeStrategy: Send + Sync + fmt::Debug {
         tracked: Option<u64>,
         change: SizeChange,
     ) -> Result<(), CacheError> {
-        let _ = (root, stats, tracked, change);
+        let new_value = tracked
+            .and_then(|before| before.checked_sub(change.old_len))
+            .and_then(|rest| rest.checked_add(change.new_len));
+        match new_value {
+            Some(value) => self.store_size(root, stats, value),
+            None => Ok(()),
+        }
+    }
+
+    /// Stores the size a mutation left; only called after a `before_mutation` that tracked one.
+    fn store_size(&self, root: &Path, stats: &CacheStats, size: u64) -> Result<(), CacheError> {
+        let _ = (root, stats, size);
         Ok(())
     }
 }
@@ -176,21 +190,8 @@ impl SizeStrategy for IndexedSize {
         Ok(Some(value))
     }
 
-    fn after_mutation(
-        &self,
-        root: &Path,
-        stats: &CacheStats,
-        tracked: Option<u64>,
-        change: SizeChange,
-    ) -> Result<(), CacheError> {
-        let new_value = tracked
-            .and_then(|before| before.checked_sub(change.old_len))
-            .and_then(|rest| rest.checked_add(change.new_len));
-        match new_value {
-            Some(value) => Self::write_index(root, stats, value),
-            // No base, or the index disagreed with the disk: leave it missing, the next query rebuilds.
-            None => Ok(()),
-        }
+    fn store_size(&self, root: &Path, stats: &CacheStats, size: u64) -> Result<(), CacheError> {
+        Self::write_index(root, stats, size)
     }
 }
 
