@@ -433,15 +433,21 @@ mod tests {
         assert!(e.contains("not inside a git repository"), "{e}");
     }
 
-    #[test]
-    fn the_worktree_is_made_once_and_a_cached_binary_is_reused() {
-        let d = repo();
-        let cache = d.path().join("target/perfgate-ab");
-        let v1 = resolve(d.path(), "v1").expect("tag");
-        // A cached binary for v1: prepare checks out the worktree and does not build.
+    /// `repo()`'s cache for `ab` (`target/perfgate-ab`) holding a binary for v1, so `prepare`
+    /// checks out v1's worktree and does not build: the cache, v1's commit, its worktree and binary.
+    fn cached_v1(root: &Path) -> (PathBuf, String, PathBuf, PathBuf) {
+        let cache = root.join("target/perfgate-ab");
+        let v1 = resolve(root, "v1").expect("tag");
         let (worktree, exe, _) = layout(&cache, &v1);
         std::fs::create_dir_all(exe.parent().expect("dir")).expect("mkdir");
         std::fs::write(&exe, "binary").expect("write");
+        (cache, v1, worktree, exe)
+    }
+
+    #[test]
+    fn the_worktree_is_made_once_and_a_cached_binary_is_reused() {
+        let d = repo();
+        let (cache, _, worktree, exe) = cached_v1(d.path());
         let mut said = Vec::new();
         let b =
             prepare(d.path(), "v1", &cache, &mut |s| said.push(s.to_owned())).expect("prepared");
@@ -467,11 +473,7 @@ mod tests {
     #[test]
     fn a_shuffled_relink_is_cached_beside_the_base_under_its_seed() {
         let d = repo();
-        let cache = d.path().join("target/perfgate-ab");
-        let v1 = resolve(d.path(), "v1").expect("tag");
-        let (_, exe, _) = layout(&cache, &v1);
-        std::fs::create_dir_all(exe.parent().expect("dir")).expect("mkdir");
-        std::fs::write(&exe, "binary").expect("write");
+        let (cache, v1, _, exe) = cached_v1(d.path());
         let base = prepare(d.path(), "v1", &cache, &mut |_| {}).expect("prepared");
         let seven = exe.with_file_name(format!("perfgate-{v1}-layout7"));
         std::fs::write(&seven, "shuffled").expect("write");
