@@ -98,6 +98,15 @@ pub fn human(value: f64, unit: &str) -> String {
     format!("{} {unit}", format_sig(value))
 }
 
+/// `parts` joined with ", ", or "none" when there are none.
+pub fn join_or_none(parts: &[String]) -> String {
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
 /// What kind of measurement a metric is; this decides how it gates (see `compare`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

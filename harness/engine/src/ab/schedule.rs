@@ -7,6 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::model::join_or_none;
+
 /// Below this pair-to-pair noise (sd of log ratios) a scenario needs no extra pairs.
 pub const NOISY: f64 = 0.08;
 /// Below this noise a scenario's pairs are nearly exact: half of them decide it as well.
@@ -119,11 +121,7 @@ impl Schedule {
                 .iter()
                 .map(|(id, n)| format!("{id} +{n}"))
                 .collect();
-            if v.is_empty() {
-                "none".to_owned()
-            } else {
-                v.join(", ")
-            }
+            join_or_none(&v)
         };
         format!(
             "{} + {} quiet expensive scenario(s) in one stream per round, in two halves; the stream \

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use super::ReportInput;
 use crate::compare::{Comparison, Row, Verdict};
-use crate::model::{ClaimCheck, ClaimVerdict, Metric, RunRecord, change_words, format_sig, human};
+use crate::model::{
+    ClaimCheck, ClaimVerdict, Metric, RunRecord, change_words, format_sig, human, join_or_none,
+};
 
 /// Changed rows the first screen lists before folding the rest.
 pub const CHANGED_SHOWN: usize = 10;
@@ -122,11 +124,7 @@ impl Card {
             .filter(|(n, _)| **n > 0)
             .map(|(n, w)| format!("{n} {w}"))
             .collect();
-        if parts.is_empty() {
-            "none".to_owned()
-        } else {
-            parts.join(", ")
-        }
+        join_or_none(&parts)
     }
 
     /// "2 failing, 1 improved": the component's rows in the comparison against the baseline.
