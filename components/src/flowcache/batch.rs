@@ -180,8 +180,9 @@ pub trait EntryOps: Send + Sync + fmt::Debug {
     ) -> Result<CleanupReport, CacheError>;
 }
 
-/// Gives `$ty` (with its `stop_after` field) its `NAME`, `$name`, and the crash-simulating
-/// constructor `stopping_after`.
+/// Gives `$ty` (with its `stop_after` field) its `NAME`, `$name`, the crash-simulating constructor
+/// `stopping_after`, and its [`EntryOps`] impl, which runs the type's own `write` and `enforce` in
+/// an [`Op`].
 macro_rules! entry_ops {
     ($ty:ty, $name:literal) => {
         impl $ty {
@@ -194,6 +195,39 @@ macro_rules! entry_ops {
                 Self {
                     stop_after: StopAfter(Some(k)),
                 }
+            }
+
+            /// One operation of this on `cache`, timed by `clock`.
+            fn op<'a>(&self, cache: &'a CacheDir, clock: &'a dyn Clock) -> Op<'a> {
+                Op {
+                    cache,
+                    clock,
+                    stop_after: self.stop_after,
+                }
+            }
+        }
+
+        impl EntryOps for $ty {
+            fn name(&self) -> &'static str {
+                Self::NAME
+            }
+
+            fn write_entries(
+                &self,
+                cache: &CacheDir,
+                clock: &dyn Clock,
+                entries: &[Entry<'_>],
+            ) -> Result<usize, CacheError> {
+                Self::write(self.op(cache, clock), entries)
+            }
+
+            fn enforce_limits(
+                &self,
+                cache: &CacheDir,
+                clock: &dyn Clock,
+                limits: CacheLimits,
+            ) -> Result<CleanupReport, CacheError> {
+                Self::enforce(self.op(cache, clock), limits)
             }
         }
     };
@@ -227,13 +261,21 @@ entry_ops!(BatchedOps, "batch");
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct StopAfter(Option<usize>);
 
-impl StopAfter {
+/// What one operation of [`PerEntryOps`] or [`BatchedOps`] works with.
+#[derive(Clone, Copy)]
+struct Op<'a> {
+    cache: &'a CacheDir,
+    clock: &'a dyn Clock,
+    stop_after: StopAfter,
+}
+
+impl Op<'_> {
     /// [`CacheError::Interrupted`] if the operation stops here, with `done` of its `total` entries
     /// done.
-    fn check(self, cache: &CacheDir, done: usize, total: usize) -> Result<(), CacheError> {
-        if self.0 == Some(done) {
+    fn check(self, done: usize, total: usize) -> Result<(), CacheError> {
+        if self.stop_after.0 == Some(done) {
             return Err(CacheError::Interrupted {
-                root: cache.root.clone(),
+                root: self.cache.root.clone(),
                 done,
                 total,
             });
@@ -242,30 +284,19 @@ impl StopAfter {
     }
 }
 
-impl EntryOps for PerEntryOps {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn write_entries(
-        &self,
-        cache: &CacheDir,
-        clock: &dyn Clock,
-        entries: &[Entry<'_>],
-    ) -> Result<usize, CacheError> {
+impl PerEntryOps {
+    /// [`EntryOps::write_entries`]: each entry a [`CacheDir::put_entry`].
+    fn write(op: Op<'_>, entries: &[Entry<'_>]) -> Result<usize, CacheError> {
         for (i, entry) in entries.iter().enumerate() {
-            self.stop_after.check(cache, i, entries.len())?;
-            cache.put_entry(clock, *entry)?;
+            op.check(i, entries.len())?;
+            op.cache.put_entry(op.clock, *entry)?;
         }
         Ok(entries.len())
     }
 
-    fn enforce_limits(
-        &self,
-        cache: &CacheDir,
-        clock: &dyn Clock,
-        limits: CacheLimits,
-    ) -> Result<CleanupReport, CacheError> {
+    /// [`EntryOps::enforce_limits`]: one victim at a time, re-checking the limits.
+    fn enforce(op: Op<'_>, limits: CacheLimits) -> Result<CleanupReport, CacheError> {
+        let Op { cache, clock, .. } = op;
         let now = wall_ms(clock.wall());
         let scan = cache.scan()?;
         let mut report = CleanupReport::default();
@@ -275,7 +306,7 @@ impl EntryOps for PerEntryOps {
         let victims = select_victims(&scan.candidates, limits, now);
         let mut count = scan.candidates.len() as u64;
         for (i, &v) in victims.iter().enumerate() {
-            self.stop_after.check(cache, i, victims.len())?;
+            op.check(i, victims.len())?;
             let victim = &scan.candidates[v];
             let expired = victim.expired(now);
             if !expired {
@@ -297,17 +328,10 @@ impl EntryOps for PerEntryOps {
     }
 }
 
-impl EntryOps for BatchedOps {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn write_entries(
-        &self,
-        cache: &CacheDir,
-        clock: &dyn Clock,
-        entries: &[Entry<'_>],
-    ) -> Result<usize, CacheError> {
+impl BatchedOps {
+    /// [`EntryOps::write_entries`]: the whole set in one operation.
+    fn write(op: Op<'_>, entries: &[Entry<'_>]) -> Result<usize, CacheError> {
+        let Op { cache, clock, .. } = op;
         let paths = entries
             .iter()
             .map(|e| cache.entry_path(e.key))
@@ -333,7 +357,7 @@ impl EntryOps for BatchedOps {
             new_len: 0,
         };
         for (i, (entry, path)) in entries.iter().zip(&paths).enumerate() {
-            self.stop_after.check(cache, i, entries.len())?;
+            op.check(i, entries.len())?;
             if let Some(parent) = path.parent()
                 && made_dirs.insert(parent)
             {
@@ -352,12 +376,9 @@ impl EntryOps for BatchedOps {
         Ok(entries.len())
     }
 
-    fn enforce_limits(
-        &self,
-        cache: &CacheDir,
-        clock: &dyn Clock,
-        limits: CacheLimits,
-    ) -> Result<CleanupReport, CacheError> {
+    /// [`EntryOps::enforce_limits`]: every victim, with one index update.
+    fn enforce(op: Op<'_>, limits: CacheLimits) -> Result<CleanupReport, CacheError> {
+        let Op { cache, clock, .. } = op;
         let now = wall_ms(clock.wall());
         let _guard = cache.lock();
         let scan = cache.scan()?;
@@ -376,7 +397,7 @@ impl EntryOps for BatchedOps {
         };
         let mut vanished = false;
         for (i, &v) in victims.iter().enumerate() {
-            self.stop_after.check(cache, i, victims.len())?;
+            op.check(i, victims.len())?;
             let victim = &scan.candidates[v];
             cache.stats.record_fs_calls(1);
             match fs::remove_file(&victim.path) {
