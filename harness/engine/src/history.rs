@@ -62,25 +62,11 @@ pub struct Point {
 impl HistoryRun {
     /// The slim history line of `record`.
     pub fn of(record: &RunRecord) -> Self {
-        let metrics = record
-            .scenarios
-            .iter()
-            .map(|s| {
-                let points = s
-                    .metrics
-                    .iter()
-                    .map(|(name, m)| {
-                        let point = Point {
-                            v: m.value.as_f64(),
-                            u: m.unit.clone(),
-                            k: m.kind,
-                        };
-                        (name.clone(), point)
-                    })
-                    .collect();
-                (s.id.clone(), points)
-            })
-            .collect();
+        let metrics = record.map_metrics(|m| Point {
+            v: m.value.as_f64(),
+            u: m.unit.clone(),
+            k: m.kind,
+        });
         Self {
             schema: HISTORY_SCHEMA.to_owned(),
             schema_version: HISTORY_VERSION,

@@ -585,6 +585,21 @@ impl RunRecord {
     pub fn metric(&self, id: &str, name: impl AsRef<str>) -> Option<&Metric> {
         self.scenario(id).and_then(|s| s.metrics.get(name.as_ref()))
     }
+
+    /// Scenario id → metric name → `f` of the metric, for every metric of the record (the shape of
+    /// the history's lines and of the BMF export).
+    pub fn map_metrics<T>(
+        &self,
+        f: impl Fn(&Metric) -> T,
+    ) -> BTreeMap<String, BTreeMap<String, T>> {
+        self.scenarios
+            .iter()
+            .map(|s| {
+                let metrics = s.metrics.iter().map(|(name, m)| (name.clone(), f(m)));
+                (s.id.clone(), metrics.collect())
+            })
+            .collect()
+    }
 }
 
 /// Which metric a compared row is about: scenario, metric name, kind and unit. The rows of `check`

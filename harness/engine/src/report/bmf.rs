@@ -28,29 +28,14 @@ pub type BmfDocument = BTreeMap<String, BTreeMap<String, BmfMetric>>;
 
 /// The document for a run.
 pub fn document(input: &ReportInput<'_>) -> BmfDocument {
-    input
-        .record
-        .scenarios
-        .iter()
-        .map(|s| {
-            let measures = s
-                .metrics
-                .iter()
-                .map(|(name, m)| {
-                    let ci = m.summary.as_ref().map(|s| s.ci);
-                    (
-                        name.clone(),
-                        BmfMetric {
-                            value: m.value.as_f64(),
-                            lower_value: ci.map(|c| c.lower),
-                            upper_value: ci.map(|c| c.upper),
-                        },
-                    )
-                })
-                .collect();
-            (s.id.clone(), measures)
-        })
-        .collect()
+    input.record.map_metrics(|m| {
+        let ci = m.summary.as_ref().map(|s| s.ci);
+        BmfMetric {
+            value: m.value.as_f64(),
+            lower_value: ci.map(|c| c.lower),
+            upper_value: ci.map(|c| c.upper),
+        }
+    })
 }
 
 impl Exporter for Bmf {
