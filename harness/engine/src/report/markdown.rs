@@ -153,16 +153,12 @@ pub fn render(input: &ReportInput<'_>) -> String {
                     c.rows.len() - changed.len()
                 );
                 out.push_str(CHANGED_HEAD);
-                for row in changed.iter().take(CHANGED_LISTED) {
-                    out.push_str(&changed_line(row));
-                }
-                if changed.len() > CHANGED_LISTED {
-                    let _ = writeln!(
-                        out,
-                        "\n{} more moved; every one is in index.html.",
-                        changed.len() - CHANGED_LISTED
-                    );
-                }
+                push_at_most(
+                    &mut out,
+                    changed.iter().map(|row| changed_line(row)),
+                    CHANGED_LISTED,
+                    "more moved; every one is in index.html.",
+                );
                 out.push('\n');
             }
             if c.failed() {
@@ -294,26 +290,35 @@ fn history(out: &mut String, input: &ReportInput<'_>) {
     out.push_str(
         "| scenario | metric | from run | before | after | change |\n|---|---|---|---|---|---|\n",
     );
-    for c in changes.iter().take(CHANGES_LISTED) {
-        let _ = writeln!(
-            out,
-            "| `{}` | {} | {} of {runs} | {} | {} | {}× |",
+    let lines = changes.iter().map(|c| {
+        format!(
+            "| `{}` | {} | {} of {runs} | {} | {} | {}× |\n",
             c.series.scenario,
             c.series.metric,
             c.run + 1,
             human(c.step.before, &c.series.unit),
             human(c.step.after, &c.series.unit),
             format_sig(c.step.ratio())
-        );
-    }
-    if changes.len() > CHANGES_LISTED {
-        let _ = writeln!(
-            out,
-            "\n{} more in index.html.",
-            changes.len() - CHANGES_LISTED
-        );
-    }
+        )
+    });
+    push_at_most(out, lines, CHANGES_LISTED, "more in index.html.");
     out.push('\n');
+}
+
+/// The first `most` of `lines`, then how many `more` were left out: "\n3 more in index.html.".
+fn push_at_most(
+    out: &mut String,
+    lines: impl ExactSizeIterator<Item = String>,
+    most: usize,
+    more: &str,
+) {
+    let left_out = lines.len().saturating_sub(most);
+    for line in lines.take(most) {
+        out.push_str(&line);
+    }
+    if left_out > 0 {
+        let _ = writeln!(out, "\n{left_out} {more}");
+    }
 }
 
 fn short(commit: &str) -> &str {
@@ -393,6 +398,17 @@ mod tests {
     use crate::config::GateConfig;
     use crate::model::{Metric, RunRecord};
     use crate::testutil::record;
+
+    #[test]
+    fn lists_stop_at_their_most_and_count_the_rest() {
+        let lines = || ["a\n", "b\n", "c\n"].map(str::to_owned).into_iter();
+        let mut out = String::new();
+        push_at_most(&mut out, lines(), 2, "more in index.html.");
+        assert_eq!(out, "a\nb\n\n1 more in index.html.\n");
+        out.clear();
+        push_at_most(&mut out, lines(), 3, "more in index.html.");
+        assert_eq!(out, "a\nb\nc\n", "nothing left out, nothing said");
+    }
 
     /// The summary of `cur` compared with `base` under the default rules.
     fn compared(base: &RunRecord, cur: &RunRecord) -> String {
