@@ -660,14 +660,20 @@ impl<'a> ScenarioId<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::assert_formats;
 
     #[test]
     fn change_words_never_round_a_big_win_to_100_percent() {
-        assert_eq!(change_words(0.17), "83.00% less");
-        assert_eq!(change_words(0.00001785), "56022× less");
-        assert_eq!(change_words(1.03), "3.000% more");
-        assert_eq!(change_words(2.5), "2.500× more");
-        assert_eq!(change_words(0.0), "100.0% less");
+        assert_formats(
+            change_words,
+            &[
+                (0.17, "83.00% less"),
+                (0.00001785, "56022× less"),
+                (1.03, "3.000% more"),
+                (2.5, "2.500× more"),
+                (0.0, "100.0% less"),
+            ],
+        );
     }
 
     #[test]
@@ -692,9 +698,14 @@ mod tests {
 
     #[test]
     fn significant_digits() {
-        assert_eq!(format_sig(1234.5678), "1235");
-        assert_eq!(format_sig(0.012345), "0.01235");
-        assert_eq!(format_sig(1.5), "1.500");
-        assert_eq!(format_sig(123456.0), "123456");
+        assert_formats(
+            format_sig,
+            &[
+                (1234.5678, "1235"),
+                (0.012345, "0.01235"),
+                (1.5, "1.500"),
+                (123456.0, "123456"),
+            ],
+        );
     }
 }

@@ -61,3 +61,11 @@ pub fn wall(samples: &[f64]) -> Metric {
 pub fn config(toml: &str) -> GateConfig {
     GateConfig::parse(toml, std::path::Path::new("perfgate.toml")).expect("valid")
 }
+
+/// Asserts that `format` writes each value of `cases` as the text beside it, naming the value when
+/// it does not.
+pub fn assert_formats(format: impl Fn(f64) -> String, cases: &[(f64, &str)]) {
+    for &(value, text) in cases {
+        assert_eq!(format(value), text, "formatting {value}");
+    }
+}

@@ -390,6 +390,7 @@ pub fn trend(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::assert_formats;
 
     fn two_series() -> Vec<String> {
         vec!["walk".to_owned(), "indexed".to_owned()]
@@ -472,10 +473,15 @@ mod tests {
 
     #[test]
     fn ticks_drop_trailing_zeros() {
-        assert_eq!(tick(1.5), "1.5");
-        assert_eq!(tick(100.0), "100");
-        assert_eq!(tick(0.00115), "0.00115");
-        assert_eq!(tick(123456.0), "123456");
+        assert_formats(
+            tick,
+            &[
+                (1.5, "1.5"),
+                (100.0, "100"),
+                (0.00115, "0.00115"),
+                (123456.0, "123456"),
+            ],
+        );
     }
 
     #[test]
