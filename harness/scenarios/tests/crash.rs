@@ -56,6 +56,25 @@ struct Tally {
     new: usize,
 }
 
+impl Tally {
+    /// Counts `bytes`, found in `what` after kill `i`, as the `old` content or the `new` one
+    /// (returns whether new); anything else fails the test.
+    fn old_or_new(&mut self, i: usize, what: &str, bytes: &[u8], old: &[u8], new: &[u8]) -> bool {
+        if bytes == old {
+            self.old += 1;
+            false
+        } else if bytes == new {
+            self.new += 1;
+            true
+        } else {
+            panic!(
+                "kill {i}: {what} is neither the old nor the new version ({} bytes)",
+                bytes.len()
+            );
+        }
+    }
+}
+
 /// `perfgate args` in `root`, started.
 fn perfgate(root: &Path, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_perfgate"))
@@ -113,6 +132,72 @@ fn temp_files(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A `perfgate` writer's kill loop: rounds of starting it and killing it at a seeded point, until
+/// `kills` processes were killed mid-write.
+struct Rounds {
+    writer: &'static str,
+    kills: usize,
+    rng: ChaCha8Rng,
+    round: usize,
+    tally: Tally,
+}
+
+impl Rounds {
+    /// No round run yet; the kill points drawn from `seed`.
+    fn new(writer: &'static str, kills: usize, seed: u64) -> Self {
+        Self {
+            writer,
+            kills,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            round: 0,
+            tally: Tally::default(),
+        }
+    }
+
+    /// The next round's number (from 1), `None` once `kills` processes were killed; fails when the
+    /// writer keeps finishing before its kill point (20 rounds a kill).
+    fn next(&mut self) -> Option<usize> {
+        if self.tally.killed >= self.kills {
+            return None;
+        }
+        self.round += 1;
+        assert!(
+            self.round < 20 * self.kills,
+            "{} keeps finishing before the kill: {:?}",
+            self.writer,
+            self.tally
+        );
+        Some(self.round)
+    }
+
+    /// `perfgate args` in `root`, killed after a seeded number of observed changes of `dir` (below
+    /// `events`) and of polls after them (below `polls`).
+    fn kill(&mut self, root: &Path, args: &[&str], dir: &Path, events: usize, polls: usize) {
+        let (killed, temp) = kill_after_events(
+            &mut perfgate(root, args),
+            &[dir.to_path_buf()],
+            self.rng.random_range(0..events),
+            self.rng.random_range(0..polls),
+        );
+        self.tally.killed += usize::from(killed);
+        self.tally.finished_first += usize::from(!killed);
+        self.tally.killed_with_temp_file += usize::from(temp);
+    }
+
+    /// One more `perfgate args` in `root`, run to the end, sweeps what the killed ones left in
+    /// `dir`. Prints how the kills went.
+    fn finish(self, root: &Path, args: &[&str], dir: &Path) {
+        run_ok(root, args);
+        let left = temp_files(dir);
+        assert!(
+            left.is_empty(),
+            "temp files left in {}: {left:?}",
+            dir.display()
+        );
+        println!("{}, {} kills: {:?}", self.writer, self.kills, self.tally);
+    }
+}
+
 /// Two real records (the baseline's first 8 scenarios, then the same with another start time).
 fn two_records(root: &Path) -> [Vec<u8>; 2] {
     let full =
@@ -142,7 +227,8 @@ fn run_ok(root: &Path, args: &[&str]) {
 }
 
 /// `bless --from` killed `kills` times: the baseline is always one of the two records' blessed forms.
-fn bless_survives_kills(kills: usize, seed: u64) -> Tally {
+/// Prints how the kills went.
+fn bless_survives_kills(kills: usize, seed: u64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     two_records(root);
@@ -155,46 +241,22 @@ fn bless_survives_kills(kills: usize, seed: u64) -> Tally {
         blessed.push(std::fs::read(&baseline).expect("blessed"));
     }
     assert_ne!(blessed[0], blessed[1]);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut tally = Tally::default();
+    let mut rounds = Rounds::new("bless", kills, seed);
     let mut current = 1; // b.json is blessed now
-    let mut i = 0;
-    while tally.killed < kills {
-        i += 1;
-        assert!(
-            i < 20 * kills,
-            "bless keeps finishing before the kill: {tally:?}"
-        );
+    while let Some(i) = rounds.next() {
         let next = 1 - current;
         let from = ["a.json", "b.json"][next];
-        let (killed, temp) = kill_after_events(
-            &mut perfgate(root, &["bless", "--from", from]),
-            std::slice::from_ref(&baselines),
-            rng.random_range(0..4),
-            rng.random_range(0..20),
-        );
-        tally.killed += usize::from(killed);
-        tally.finished_first += usize::from(!killed);
-        tally.killed_with_temp_file += usize::from(temp);
+        rounds.kill(root, &["bless", "--from", from], &baselines, 4, 20);
         let bytes = std::fs::read(&baseline).expect("the baseline is never lost");
-        if bytes == blessed[current] {
-            tally.old += 1;
-        } else if bytes == blessed[next] {
-            tally.new += 1;
+        let (old, new) = (&blessed[current], &blessed[next]);
+        if rounds.tally.old_or_new(i, "the baseline", &bytes, old, new) {
             current = next;
-        } else {
-            panic!(
-                "kill {i}: the baseline is neither the old nor the new one ({} bytes)",
-                bytes.len()
-            );
         }
         // The next run reads it.
         load_record(&baseline, FIX).expect("the baseline loads");
     }
     // A finished bless sweeps what the killed ones left behind.
-    run_ok(root, &["bless", "--from", "a.json"]);
-    let left = temp_files(&baselines);
-    assert!(left.is_empty(), "temp files left in baselines/: {left:?}");
+    rounds.finish(root, &["bless", "--from", "a.json"], &baselines);
     // And the next check runs against it (one scenario, so it stays quick).
     let o = common::perfgate(
         root,
@@ -211,11 +273,11 @@ fn bless_survives_kills(kills: usize, seed: u64) -> Tally {
         "check after the kills: {}",
         common::stderr(&o)
     );
-    tally
 }
 
-/// `report` (the writer of `run` and `check`) killed `kills` times: every report is whole.
-fn reports_survive_kills(kills: usize, seed: u64) -> Tally {
+/// `report` (the writer of `run` and `check`) killed `kills` times: every report is whole. Prints how
+/// the kills went.
+fn reports_survive_kills(kills: usize, seed: u64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     two_records(root);
@@ -235,45 +297,19 @@ fn reports_survive_kills(kills: usize, seed: u64) -> Tally {
             .collect();
         versions.push(files);
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut tally = Tally::default();
-    let mut i = 0;
-    while tally.killed < kills {
-        i += 1;
-        assert!(
-            i < 20 * kills,
-            "report keeps finishing before the kill: {tally:?}"
-        );
+    let mut rounds = Rounds::new("report", kills, seed);
+    while let Some(i) = rounds.next() {
         let rec = ["a.json", "b.json"][i % 2];
-        let (killed, temp) = kill_after_events(
-            &mut perfgate(root, &args(rec)),
-            std::slice::from_ref(&reports),
-            rng.random_range(0..12),
-            rng.random_range(0..50),
-        );
-        tally.killed += usize::from(killed);
-        tally.finished_first += usize::from(!killed);
-        tally.killed_with_temp_file += usize::from(temp);
+        rounds.kill(root, &args(rec), &reports, 12, 50);
+        let tally = &mut rounds.tally;
         for (name, a) in &versions[0] {
             let bytes = std::fs::read(reports.join(name)).expect("a report is never lost");
             let b = &versions[1][name];
-            if &bytes == a {
-                tally.old += 1;
-            } else if &bytes == b {
-                tally.new += 1;
-            } else {
-                panic!(
-                    "kill {i}: reports/{name} is neither version ({} bytes)",
-                    bytes.len()
-                );
-            }
+            tally.old_or_new(i, &format!("reports/{name}"), &bytes, a, b);
         }
         load_record(&reports.join("run.json"), FIX).expect("the run record loads");
     }
-    run_ok(root, &args("a.json"));
-    let left = temp_files(&reports);
-    assert!(left.is_empty(), "temp files left in reports/: {left:?}");
-    tally
+    rounds.finish(root, &args("a.json"), &reports);
 }
 
 // ------------------------------------------------------------ --history appends
@@ -378,8 +414,8 @@ struct HistoryTally {
 
 /// A child appending runs to a history file killed `kills` times: every line before the one being
 /// written is whole and the run it should be, at most the last line is cut short, `load` reads the
-/// file (skipping that line), and the next append removes it.
-fn history_survives_kills(kills: usize, seed: u64) -> HistoryTally {
+/// file (skipping that line), and the next append removes it. Prints how the kills went.
+fn history_survives_kills(kills: usize, seed: u64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let base = history_base();
     let mut lines: Vec<Vec<u8>> = Vec::new();
@@ -479,37 +515,31 @@ fn history_survives_kills(kills: usize, seed: u64) -> HistoryTally {
         next = whole + 1;
     }
     assert_eq!(tally.lost, 0, "{tally:?}");
-    tally
+    println!("--history append, {kills} kills: {tally:?}");
 }
+
+// Each writer's kill loop runs until `kills` processes were killed mid-write.
 
 #[test]
 fn history_append_killed_20_times_loses_no_run() {
-    let t = history_survives_kills(20, 18);
-    println!("--history append, 20 kills: {t:?}");
-    assert!(t.killed > 0, "{t:?}");
+    history_survives_kills(20, 18);
 }
 
 #[test]
 fn bless_killed_20_times_keeps_a_whole_baseline() {
-    let t = bless_survives_kills(20, 18);
-    println!("bless, 20 kills: {t:?}");
-    assert!(t.killed > 0, "{t:?}");
+    bless_survives_kills(20, 18);
 }
 
 #[test]
 fn report_killed_20_times_keeps_whole_reports() {
-    let t = reports_survive_kills(20, 18);
-    println!("report, 20 kills: {t:?}");
-    assert!(t.killed > 0, "{t:?}");
+    reports_survive_kills(20, 18);
 }
 
 #[test]
 #[ignore = "the long run: cargo test -p harness --test crash -- --ignored --nocapture"]
 fn long_run_200_kills_per_writer() {
-    let b = bless_survives_kills(200, 1800);
-    println!("bless, 200 kills: {b:?}");
-    let r = reports_survive_kills(200, 1801);
-    println!("report, 200 kills: {r:?}");
+    bless_survives_kills(200, 1800);
+    reports_survive_kills(200, 1801);
 }
 
 /// 200 kills of `--history` appends (part of the long run; alone: `cargo test --release -p harness
@@ -517,6 +547,5 @@ fn long_run_200_kills_per_writer() {
 #[test]
 #[ignore = "the long run: cargo test --release -p harness --test crash -- --ignored --nocapture history"]
 fn long_run_200_history_append_kills() {
-    let h = history_survives_kills(200, 1803);
-    println!("--history append, 200 kills: {h:?}");
+    history_survives_kills(200, 1803);
 }
