@@ -7,7 +7,7 @@
 //!
 //! Kill points are chosen by observed events (the directory changing: a temp file appears, grows, is
 //! renamed), polled without sleeping. `cargo test` kills 20 times per writer; the long run kills 200
-//! times: `cargo test -p harness --test crash -- --ignored --nocapture`.
+//! times: `cargo test -p scenarios --test crash -- --ignored --nocapture`.
 
 mod common;
 
@@ -536,16 +536,16 @@ fn report_killed_20_times_keeps_whole_reports() {
 }
 
 #[test]
-#[ignore = "the long run: cargo test -p harness --test crash -- --ignored --nocapture"]
+#[ignore = "the long run: cargo test -p scenarios --test crash -- --ignored --nocapture"]
 fn long_run_200_kills_per_writer() {
     bless_survives_kills(200, 1800);
     reports_survive_kills(200, 1801);
 }
 
-/// 200 kills of `--history` appends (part of the long run; alone: `cargo test --release -p harness
+/// 200 kills of `--history` appends (part of the long run; alone: `cargo test --release -p scenarios
 /// --test crash -- --ignored --nocapture history`).
 #[test]
-#[ignore = "the long run: cargo test --release -p harness --test crash -- --ignored --nocapture history"]
+#[ignore = "the long run: cargo test --release -p scenarios --test crash -- --ignored --nocapture history"]
 fn long_run_200_history_append_kills() {
     history_survives_kills(200, 1803);
 }

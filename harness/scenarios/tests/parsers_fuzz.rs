@@ -4,7 +4,8 @@
 //! also goes through the gate against a real baseline without a panic.
 //!
 //! `cargo test` runs a few hundred cases per parser; the long run (a million per parser, inputs/s and
-//! errors by kind) is `cargo test --release -p harness --test parsers_fuzz -- --ignored --nocapture`.
+//! errors by kind) is
+//! `cargo test --release -p scenarios --test parsers_fuzz -- --ignored --nocapture`.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -990,7 +991,7 @@ fn long_run(targets: Vec<Target<'static>>, seed: u64) {
 
 /// One million inputs per parser (`PERFGATE_FUZZ_INPUTS` to change); see [`long_run`].
 #[test]
-#[ignore = "the long run: cargo test --release -p harness --test parsers_fuzz -- --ignored --nocapture"]
+#[ignore = "the long run: cargo test --release -p scenarios --test parsers_fuzz -- --ignored --nocapture"]
 fn long_run_a_million_inputs_per_parser() {
     long_run(
         vec![
@@ -1005,10 +1006,10 @@ fn long_run_a_million_inputs_per_parser() {
 }
 
 /// One million history files (`PERFGATE_FUZZ_INPUTS` to change), each loaded with five `last`
-/// values; alone: `cargo test --release -p harness --test parsers_fuzz -- --ignored --nocapture
+/// values; alone: `cargo test --release -p scenarios --test parsers_fuzz -- --ignored --nocapture
 /// history`.
 #[test]
-#[ignore = "the long run: cargo test --release -p harness --test parsers_fuzz -- --ignored --nocapture"]
+#[ignore = "the long run: cargo test --release -p scenarios --test parsers_fuzz -- --ignored --nocapture"]
 fn long_run_a_million_history_files() {
     long_run(vec![history(64)], 0x18_1000);
 }
