@@ -442,6 +442,11 @@ mod tests {
         compare(base, cur, &GateConfig::default(), &|_| true)
     }
 
+    /// A record from machine `m` holding the one metric `name` of scenario `a/b/c`.
+    fn one(name: &str, metric: Metric) -> RunRecord {
+        record("m", vec![("a/b/c", name, metric)])
+    }
+
     fn only(c: &Comparison, metric: &str) -> Row {
         c.rows
             .iter()
@@ -452,20 +457,14 @@ mod tests {
 
     #[test]
     fn exact_counts_gate_on_the_ratio_alone() {
-        let base = record(
-            "m",
-            vec![("a/b/c", "visits", Metric::count(100, "entries"))],
-        );
+        let base = one("visits", Metric::count(100, "entries"));
         for (value, verdict) in [
             (150, Verdict::Same),
             (151, Verdict::Regressed),
             (66, Verdict::Improved),
             (67, Verdict::Same),
         ] {
-            let cur = record(
-                "m",
-                vec![("a/b/c", "visits", Metric::count(value, "entries"))],
-            );
+            let cur = one("visits", Metric::count(value, "entries"));
             let row = only(&cmp(&base, &cur), "visits");
             assert_eq!(row.verdict, verdict, "value {value}");
             assert_eq!(row.rule, Rule::Ratio);
@@ -474,8 +473,8 @@ mod tests {
 
     #[test]
     fn a_zero_baseline_regresses_on_any_increase() {
-        let base = record("m", vec![("a/b/c", "visits", Metric::count(0, "entries"))]);
-        let cur = record("m", vec![("a/b/c", "visits", Metric::count(1, "entries"))]);
+        let base = one("visits", Metric::count(0, "entries"));
+        let cur = one("visits", Metric::count(1, "entries"));
         let c = cmp(&base, &cur);
         assert!(c.failed());
         assert_eq!(only(&c, "visits").ratio, Some(f64::INFINITY));
@@ -488,18 +487,18 @@ mod tests {
     fn direction_is_respected() {
         let mut m = Metric::count(100, "ops/s");
         m.direction = Direction::HigherIsBetter;
-        let base = record("m", vec![("a/b/c", "tput", m.clone())]);
+        let base = one("tput", m.clone());
         m.value = Value::Int(60);
-        let cur = record("m", vec![("a/b/c", "tput", m.clone())]);
+        let cur = one("tput", m.clone());
         assert_eq!(only(&cmp(&base, &cur), "tput").verdict, Verdict::Regressed);
         m.value = Value::Int(200);
-        let cur = record("m", vec![("a/b/c", "tput", m)]);
+        let cur = one("tput", m);
         assert_eq!(only(&cmp(&base, &cur), "tput").verdict, Verdict::Improved);
     }
 
     #[test]
     fn wall_time_needs_significance() {
-        let walls = |samples: &[f64]| record("m", vec![("a/b/c", "wall_time", wall(samples))]);
+        let walls = |samples: &[f64]| one("wall_time", wall(samples));
         let base = walls(&[
             100.0, 101.0, 99.0, 100.5, 99.5, 100.0, 100.2, 99.8, 100.1, 99.9,
         ]);
@@ -544,8 +543,8 @@ mod tests {
         // Blessed over rounds that moved between 9 and 15 (band 1.667): 1.6x is within it.
         let mut blessed = steady(9.0);
         blessed.rounds = vec![9.0, 15.0, 12.0];
-        let base = record("m", vec![("a/b/c", "wall_time", blessed.clone())]);
-        let cur = record("m", vec![("a/b/c", "wall_time", steady(14.4))]);
+        let base = one("wall_time", blessed.clone());
+        let cur = one("wall_time", steady(14.4));
         let row = only(&cmp(&base, &cur), "wall_time");
         assert_eq!(row.verdict, Verdict::Same, "{row:?}");
         assert!(
@@ -555,24 +554,21 @@ mod tests {
         );
         assert!(row.noise_band.is_some());
         // 2x is outside the band: still a regression.
-        let cur = record("m", vec![("a/b/c", "wall_time", steady(18.0))]);
+        let cur = one("wall_time", steady(18.0));
         assert_eq!(
             only(&cmp(&base, &cur), "wall_time").verdict,
             Verdict::Regressed
         );
         // A band narrower than the configured limit changes nothing.
         blessed.rounds = vec![9.0, 9.9];
-        let base = record("m", vec![("a/b/c", "wall_time", blessed)]);
+        let base = one("wall_time", blessed);
         let row = only(&cmp(&base, &cur), "wall_time");
         assert_eq!((row.verdict, row.threshold), (Verdict::Regressed, 0.5));
         // Exact counts never widen: rounds of a count agree, and if they did not, the count gates as is.
         let mut count = Metric::count(100, "entries");
         count.rounds = vec![100.0, 300.0];
-        let base = record("m", vec![("a/b/c", "visits", count)]);
-        let cur = record(
-            "m",
-            vec![("a/b/c", "visits", Metric::count(160, "entries"))],
-        );
+        let base = one("visits", count);
+        let cur = one("visits", Metric::count(160, "entries"));
         let row = only(&cmp(&base, &cur), "visits");
         assert_eq!((row.verdict, row.noise_band), (Verdict::Regressed, None));
     }
@@ -670,7 +666,7 @@ mod tests {
 
     #[test]
     fn missing_fails_new_does_not() {
-        let base = record("m", vec![("a/b/c", "visits", Metric::count(1, "e"))]);
+        let base = one("visits", Metric::count(1, "e"));
         let cur = record("m", vec![("x/y/z", "visits", Metric::count(1, "e"))]);
         let c = cmp(&base, &cur);
         assert!(c.failed());
@@ -721,13 +717,8 @@ mod tests {
     fn a_noisy_hard_limit_needs_the_whole_interval_and_a_single_value_only_shows() {
         let config = config("[[override]]\nmetric = \"*\"\nhard = 1000\n");
         let judge_one = |m: Metric| {
-            let base = record("m", vec![("a/b/c", "t", m.clone())]);
-            let c = compare(
-                &base,
-                &record("m", vec![("a/b/c", "t", m)]),
-                &config,
-                &|_| true,
-            );
+            let base = one("t", m.clone());
+            let c = compare(&base, &one("t", m), &config, &|_| true);
             only(&c, "t")
         };
         // Median 1,050 but the interval reaches well under 1,000: noise, not a crossing.
