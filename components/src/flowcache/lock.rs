@@ -8,7 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::setting::Setting;
+use super::setting::env_setting;
 use super::{CacheError, io_error, write_atomic};
 use crate::clock::Clock;
 
@@ -497,38 +497,18 @@ pub(super) fn timeout_hint(holder: &Option<u32>, alive: &Option<bool>, path: &Pa
     }
 }
 
-/// Which retry policy to use, from `LOCK_BACKOFF_STRATEGY=exponential|linear` (default exponential,
-/// as the seed's configuration section says).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum BackoffStrategy {
-    /// [`ExponentialBackoff`] with the seed's 0.1 s start and 2.0 s cap.
-    #[default]
-    Exponential,
-    /// [`FixedRetry`] every 0.5 s (the seed calls it "linear": the elapsed time grows linearly).
-    Linear,
+env_setting! {
+    /// Which retry policy to use, from `LOCK_BACKOFF_STRATEGY=exponential|linear` (default
+    /// exponential, as the seed's configuration section says).
+    pub enum BackoffStrategy from BACKOFF_STRATEGY_VAR {
+        /// [`ExponentialBackoff`] with the seed's 0.1 s start and 2.0 s cap.
+        Exponential = "exponential",
+        /// [`FixedRetry`] every 0.5 s (the seed calls it "linear": the elapsed time grows linearly).
+        Linear = "linear",
+    }
 }
 
-const BACKOFF_SETTING: Setting<BackoffStrategy> = Setting {
-    var: BACKOFF_STRATEGY_VAR,
-    words: &[
-        ("exponential", BackoffStrategy::Exponential),
-        ("linear", BackoffStrategy::Linear),
-    ],
-    expected: "`exponential` or `linear`",
-};
-
 impl BackoffStrategy {
-    /// Reads [`BACKOFF_STRATEGY_VAR`] from the environment; see [`BackoffStrategy::parse`].
-    pub fn from_env() -> Result<Self, CacheError> {
-        BACKOFF_SETTING.read_env()
-    }
-
-    /// Parses the variable's value: unset or empty means `Exponential`; otherwise exactly
-    /// `exponential` or `linear`.
-    pub fn parse(value: Option<&str>) -> Result<Self, CacheError> {
-        BACKOFF_SETTING.parse(value)
-    }
-
     /// The policy this setting selects, with the seed's timings.
     pub fn policy(self) -> Box<dyn RetryPolicy> {
         match self {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::batch::wall_ms;
-use super::setting::Setting;
+use super::setting::env_setting;
 use super::{CacheError, io_error, write_atomic};
 use crate::clock::Clock;
 
@@ -25,35 +25,14 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 20;
 /// Longest operation name accepted.
 pub const MAX_OPERATION_LEN: usize = 64;
 
-/// Whether operations are recorded, from `CACHE_PERF_MONITORING=enabled|disabled` (default enabled).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum PerfMonitoring {
-    /// Record every timed operation.
-    #[default]
-    Enabled,
-    /// Run operations untimed: no clock read, no I/O.
-    Disabled,
-}
-
-const MONITORING_SETTING: Setting<PerfMonitoring> = Setting {
-    var: PERF_MONITORING_VAR,
-    words: &[
-        ("enabled", PerfMonitoring::Enabled),
-        ("disabled", PerfMonitoring::Disabled),
-    ],
-    expected: "`enabled` or `disabled`",
-};
-
-impl PerfMonitoring {
-    /// Reads [`PERF_MONITORING_VAR`] from the environment; see [`PerfMonitoring::parse`].
-    pub fn from_env() -> Result<Self, CacheError> {
-        MONITORING_SETTING.read_env()
-    }
-
-    /// Parses the variable's value: unset or empty means `Enabled`; otherwise exactly `enabled` or
-    /// `disabled`.
-    pub fn parse(value: Option<&str>) -> Result<Self, CacheError> {
-        MONITORING_SETTING.parse(value)
+env_setting! {
+    /// Whether operations are recorded, from `CACHE_PERF_MONITORING=enabled|disabled` (default
+    /// enabled).
+    pub enum PerfMonitoring from PERF_MONITORING_VAR {
+        /// Record every timed operation.
+        Enabled = "enabled",
+        /// Run operations untimed: no clock read, no I/O.
+        Disabled = "disabled",
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use walkdir::WalkDir;
 
-use super::setting::Setting;
+use super::setting::env_setting;
 use super::{CacheError, CacheStats, SIZE_INDEX_FILE, io_error, write_atomic};
 
 /// Longest `.size-index` read: a `u64` has at most 20 digits; anything longer is corrupt.
@@ -260,37 +260,18 @@ pub(super) fn walk_error(root: &Path, e: walkdir::Error) -> CacheError {
     io_error(path, source)
 }
 
-/// Which size strategy to use, from `CACHE_SIZE_TRACKING=enabled|disabled` (default `enabled`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SizeTracking {
-    /// Keep a `.size-index` ([`IndexedSize`]).
-    #[default]
-    Enabled,
-    /// Walk the tree on every query ([`WalkSize`]).
-    Disabled,
+env_setting! {
+    /// Which size strategy to use, from `CACHE_SIZE_TRACKING=enabled|disabled` (default `enabled`:
+    /// unset or empty means it, like bash's `${VAR:-enabled}`).
+    pub enum SizeTracking from SIZE_TRACKING_VAR {
+        /// Keep a `.size-index` ([`IndexedSize`]).
+        Enabled = "enabled",
+        /// Walk the tree on every query ([`WalkSize`]).
+        Disabled = "disabled",
+    }
 }
 
-const SIZE_TRACKING_SETTING: Setting<SizeTracking> = Setting {
-    var: SIZE_TRACKING_VAR,
-    words: &[
-        ("enabled", SizeTracking::Enabled),
-        ("disabled", SizeTracking::Disabled),
-    ],
-    expected: "`enabled` or `disabled`",
-};
-
 impl SizeTracking {
-    /// Reads [`SIZE_TRACKING_VAR`] from the environment; see [`SizeTracking::parse`].
-    pub fn from_env() -> Result<Self, CacheError> {
-        SIZE_TRACKING_SETTING.read_env()
-    }
-
-    /// Parses the variable's value: unset or empty (like bash's `${VAR:-enabled}`) means `Enabled`;
-    /// otherwise exactly `enabled` or `disabled`.
-    pub fn parse(value: Option<&str>) -> Result<Self, CacheError> {
-        SIZE_TRACKING_SETTING.parse(value)
-    }
-
     /// The strategy this setting selects: `Enabled` → [`IndexedSize`], `Disabled` → [`WalkSize`].
     pub fn strategy(self) -> Box<dyn SizeStrategy> {
         match self {

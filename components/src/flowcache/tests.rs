@@ -314,28 +314,74 @@ fn concurrent_puts_keep_the_index_exact() {
     assert_eq!(cache.stats().index_rebuilds(), 1);
 }
 
-#[test]
-fn size_tracking_parse() {
+/// A one-word setting takes exactly its words (unset or empty: the first), and the error for any
+/// other value names the variable, the value as found and the words.
+fn check_setting<T: Copy + std::fmt::Debug + PartialEq>(
+    parse: fn(Option<&str>) -> Result<T, CacheError>,
+    var: &str,
+    words: [(&str, T); 2],
+) {
+    let [(first, default), (second, other)] = words;
     for (value, want) in [
-        (None, SizeTracking::Enabled),
-        (Some(""), SizeTracking::Enabled),
-        (Some("enabled"), SizeTracking::Enabled),
-        (Some("disabled"), SizeTracking::Disabled),
+        (None, default),
+        (Some(""), default),
+        (Some(first), default),
+        (Some(second), other),
     ] {
-        assert_eq!(
-            SizeTracking::parse(value).expect("valid"),
-            want,
-            "{value:?}"
-        );
+        assert_eq!(parse(value).expect("valid"), want, "{var}={value:?}");
     }
-    for bogus in ["bogus", "Enabled", " enabled", "1"] {
-        let err = SizeTracking::parse(Some(bogus)).expect_err("bogus value");
-        assert!(matches!(err, CacheError::BadSetting { .. }), "{err:?}");
-        let msg = err.to_string();
-        for needle in ["CACHE_SIZE_TRACKING", bogus, "enabled", "disabled"] {
-            assert!(msg.contains(needle), "{msg:?} should mention {needle:?}");
+    let expected = format!("`{first}` or `{second}`");
+    for word in [first, second] {
+        let capitalised = word[..1].to_uppercase() + &word[1..];
+        let near_misses = [
+            capitalised,
+            format!(" {word}"),
+            format!("{word} "),
+            word[..3].into(),
+        ];
+        for bogus in near_misses.iter().map(String::as_str).chain(["bogus", "1"]) {
+            let err = parse(Some(bogus)).expect_err(bogus);
+            assert!(matches!(err, CacheError::BadSetting { .. }), "{err:?}");
+            let msg = err.to_string();
+            for needle in [var, &expected, &format!("{bogus:?}")] {
+                assert!(msg.contains(needle), "{msg:?} should mention {needle:?}");
+            }
         }
     }
+}
+
+#[test]
+fn settings_take_exactly_their_words() {
+    use lock::{BACKOFF_STRATEGY_VAR, BackoffStrategy};
+    use perf::{PERF_MONITORING_VAR, PerfMonitoring};
+    check_setting(
+        SizeTracking::parse,
+        SIZE_TRACKING_VAR,
+        [
+            ("enabled", SizeTracking::Enabled),
+            ("disabled", SizeTracking::Disabled),
+        ],
+    );
+    check_setting(
+        BackoffStrategy::parse,
+        BACKOFF_STRATEGY_VAR,
+        [
+            ("exponential", BackoffStrategy::Exponential),
+            ("linear", BackoffStrategy::Linear),
+        ],
+    );
+    check_setting(
+        PerfMonitoring::parse,
+        PERF_MONITORING_VAR,
+        [
+            ("enabled", PerfMonitoring::Enabled),
+            ("disabled", PerfMonitoring::Disabled),
+        ],
+    );
+}
+
+#[test]
+fn size_tracking_selects_the_strategy() {
     assert_eq!(SizeTracking::Enabled.strategy().name(), "indexed");
     assert_eq!(SizeTracking::Disabled.strategy().name(), "walk");
 }
