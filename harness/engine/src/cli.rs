@@ -67,13 +67,21 @@ pub struct ChangepointsArgs {
     pub file: PathBuf,
 }
 
+/// The scenarios a run measures: `run`'s, a worker's, and those of both sides of `ab` and `power`
+/// (which hand them on to their workers).
 #[derive(Debug, Args)]
-pub struct WorkerArgs {
+pub struct Selection {
     #[arg(long, value_enum, default_value = "smoke")]
     pub suite: SuiteArg,
     /// Substring or glob (`*`) over scenario ids.
     #[arg(long, short)]
     pub filter: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub selection: Selection,
     /// As for `run`.
     #[arg(long, value_name = "PATTERN=FACTOR")]
     pub inject: Vec<String>,
@@ -93,11 +101,8 @@ pub enum ModeArg {
 /// How the rounds run (shared by `ab` and `power`).
 #[derive(Debug, Args)]
 pub struct RoundArgs {
-    #[arg(long, value_enum, default_value = "smoke")]
-    pub suite: SuiteArg,
-    /// Substring or glob (`*`) over scenario ids.
-    #[arg(long, short)]
-    pub filter: Option<String>,
+    #[command(flatten)]
+    pub selection: Selection,
     /// Seed of the round order.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -216,11 +221,8 @@ pub struct Outputs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    #[arg(long, value_enum, default_value = "smoke")]
-    pub suite: SuiteArg,
-    /// Substring or glob (`*`) over scenario ids.
-    #[arg(long, short)]
-    pub filter: Option<String>,
+    #[command(flatten)]
+    pub selection: Selection,
     /// Run only shard I of N (`1/3`): a stable share of the scenarios, for a CI matrix; join the
     /// records with `merge`.
     #[arg(long, value_name = "I/N")]

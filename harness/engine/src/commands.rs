@@ -18,8 +18,8 @@ use crate::{analysis, compare};
 
 use crate::cli::{
     AbArgs, BlessArgs, ChangepointsArgs, CheckArgs, CompareArgs, Global, IngestArgs, ListArgs,
-    MergeArgs, ModeArg, Outputs, PowerArgs, ReportArgs, RoundArgs, RunArgs, SelftestArgs, SuiteArg,
-    WorkerArgs,
+    MergeArgs, ModeArg, Outputs, PowerArgs, ReportArgs, RoundArgs, RunArgs, Selection,
+    SelftestArgs, SuiteArg, WorkerArgs,
 };
 use crate::terminal;
 
@@ -299,21 +299,20 @@ pub fn list(global: &Global, args: &ListArgs, registry: &Registry) -> Result<Out
     Ok(Outcome::Pass)
 }
 
+/// The `--inject` specs, parsed.
+fn injections(specs: &[String]) -> Result<Vec<Injection>> {
+    specs.iter().map(|spec| Injection::parse(spec)).collect()
+}
+
 pub fn run(global: &Global, args: &RunArgs, registry: &Registry) -> Result<Outcome> {
     let paths = Paths::new(global)?;
     let sinks = Sinks::from_outputs(&paths, &args.outputs)?;
     let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
-    let injections = args
-        .inject
-        .iter()
-        .map(|spec| Injection::parse(spec))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut record = measure(registry, suite(args.suite), args.filter.as_deref(), shard)?;
-    inject::apply(
-        &mut record,
-        &injections,
-        suite(args.suite).plan().confidence,
-    );
+    let injections = injections(&args.inject)?;
+    let suite = suite(args.selection.suite);
+    let filter = args.selection.filter.as_deref();
+    let mut record = measure(registry, suite, filter, shard)?;
+    inject::apply(&mut record, &injections, suite.plan().confidence);
     if let Some(out) = &args.out {
         store::save_record(&paths.at(out), &record)?;
     }
@@ -542,9 +541,14 @@ pub fn ingest(global: &Global, args: &IngestArgs, registry: &Registry) -> Result
     sinks.conclude(&baseline_path, &baseline, &comparison, input)
 }
 
-fn round_args(run: &RoundArgs) -> Vec<String> {
-    let mut args = vec!["--suite".to_owned(), suite(run.suite).name().to_owned()];
-    if let Some(f) = &run.filter {
+/// The `run` (or `worker`) arguments that select what `selection` selects: both sides of a round
+/// get them.
+fn round_args(selection: &Selection) -> Vec<String> {
+    let mut args = vec![
+        "--suite".to_owned(),
+        suite(selection.suite).name().to_owned(),
+    ];
+    if let Some(f) = &selection.filter {
         args.push("--filter".to_owned());
         args.push(f.clone());
     }
@@ -566,8 +570,8 @@ fn plan(
         seed: run.seed,
         mode,
         streams: mode.streams(),
-        schedule: schedule(paths, suite(run.suite), power),
-        args: round_args(run),
+        schedule: schedule(paths, suite(run.selection.suite), power),
+        args: round_args(&run.selection),
         dir: reports.join("rounds"),
     }
 }
@@ -688,10 +692,9 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
     let paths = Paths::new(global)?;
     let config = paths.load_config()?;
     let settings = config.ab_settings();
-    for spec in &args.inject {
-        Injection::parse(spec)?;
-    }
-    let filter = Filter::new(args.run.filter.as_deref())?;
+    // A bad --inject is refused before the base is built.
+    injections(&args.inject)?;
+    let filter = Filter::new(args.run.selection.filter.as_deref())?;
     let reports = paths.at(&args.reports);
     let cache = target_dir(&paths).join("perfgate-ab");
     let mut base = ab::build::prepare(&paths.root, &args.base, &cache, &mut say)?;
@@ -769,6 +772,7 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
             args.base,
             ab::short(&base.commit),
             args.run
+                .selection
                 .filter
                 .as_deref()
                 .map(|f| format!(" matching {f:?}"))
@@ -964,12 +968,8 @@ pub fn power(global: &Global, args: &PowerArgs) -> Result<Outcome> {
 
 pub fn worker(global: &Global, args: &WorkerArgs, registry: &Registry) -> Result<Outcome> {
     let _paths = Paths::new(global)?;
-    let injections = args
-        .inject
-        .iter()
-        .map(|spec| Injection::parse(spec))
-        .collect::<Result<Vec<_>, _>>()?;
-    let suite = suite(args.suite);
+    let injections = injections(&args.inject)?;
+    let suite = suite(args.selection.suite);
     let timer = RealTimer::new();
     let ctx = RunContext {
         plan: suite.plan(),
@@ -979,7 +979,7 @@ pub fn worker(global: &Global, args: &WorkerArgs, registry: &Registry) -> Result
     ab::worker::serve(
         registry,
         suite,
-        args.filter.as_deref(),
+        args.selection.filter.as_deref(),
         &injections,
         &ctx,
         std::io::stdin().lock(),
