@@ -24,36 +24,47 @@ fn config() -> SyncConfig {
     SyncConfig::new(ORIGINAL_HOSTS.iter().map(|h| Server::new(*h)).collect())
 }
 
-/// The six hosts, each address changed by `tweak`; the clock, the network and its resolver.
-fn setup(
-    tweak: impl Fn(usize, usize, ServerSpec) -> ServerSpec,
-) -> (Arc<TokioClock>, Arc<SimNet>, Arc<StubResolver>) {
-    let clock = Arc::new(TokioClock::new());
-    let net = original_hosts(Arc::clone(&clock), 0x5EED, tweak);
-    let stub = Arc::new(net.resolver());
-    (clock, Arc::new(net), stub)
+/// The six hosts in tokio's paused time: the clock, the network and its resolver.
+struct Sim {
+    clock: Arc<TokioClock>,
+    net: Arc<SimNet>,
+    stub: Arc<StubResolver>,
 }
 
-fn clean() -> (Arc<TokioClock>, Arc<SimNet>, Arc<StubResolver>) {
-    setup(|_, _, s| s)
-}
+impl Sim {
+    /// Each host's addresses changed by `tweak`.
+    fn new(tweak: impl Fn(usize, usize, ServerSpec) -> ServerSpec) -> Self {
+        let clock = Arc::new(TokioClock::new());
+        let net = original_hosts(Arc::clone(&clock), 0x5EED, tweak);
+        let stub = Arc::new(net.resolver());
+        Self {
+            clock,
+            net: Arc::new(net),
+            stub,
+        }
+    }
 
-fn sequential(
-    clock: &Arc<TokioClock>,
-    net: &Arc<SimNet>,
-    stub: &Arc<StubResolver>,
-    config: SyncConfig,
-) -> SequentialQuery<Arc<SimNet>, Arc<StubResolver>> {
-    SequentialQuery::new(Arc::clone(net), Arc::clone(stub), clock.clone(), config)
-}
+    /// The hosts as they are.
+    fn clean() -> Self {
+        Self::new(|_, _, s| s)
+    }
 
-fn parallel(
-    clock: &Arc<TokioClock>,
-    net: &Arc<SimNet>,
-    stub: &Arc<StubResolver>,
-    config: SyncConfig,
-) -> ParallelQuery<Arc<SimNet>, Arc<StubResolver>> {
-    ParallelQuery::new(Arc::clone(net), Arc::clone(stub), clock.clone(), config)
+    /// Steps the wall clock an hour, forward or back, 30 ms in: during a sequential query's first
+    /// exchange; after a parallel query has sent every exchange and before any comes back.
+    fn step_wall_clock(&self, forward: bool) {
+        self.clock
+            .jump_wall_after(Duration::from_millis(30), HOUR, forward);
+    }
+
+    fn sequential(&self, config: SyncConfig) -> SequentialQuery<Arc<SimNet>, Arc<StubResolver>> {
+        let Self { clock, net, stub } = self;
+        SequentialQuery::new(net.clone(), stub.clone(), clock.clone(), config)
+    }
+
+    fn parallel(&self, config: SyncConfig) -> ParallelQuery<Arc<SimNet>, Arc<StubResolver>> {
+        let Self { clock, net, stub } = self;
+        ParallelQuery::new(net.clone(), stub.clone(), clock.clone(), config)
+    }
 }
 
 /// Best delay and offset, in ms, and the host.
@@ -64,10 +75,10 @@ fn best(report: &SyncReport) -> (String, i64, i64) {
 
 #[tokio::test(start_paused = true)]
 async fn both_variants_give_the_same_best_sample_and_the_counts_differ_as_designed() {
-    let (clock, net, stub) = clean();
-    let seq = sequential(&clock, &net, &stub, config()).sync().await;
-    let (clock2, net2, stub2) = clean();
-    let par = parallel(&clock2, &net2, &stub2, config()).sync().await;
+    let sim = Sim::clean();
+    let seq = sim.sequential(config()).sync().await;
+    let sim2 = Sim::clean();
+    let par = sim2.parallel(config()).sync().await;
     assert_eq!(seq.best, par.best);
     // time.google.com: 50 ms delay, 12 ms offset plus half the delay (the delay is all before T2).
     assert_eq!(best(&par), ("time.google.com".into(), 50 * MS, 37 * MS));
@@ -76,10 +87,10 @@ async fn both_variants_give_the_same_best_sample_and_the_counts_differ_as_design
     assert_eq!(par.elapsed, Duration::from_millis(50));
     assert!(par.stopped_early && !seq.stopped_early);
     // 9 addresses x 2 attempts, both; lookups: every attempt against once per host.
-    assert_eq!((seq.packets_sent, net.packets_sent()), (18, 18));
-    assert_eq!((par.packets_sent, net2.packets_sent()), (18, 18));
-    assert_eq!((seq.lookups, stub.total_lookups()), (12, 12));
-    assert_eq!((par.lookups, stub2.total_lookups()), (6, 6));
+    assert_eq!((seq.packets_sent, sim.net.packets_sent()), (18, 18));
+    assert_eq!((par.packets_sent, sim2.net.packets_sent()), (18, 18));
+    assert_eq!((seq.lookups, sim.stub.total_lookups()), (12, 12));
+    assert_eq!((par.lookups, sim2.stub.total_lookups()), (6, 6));
     assert_eq!(seq.servers.len(), 18);
     assert_eq!(par.servers.len(), 18);
     assert_eq!(par.cancelled(), 17);
@@ -87,13 +98,12 @@ async fn both_variants_give_the_same_best_sample_and_the_counts_differ_as_design
 
 #[tokio::test(start_paused = true)]
 async fn a_wall_clock_step_mid_query_leaves_the_parallel_result_unchanged() {
-    let (clock, net, stub) = clean();
-    let undisturbed = parallel(&clock, &net, &stub, config()).sync().await;
+    let sim = Sim::clean();
+    let undisturbed = sim.parallel(config()).sync().await;
     for forward in [true, false] {
-        let (clock, net, stub) = clean();
-        // 30 ms in: every exchange has been sent, none has come back.
-        clock.jump_wall_after(Duration::from_millis(30), HOUR, forward);
-        let got = parallel(&clock, &net, &stub, config()).sync().await;
+        let sim = Sim::clean();
+        sim.step_wall_clock(forward);
+        let got = sim.parallel(config()).sync().await;
         assert_eq!(got.best, undisturbed.best, "forward {forward}");
         assert_eq!(best(&got).1, 50 * MS);
     }
@@ -101,14 +111,14 @@ async fn a_wall_clock_step_mid_query_leaves_the_parallel_result_unchanged() {
 
 #[tokio::test(start_paused = true)]
 async fn a_wall_clock_step_mid_query_corrupts_the_originals_wall_clock_stamps() {
-    let (clock, net, stub) = clean();
-    let undisturbed = sequential(&clock, &net, &stub, config()).sync().await;
+    let sim = Sim::clean();
+    let undisturbed = sim.sequential(config()).sync().await;
     assert_eq!(best(&undisturbed).1, 50 * MS);
 
     // One hour back during the first exchange: its delay is 50 ms - 1 h, the "best" by far.
-    let (clock, net, stub) = clean();
-    clock.jump_wall_after(Duration::from_millis(30), HOUR, false);
-    let back = sequential(&clock, &net, &stub, config()).sync().await;
+    let sim = Sim::clean();
+    sim.step_wall_clock(false);
+    let back = sim.sequential(config()).sync().await;
     let (host, delay, offset) = best(&back);
     assert_eq!(host, "time.google.com");
     assert_eq!(delay, 50 * MS - 3_600_000 * MS);
@@ -116,18 +126,19 @@ async fn a_wall_clock_step_mid_query_corrupts_the_originals_wall_clock_stamps() 
 
     // One hour forward: that exchange's delay is 1 h (rejected as the worst); the best is then the
     // next google exchange, stamped after the step: its offset is off by the hour.
-    let (clock, net, stub) = clean();
-    clock.jump_wall_after(Duration::from_millis(30), HOUR, true);
-    let fwd = sequential(&clock, &net, &stub, config()).sync().await;
+    let sim = Sim::clean();
+    sim.step_wall_clock(true);
+    let fwd = sim.sequential(config()).sync().await;
     assert_eq!(
         best(&fwd),
         ("time.google.com".into(), 50 * MS, 37 * MS - 3_600_000 * MS)
     );
 
     // The same query with monotonic stamping is immune: the stamps were the bug.
-    let (clock, net, stub) = clean();
-    clock.jump_wall_after(Duration::from_millis(30), HOUR, false);
-    let fixed = sequential(&clock, &net, &stub, config())
+    let sim = Sim::clean();
+    sim.step_wall_clock(false);
+    let fixed = sim
+        .sequential(config())
         .with_stamping(Stamping::Monotonic)
         .sync()
         .await;
@@ -137,9 +148,9 @@ async fn a_wall_clock_step_mid_query_corrupts_the_originals_wall_clock_stamps() 
 #[tokio::test(start_paused = true)]
 async fn under_loss_the_original_waits_a_timeout_per_lost_packet() {
     let lossy = |_, _, s: ServerSpec| s.loss(0.3);
-    let (clock, net, stub) = setup(lossy);
-    let seq = sequential(&clock, &net, &stub, config()).sync().await;
-    let lost = net.dropped();
+    let sim = Sim::new(lossy);
+    let seq = sim.sequential(config()).sync().await;
+    let lost = sim.net.dropped();
     assert!(lost > 0, "seeded loss drops some of 18");
     // Each lost packet costs the 3 s timeout instead of its host's delay.
     let answered: Duration = seq
@@ -156,8 +167,8 @@ async fn under_loss_the_original_waits_a_timeout_per_lost_packet() {
             .count() as u64,
         lost
     );
-    let (clock, net, stub) = setup(lossy);
-    let par = parallel(&clock, &net, &stub, config()).sync().await;
+    let sim = Sim::new(lossy);
+    let par = sim.parallel(config()).sync().await;
     assert!(par.best.is_ok());
     assert!(
         par.elapsed <= Duration::from_millis(150),
@@ -175,10 +186,10 @@ async fn a_dead_host_costs_the_original_two_timeouts_and_the_parallel_nothing() 
             s
         }
     };
-    let (clock, net, stub) = setup(dead);
-    let seq = sequential(&clock, &net, &stub, config()).sync().await;
-    let (clock2, net2, stub2) = setup(dead);
-    let par = parallel(&clock2, &net2, &stub2, config()).sync().await;
+    let sim = Sim::new(dead);
+    let seq = sim.sequential(config()).sync().await;
+    let sim2 = Sim::new(dead);
+    let par = sim2.parallel(config()).sync().await;
     assert_eq!(seq.best, par.best);
     assert_eq!(best(&par), ("time.windows.com".into(), 60 * MS, 33 * MS));
     assert_eq!(seq.elapsed, Duration::from_millis(1740 - 100 + 6000));
@@ -195,8 +206,8 @@ async fn bad_replies_get_their_typed_errors_and_the_rest_still_count() {
         4 => Behaviour::Unsynchronized,
         _ => Behaviour::Normal,
     };
-    let (clock, net, stub) = setup(|h, _, s| s.behaving(behaviour(h)));
-    let report = sequential(&clock, &net, &stub, config()).sync().await;
+    let sim = Sim::new(|h, _, s| s.behaving(behaviour(h)));
+    let report = sim.sequential(config()).sync().await;
     let err_of = |host: &str| {
         report
             .servers
@@ -223,104 +234,102 @@ async fn bad_replies_get_their_typed_errors_and_the_rest_still_count() {
         QueryError::Packet(PacketError::Unsynchronized)
     );
     assert_eq!(best(&report).0, "pool.ntp.org");
-    let (clock, net, stub) = setup(|h, _, s| s.behaving(behaviour(h)));
-    let par = parallel(&clock, &net, &stub, config()).sync().await;
+    let sim = Sim::new(|h, _, s| s.behaving(behaviour(h)));
+    let par = sim.parallel(config()).sync().await;
     assert_eq!(par.best, report.best);
 }
 
 #[tokio::test(start_paused = true)]
 async fn without_a_good_enough_reply_the_parallel_query_waits_for_all() {
     // Every server 2 s off: no reply is good enough to stop on, the best is still the fastest.
-    let (clock, net, stub) = setup(|_, _, s| s.offset_ns(2_000 * MS));
-    let par = parallel(&clock, &net, &stub, config()).sync().await;
+    let sim = Sim::new(|_, _, s| s.offset_ns(2_000 * MS));
+    let par = sim.parallel(config()).sync().await;
     assert!(!par.stopped_early);
     assert_eq!(par.elapsed, Duration::from_millis(150));
     assert_eq!(par.cancelled(), 0);
     assert_eq!(best(&par), ("time.google.com".into(), 50 * MS, 2_025 * MS));
-    assert_eq!(net.replies(), 18);
+    assert_eq!(sim.net.replies(), 18);
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_deadline_ends_the_sync_and_cancels_every_exchange() {
-    let (clock, net, stub) = setup(|_, _, s| ServerSpec {
+    let sim = Sim::new(|_, _, s| ServerSpec {
         delay: Duration::from_secs(7),
         ..s
     });
     let mut cfg = config();
     cfg.timeout = Duration::from_secs(10);
-    let par = parallel(&clock, &net, &stub, cfg).sync().await;
+    let par = sim.parallel(cfg).sync().await;
     assert_eq!(par.best, Err(SyncError::Deadline(Duration::from_secs(6))));
     assert_eq!(par.elapsed, Duration::from_secs(6));
     assert_eq!(par.cancelled(), 18);
     assert_eq!(
-        (net.in_flight(), net.abandoned(), net.replies()),
+        (sim.net.in_flight(), sim.net.abandoned(), sim.net.replies()),
         (0, 18, 0)
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_early_stop_drops_the_outstanding_exchanges_at_once() {
-    let (clock, net, stub) = clean();
-    let par = parallel(&clock, &net, &stub, config()).sync().await;
+    let sim = Sim::clean();
+    let par = sim.parallel(config()).sync().await;
     assert!(par.stopped_early);
     // Dropped when the sync returned, not left to run: nothing in flight, no late replies.
     assert_eq!(
-        (net.in_flight(), net.abandoned(), net.replies()),
+        (sim.net.in_flight(), sim.net.abandoned(), sim.net.replies()),
         (0, 17, 1)
     );
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert_eq!(net.replies(), 1);
+    assert_eq!(sim.net.replies(), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_cache_keeps_good_hosts_and_forgets_a_host_that_timed_out() {
-    let (clock, net, stub) = setup(|h, _, s| {
+    let sim = Sim::new(|h, _, s| {
         if h == 2 {
             s.behaving(Behaviour::Dead)
         } else {
             s.offset_ns(5_000 * MS) // never good enough: every exchange runs to its end
         }
     });
-    let query = parallel(&clock, &net, &stub, config());
+    let query = sim.parallel(config());
     let first = query.sync().await;
     let second = query.sync().await;
     assert_eq!(first.best, second.best);
     // time.apple.com timed out in the first sync, so the second resolves it again; the others
     // come from the cache.
-    assert_eq!(stub.lookups_of("time.apple.com"), 2);
-    assert_eq!(stub.lookups_of("time.google.com"), 1);
-    assert_eq!(stub.total_lookups(), 7);
+    assert_eq!(sim.stub.lookups_of("time.apple.com"), 2);
+    assert_eq!(sim.stub.lookups_of("time.google.com"), 1);
+    assert_eq!(sim.stub.total_lookups(), 7);
     assert_eq!((query.cache().hits(), query.cache().misses()), (5, 7));
     assert_eq!(first.elapsed, Duration::from_secs(3));
     // Past the 30 s TTL everything is looked up again.
     tokio::time::sleep(Duration::from_secs(31)).await;
     query.sync().await;
-    assert_eq!(stub.total_lookups(), 13);
+    assert_eq!(sim.stub.total_lookups(), 13);
 }
 
 #[tokio::test(start_paused = true)]
 async fn unknown_hosts_and_no_hosts_are_errors_not_panics() {
-    let (clock, net, stub) = clean();
+    let sim = Sim::clean();
     let cfg = SyncConfig::new(vec![Server::new("nowhere.invalid")]);
-    let seq = sequential(&clock, &net, &stub, cfg.clone()).sync().await;
+    let seq = sim.sequential(cfg.clone()).sync().await;
     assert_eq!(seq.best, Err(SyncError::NoReply { failed: 2 }));
     assert!(matches!(seq.servers[0].result, Err(QueryError::Resolve(_))));
     assert_eq!((seq.lookups, seq.packets_sent), (2, 0));
-    let par = parallel(&clock, &net, &stub, cfg).sync().await;
+    let par = sim.parallel(cfg).sync().await;
     assert_eq!(par.best, Err(SyncError::NoReply { failed: 1 }));
-    let none = parallel(&clock, &net, &stub, SyncConfig::new(Vec::new()))
-        .sync()
-        .await;
+    let none = sim.parallel(SyncConfig::new(Vec::new())).sync().await;
     assert_eq!(none.best, Err(SyncError::NoServers));
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_best_delay_over_half_a_second_is_rejected() {
-    let (clock, net, stub) = setup(|_, _, s| ServerSpec {
+    let sim = Sim::new(|_, _, s| ServerSpec {
         delay: Duration::from_millis(700),
         ..s
     });
-    let seq = sequential(&clock, &net, &stub, config()).sync().await;
+    let seq = sim.sequential(config()).sync().await;
     assert_eq!(
         seq.best,
         Err(SyncError::DelayTooHigh {
