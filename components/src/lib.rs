@@ -4,6 +4,7 @@
 pub mod clock;
 mod counters;
 pub mod flowcache;
+mod named;
 pub mod ntpstatus;
 pub mod pool;
 pub mod ratelimit;

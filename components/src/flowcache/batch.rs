@@ -13,6 +13,7 @@ use walkdir::WalkDir;
 use super::size::{is_hidden, walk_error};
 use super::{CacheDir, CacheError, SizeChange, absent, io_error, write_atomic};
 use crate::clock::Clock;
+use crate::named::named_impl;
 
 /// Time to live of an entry written without one, as the original's `write_cache_with_metadata … 300`.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
@@ -186,9 +187,6 @@ pub trait EntryOps: Send + Sync + fmt::Debug {
 macro_rules! entry_ops {
     ($ty:ty, $name:literal) => {
         impl $ty {
-            /// Its name in reports and scenario ids.
-            pub const NAME: &'static str = $name;
-
             /// Simulates a crash: an operation stops with [`CacheError::Interrupted`] after `k`
             /// entries, leaving the files as a process killed there would.
             pub fn stopping_after(k: usize) -> Self {
@@ -207,27 +205,25 @@ macro_rules! entry_ops {
             }
         }
 
-        impl EntryOps for $ty {
-            fn name(&self) -> &'static str {
-                Self::NAME
-            }
+        named_impl! {
+            EntryOps for $ty = $name {
+                fn write_entries(
+                    &self,
+                    cache: &CacheDir,
+                    clock: &dyn Clock,
+                    entries: &[Entry<'_>],
+                ) -> Result<usize, CacheError> {
+                    Self::write(self.op(cache, clock), entries)
+                }
 
-            fn write_entries(
-                &self,
-                cache: &CacheDir,
-                clock: &dyn Clock,
-                entries: &[Entry<'_>],
-            ) -> Result<usize, CacheError> {
-                Self::write(self.op(cache, clock), entries)
-            }
-
-            fn enforce_limits(
-                &self,
-                cache: &CacheDir,
-                clock: &dyn Clock,
-                limits: CacheLimits,
-            ) -> Result<CleanupReport, CacheError> {
-                Self::enforce(self.op(cache, clock), limits)
+                fn enforce_limits(
+                    &self,
+                    cache: &CacheDir,
+                    clock: &dyn Clock,
+                    limits: CacheLimits,
+                ) -> Result<CleanupReport, CacheError> {
+                    Self::enforce(self.op(cache, clock), limits)
+                }
             }
         }
     };

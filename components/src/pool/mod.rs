@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounde
 
 use crate::clock::{Clock, SystemClock};
 use crate::counters::counters;
+use crate::named::named_impl;
 
 /// The original's defaults: 4 workers, a queue of 100.
 pub const DEFAULT_WORKERS: usize = 4;
@@ -226,6 +227,46 @@ enum Message {
     Stop,
 }
 
+impl From<Job> for Message {
+    fn from(job: Job) -> Self {
+        Self::Run(job)
+    }
+}
+
+/// Makes `$ty` (with its `gate` and `stats` fields) a [`WorkerPool`] named `$name` (also its
+/// `NAME`) whose shutdown is its own `stop`, also run when it is dropped.
+macro_rules! worker_pool {
+    ($ty:ty, $name:literal) => {
+        named_impl! {
+            WorkerPool for $ty = $name {
+                fn execute(&self, job: Job) -> Result<(), PoolError> {
+                    self.gate.send(job.into(), true)
+                }
+
+                fn try_execute(&self, job: Job) -> Result<(), PoolError> {
+                    self.gate.send(job.into(), false)
+                }
+
+                fn shutdown(&self) -> Result<(), PoolError> {
+                    self.stop()
+                }
+
+                fn stats(&self) -> &PoolStats {
+                    &self.stats
+                }
+            }
+        }
+
+        impl Drop for $ty {
+            fn drop(&mut self) {
+                // Errors were the caller's to see through `shutdown`; here we only make sure
+                // threads end.
+                let _ = self.stop();
+            }
+        }
+    };
+}
+
 /// The submit side shared by both pools: `None` once shutdown began. Submitters hold the read lock
 /// while they send, so shutdown (the write lock) knows no task is half-submitted when it closes.
 struct Gate<M> {
@@ -331,27 +372,9 @@ impl PollingPool {
             clock,
         })
     }
-}
 
-impl PollingPool {
-    /// Its name in reports and scenario ids.
-    pub const NAME: &'static str = "polling";
-}
-
-impl WorkerPool for PollingPool {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn execute(&self, job: Job) -> Result<(), PoolError> {
-        self.gate.send(Message::Run(job), true)
-    }
-
-    fn try_execute(&self, job: Job) -> Result<(), PoolError> {
-        self.gate.send(Message::Run(job), false)
-    }
-
-    fn shutdown(&self) -> Result<(), PoolError> {
+    /// [`WorkerPool::shutdown`]: waits for the queue to empty, then stops each worker.
+    fn stop(&self) -> Result<(), PoolError> {
         let Some(tx) = self.gate.close() else {
             return join_all(&self.workers);
         };
@@ -374,18 +397,9 @@ impl WorkerPool for PollingPool {
         }
         join_all(&self.workers)
     }
-
-    fn stats(&self) -> &PoolStats {
-        &self.stats
-    }
 }
 
-impl Drop for PollingPool {
-    fn drop(&mut self) {
-        // Errors were the caller's to see through `shutdown`; here we only make sure threads end.
-        let _ = self.shutdown();
-    }
-}
+worker_pool!(PollingPool, "polling");
 
 /// Blocking receive: a worker sleeps until a task comes or the queue is closed, so an idle pool
 /// never wakes. Shutdown closes the queue; the workers run everything still queued, then exit.
@@ -418,38 +432,12 @@ impl BlockingPool {
             stats,
         })
     }
-}
 
-impl BlockingPool {
-    /// Its name in reports and scenario ids.
-    pub const NAME: &'static str = "blocking";
-}
-
-impl WorkerPool for BlockingPool {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn execute(&self, job: Job) -> Result<(), PoolError> {
-        self.gate.send(job, true)
-    }
-
-    fn try_execute(&self, job: Job) -> Result<(), PoolError> {
-        self.gate.send(job, false)
-    }
-
-    fn shutdown(&self) -> Result<(), PoolError> {
+    /// [`WorkerPool::shutdown`]: closes the queue; the workers end once it is empty.
+    fn stop(&self) -> Result<(), PoolError> {
         drop(self.gate.close());
         join_all(&self.workers)
     }
-
-    fn stats(&self) -> &PoolStats {
-        &self.stats
-    }
 }
 
-impl Drop for BlockingPool {
-    fn drop(&mut self) {
-        let _ = self.shutdown();
-    }
-}
+worker_pool!(BlockingPool, "blocking");

@@ -11,25 +11,19 @@ use super::api::{Api, Group};
 use super::dedup::{self, Dropped};
 use super::transport::{BoxFuture, Connector};
 use super::{BATCH_SIZE, FolderFile, RuleSync, SyncConfig, SyncError, SyncReport};
+use crate::named::named_impl;
 
 /// Makes `$ty` a [`RuleSync`] named `$name` (also its `NAME`) whose sync is its own `run`.
 macro_rules! rule_sync {
     ($ty:ty, $name:literal) => {
-        impl $ty {
-            /// Its name in reports and scenario ids.
-            pub const NAME: &'static str = $name;
-        }
-
-        impl RuleSync for $ty {
-            fn name(&self) -> &'static str {
-                Self::NAME
-            }
-
-            fn sync<'a>(
-                &'a self,
-                folder_urls: &'a [String],
-            ) -> BoxFuture<'a, Result<SyncReport, SyncError>> {
-                Box::pin(self.run(folder_urls))
+        named_impl! {
+            RuleSync for $ty = $name {
+                fn sync<'a>(
+                    &'a self,
+                    folder_urls: &'a [String],
+                ) -> BoxFuture<'a, Result<SyncReport, SyncError>> {
+                    Box::pin(self.run(folder_urls))
+                }
             }
         }
     };

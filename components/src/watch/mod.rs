@@ -13,6 +13,7 @@ use notify::event::{EventKind, ModifyKind};
 use notify::{Event, PollWatcher, RecommendedWatcher, RecursiveMode, Watcher};
 
 use crate::counters::counters;
+use crate::named::named_impl;
 
 /// The original's interval: mtimes compared every 1.0 s.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -97,20 +98,14 @@ pub trait FileWatcher: Send {
 /// `NAME`).
 macro_rules! file_watcher {
     ($ty:ty, $name:literal) => {
-        impl $ty {
-            /// Its name in reports and scenario ids.
-            pub const NAME: &'static str = $name;
-        }
-
-        impl FileWatcher for $ty {
-            fn name(&self) -> &'static str {
-                Self::NAME
-            }
-            fn changes(&self) -> &Receiver<Change> {
-                &self.changes
-            }
-            fn stats(&self) -> &WatchStats {
-                &self.stats
+        named_impl! {
+            FileWatcher for $ty = $name {
+                fn changes(&self) -> &Receiver<Change> {
+                    &self.changes
+                }
+                fn stats(&self) -> &WatchStats {
+                    &self.stats
+                }
             }
         }
     };
