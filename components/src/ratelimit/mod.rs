@@ -190,6 +190,17 @@ impl Bucket {
         }
     }
 
+    /// A limiter's `try_acquire`: refills to `now` and takes a token if one is there, counting the
+    /// grant in `stats`.
+    fn try_grant(&mut self, now: MonoInstant, stats: &LimiterStats) -> bool {
+        self.refill(now);
+        let got = self.take();
+        if got {
+            stats.granted();
+        }
+        got
+    }
+
     /// Time until a whole token is there (zero if one is).
     fn until_next(&self) -> Duration {
         let missing = self.one().saturating_sub(self.units);
@@ -248,13 +259,7 @@ impl<C: Clock> RateLimiter for PollingLimiter<C> {
     }
 
     fn try_acquire(&self) -> bool {
-        let mut b = lock(&self.bucket);
-        b.refill(self.clock.now());
-        let got = b.take();
-        if got {
-            self.stats.granted();
-        }
-        got
+        lock(&self.bucket).try_grant(self.clock.now(), &self.stats)
     }
 
     fn acquire_timeout(&self, timeout: Duration) -> bool {
@@ -335,13 +340,9 @@ impl<C: Clock> RateLimiter for CondvarLimiter<C> {
     }
 
     fn try_acquire(&self) -> bool {
-        let mut s = lock(&self.shared);
-        s.bucket.refill(self.clock.now());
-        let got = s.bucket.take();
-        if got {
-            self.stats.granted();
-        }
-        got
+        lock(&self.shared)
+            .bucket
+            .try_grant(self.clock.now(), &self.stats)
     }
 
     fn acquire_timeout(&self, timeout: Duration) -> bool {
