@@ -13,9 +13,17 @@ use super::transport::{BoxFuture, Connector};
 use super::{BATCH_SIZE, FolderFile, RuleSync, SyncConfig, SyncError, SyncReport};
 use crate::named::named_impl;
 
-/// Makes `$ty` a [`RuleSync`] named `$name` (also its `NAME`) whose sync is its own `run`.
+/// Makes `$ty` (with its `config` and `connector` fields) a [`RuleSync`] named `$name` (also its
+/// `NAME`) whose sync is its own `run`, and gives it `new`.
 macro_rules! rule_sync {
     ($ty:ty, $name:literal) => {
+        impl $ty {
+            /// A sync with `config`, building its HTTP clients with `connector`.
+            pub fn new(config: SyncConfig, connector: Arc<dyn Connector>) -> Self {
+                Self { config, connector }
+            }
+        }
+
         named_impl! {
             RuleSync for $ty = $name {
                 fn sync<'a>(
@@ -37,11 +45,6 @@ pub struct SequentialSync {
 }
 
 impl SequentialSync {
-    /// A sync with `config`, building clients with `connector`.
-    pub fn new(config: SyncConfig, connector: Arc<dyn Connector>) -> Self {
-        Self { config, connector }
-    }
-
     async fn run(&self, urls: &[String]) -> Result<SyncReport, SyncError> {
         let api = Api::per_call(
             self.config.endpoint.clone(),
@@ -108,11 +111,6 @@ pub struct PooledSync {
 }
 
 impl PooledSync {
-    /// A sync with `config`, building its one client per sync with `connector`.
-    pub fn new(config: SyncConfig, connector: Arc<dyn Connector>) -> Self {
-        Self { config, connector }
-    }
-
     async fn run(&self, urls: &[String]) -> Result<SyncReport, SyncError> {
         let w = self.config.workers;
         let api = Api::pooled(
