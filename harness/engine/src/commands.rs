@@ -1,5 +1,6 @@
 //! One function per command: resolve paths, call the engine, write reports, say what happened.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -779,7 +780,14 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
                 .unwrap_or_default()
         )));
     }
-    let mds = power.as_ref().map(|p| p.mds_map()).unwrap_or_default();
+    let mds = match power.as_ref().map(|p| p.mds_for_layouts(layouts)) {
+        Some(Ok(mds)) => mds,
+        Some(Err(why)) => {
+            say(&format!("MDS not shown: {why}"));
+            BTreeMap::new()
+        }
+        None => BTreeMap::new(),
+    };
     let result = ab::AbResult {
         base_rev: args.base.clone(),
         base_commit: base.commit.clone(),
@@ -802,6 +810,8 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
         store::save_record(&reports.join("base.json"), &base_record)?;
     }
     let sinks = Sinks::new(&paths, Some(&args.reports), &[], None)?;
+    // The cards' A/B MDS come from the power too: only where they hold for this run's layouts.
+    let power = power.filter(|p| p.settings.layouts == layouts);
     sinks.write(&ReportInput {
         ab: Some(&result),
         power: power.as_ref(),

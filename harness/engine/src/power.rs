@@ -96,6 +96,25 @@ impl PowerResult {
             .filter_map(|m| Some(((m.scenario.clone(), m.metric.clone()), m.mds?)))
             .collect()
     }
+
+    /// The minimum detectable slowdowns, if they hold for an A/B that links each side in `layouts`
+    /// code layouts; otherwise why not. Layout is noise the power's rounds either saw or did not:
+    /// measured with one layout, the MDS of the scheduler-bound latencies understate an A/B with
+    /// six (1.20 -> 1.35x and more, README), so showing them there would promise too much.
+    pub fn mds_for_layouts(
+        &self,
+        layouts: usize,
+    ) -> Result<BTreeMap<(String, String), f64>, String> {
+        if self.settings.layouts == layouts {
+            return Ok(self.mds_map());
+        }
+        Err(format!(
+            "the power was measured with {} code layout(s) a side and this A/B runs {layouts}; \
+             measure it as the A/B runs: `cargo perfgate power --layouts {layouts} --out FILE`, \
+             then `--power FILE`",
+            self.settings.layouts
+        ))
+    }
 }
 
 /// The noisy metrics as a matrix: per metric its per-round (base, head) values.
@@ -423,6 +442,48 @@ mod tests {
         assert!(qm > 1.1 && qm < 1.2, "margin 10 % + a little: {qm}");
         assert!(nm > qm * 1.2, "noisy {nm} vs quiet {qm}");
         assert!(noisy.detection[0] < 1.0);
+    }
+
+    #[test]
+    fn its_mds_hold_only_for_an_ab_of_as_many_layouts_as_it_ran() {
+        let s = AbSettings {
+            threshold: 0.1,
+            alpha: 0.05,
+            confidence: 0.95,
+        };
+        let settings = PowerSettings {
+            trials: 10,
+            rounds_per_trial: 8,
+            factors: vec![1.25, 2.0],
+            target: 0.95,
+            seed: 1,
+            streams: 1,
+            layouts: 1,
+        };
+        let (metrics, aa_failed_trials, method) =
+            analyze(&aa(40), &GateConfig::default(), s, &settings);
+        let p = PowerResult {
+            machine: "m".to_owned(),
+            measured: "2026-12-01T00:00:00Z".to_owned(),
+            commit: "c".to_owned(),
+            rounds_measured: 40,
+            mode: "sequential".to_owned(),
+            ab: s,
+            settings,
+            aa_failed_trials,
+            metrics,
+            method,
+        };
+        let same = p.mds_for_layouts(1).expect("one layout, as measured");
+        assert_eq!(same, p.mds_map());
+        assert_eq!(same.len(), 2, "{same:?}");
+        let why = p
+            .mds_for_layouts(6)
+            .expect_err("six layouts were not measured");
+        assert!(
+            why.contains("1 code layout(s)") && why.contains("--layouts 6"),
+            "{why}"
+        );
     }
 
     #[test]
