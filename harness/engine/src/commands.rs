@@ -571,7 +571,7 @@ fn plan(
         seed: run.seed,
         mode,
         streams: mode.streams(),
-        schedule: schedule(paths, suite(run.selection.suite), power),
+        schedule: schedule(paths, &run.selection, power),
         args: round_args(&run.selection),
         dir: reports.join("rounds"),
     }
@@ -610,22 +610,35 @@ fn target_dir(paths: &Paths) -> PathBuf {
 /// every scenario once per stream without either.
 fn schedule(
     paths: &Paths,
-    suite: Suite,
+    selection: &Selection,
     power: Option<&power::PowerResult>,
 ) -> ab::schedule::Schedule {
     let Some(power) = power else {
         return ab::schedule::Schedule::default();
     };
-    let Ok(baseline) = store::load_record(&paths.baseline(suite, None), "") else {
+    let Ok(baseline) = store::load_record(&paths.baseline(suite(selection.suite), None), "") else {
         return ab::schedule::Schedule::default();
     };
+    // Planned over what the rounds run: a filtered A/B gets no extra pairs of scenarios it skips.
+    let Ok(filter) = Filter::new(selection.filter.as_deref()) else {
+        return ab::schedule::Schedule::default();
+    };
+    plan_schedule(power, &baseline, &filter)
+}
+
+/// The schedule of the scenarios `filter` selects, from `power`'s noise and `baseline`'s durations.
+fn plan_schedule(
+    power: &power::PowerResult,
+    baseline: &RunRecord,
+    filter: &Filter,
+) -> ab::schedule::Schedule {
     let threshold = power.ab.threshold;
     let mut noise: std::collections::BTreeMap<String, f64> = std::collections::BTreeMap::new();
     // An in-run ratio's noise is mostly its before's, which extra runs of the after do not shrink.
     for m in power
         .metrics
         .iter()
-        .filter(|m| m.metric != scenario::WALL_RATIO)
+        .filter(|m| m.metric != scenario::WALL_RATIO && filter.matches(&m.scenario))
     {
         let wall = baseline
             .metric(&m.scenario, &m.metric)
@@ -637,6 +650,7 @@ fn schedule(
     let cost = baseline
         .scenarios
         .iter()
+        .filter(|s| filter.matches(&s.id))
         .map(|s| (s.id.clone(), s.duration_s))
         .collect();
     ab::schedule::Schedule::plan(&noise, &cost)
@@ -1016,4 +1030,77 @@ pub fn changepoints(args: &ChangepointsArgs) -> Result<Outcome> {
             .map_err(|e| Error::Usage(format!("cannot write the change points as JSON: {e}")))?
     );
     Ok(Outcome::Pass)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::power::{MetricPower, PowerResult, PowerSettings};
+    use crate::testutil::{record, wall};
+
+    /// A power file of one quiet expensive scenario (`a/slow`) and one noisy cheap one (`b/noisy`).
+    fn power_of_two() -> (PowerResult, RunRecord) {
+        let metric = |scenario: &str, sd_log| MetricPower {
+            scenario: scenario.to_owned(),
+            metric: "wall_time".to_owned(),
+            unit: "ns".to_owned(),
+            median: 1e6,
+            sd_log,
+            false_alarms: 0,
+            detection: vec![1.0],
+            mds: Some(1.2),
+        };
+        let power = PowerResult {
+            machine: "m".to_owned(),
+            measured: "2026-12-01T00:00:00Z".to_owned(),
+            commit: "c".to_owned(),
+            rounds_measured: 24,
+            mode: "same-core".to_owned(),
+            ab: GateConfig::default().ab_settings(),
+            settings: PowerSettings {
+                trials: 20,
+                rounds_per_trial: 12,
+                factors: vec![1.25],
+                target: 0.95,
+                seed: 1,
+                streams: 2,
+                layouts: 1,
+            },
+            aa_failed_trials: 0,
+            metrics: vec![metric("a/slow/v/n=1", 0.001), metric("b/noisy/v/n=1", 0.2)],
+            method: String::new(),
+        };
+        let mut baseline = record(
+            "m",
+            vec![
+                ("a/slow/v/n=1", "wall_time", wall(&[1e6])),
+                ("b/noisy/v/n=1", "wall_time", wall(&[1e6])),
+            ],
+        );
+        baseline.scenarios[0].duration_s = 5.0;
+        (power, baseline)
+    }
+
+    fn planned(filter: Option<&str>) -> ab::schedule::Schedule {
+        let (power, baseline) = power_of_two();
+        plan_schedule(&power, &baseline, &Filter::new(filter).expect("filter"))
+    }
+
+    #[test]
+    fn the_schedule_plans_only_the_scenarios_the_filter_selects() {
+        let all = planned(None);
+        let runs_sparse =
+            |s: &ab::schedule::Schedule, id: &str| s.sparse.iter().any(|h| h.contains(id));
+        let repeats = |s: &ab::schedule::Schedule, id: &str| {
+            s.repeats.iter().any(|r| r.get(id).is_some_and(|&n| n > 0))
+        };
+        assert!(runs_sparse(&all, "a/slow/v/n=1"), "{all:?}");
+        assert!(repeats(&all, "b/noisy/v/n=1"), "{all:?}");
+        // The noisy one alone: no sparse half pays for extra pairs, and none of a/slow are planned.
+        let noisy = planned(Some("b/*"));
+        assert!(!runs_sparse(&noisy, "a/slow/v/n=1"), "{noisy:?}");
+        assert_eq!(noisy, ab::schedule::Schedule::default());
+        let slow = planned(Some("a/*"));
+        assert!(!repeats(&slow, "b/noisy/v/n=1"), "{slow:?}");
+    }
 }
