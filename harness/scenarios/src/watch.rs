@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use components::watch::{
@@ -13,6 +12,7 @@ use components::watch::{
 
 use fixtures::probe::threads::WaitSeries;
 
+use super::MadeOnce;
 use super::cpu::{exact_rate, process_cpu, single_cpu_ns, single_ns, sleep_until, thread_cpu};
 use super::pool::{TIMED_WAIT_METRICS, WAIT_HORIZON, WAIT_SAMPLES, timed_wait_metrics, wait_probe};
 use perfgate::model::{Claim, Metric, MetricName};
@@ -192,25 +192,6 @@ pub fn idle_window(variant: WatchVariant, files: &[PathBuf]) -> Result<IdleCost,
     })
 }
 
-/// The idle scenarios' files, made on first use and shared by both variants.
-#[derive(Default)]
-struct LazyFiles(Mutex<Option<Arc<WatchedFiles>>>);
-
-impl LazyFiles {
-    fn get(&self) -> Result<Arc<WatchedFiles>, String> {
-        let mut slot = self
-            .0
-            .lock()
-            .map_err(|_| "watched files setup panicked earlier".to_owned())?;
-        if let Some(f) = slot.as_ref() {
-            return Ok(Arc::clone(f));
-        }
-        let f = Arc::new(WatchedFiles::create(IDLE_FILES)?);
-        *slot = Some(Arc::clone(&f));
-        Ok(f)
-    }
-}
-
 /// `watch/{detect,idle}/{polling,notify}/files=N`.
 /// Registers the watcher scenarios and claims.
 pub fn register(r: &mut Registry) {
@@ -230,7 +211,8 @@ pub fn register(r: &mut Registry) {
                 (SCANS_TO_DETECT.into(), Metric::count(d.scans, "scans")),
             ]))
         });
-    let files = LazyFiles::default();
+    // The idle scenarios' files, made on first use and shared by both variants.
+    let files = MadeOnce::new();
     let idle_scale = format!("files={IDLE_FILES}");
     let idle = r
         .pair("watch/idle", Polling, Notify)
@@ -238,7 +220,7 @@ pub fn register(r: &mut Registry) {
         .metrics([STAT_CALLS_PER_S, CPU_PER_S])
         .metrics(TIMED_WAIT_METRICS)
         .measure(move |variant, _, _| {
-            let files = files.get()?;
+            let files = files.get("watched files", || WatchedFiles::create(IDLE_FILES))?;
             let cost = idle_window(variant, files.files())?;
             let secs = IDLE_WINDOW.as_secs_f64();
             let mut m = BTreeMap::from([
