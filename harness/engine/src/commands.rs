@@ -1050,14 +1050,8 @@ mod tests {
             detection: vec![1.0],
             mds: Some(1.2),
         };
-        let power = PowerResult {
-            machine: "m".to_owned(),
-            measured: "2026-12-01T00:00:00Z".to_owned(),
-            commit: "c".to_owned(),
-            rounds_measured: 24,
-            mode: "same-core".to_owned(),
-            ab: GateConfig::default().ab_settings(),
-            settings: PowerSettings {
+        let power = crate::testutil::power(
+            PowerSettings {
                 trials: 20,
                 rounds_per_trial: 12,
                 factors: vec![1.25],
@@ -1066,10 +1060,8 @@ mod tests {
                 streams: 2,
                 layouts: 1,
             },
-            aa_failed_trials: 0,
-            metrics: vec![metric("a/slow/v/n=1", 0.001), metric("b/noisy/v/n=1", 0.2)],
-            method: String::new(),
-        };
+            vec![metric("a/slow/v/n=1", 0.001), metric("b/noisy/v/n=1", 0.2)],
+        );
         let mut baseline = record(
             "m",
             vec![

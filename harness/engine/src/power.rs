@@ -410,14 +410,9 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn a_quiet_metric_has_a_small_mds_and_a_noisy_one_a_large_one() {
-        let s = AbSettings {
-            threshold: 0.1,
-            alpha: 0.05,
-            confidence: 0.95,
-        };
-        let p = PowerSettings {
+    /// The power of [`aa`]'s 40 rounds: 10 trials of 8 rounds, at 1.25x and 2x.
+    fn measured() -> PowerResult {
+        let settings = PowerSettings {
             trials: 10,
             rounds_per_trial: 8,
             factors: vec![1.25, 2.0],
@@ -426,14 +421,32 @@ mod tests {
             streams: 1,
             layouts: 1,
         };
-        let (metrics, failed, method) = analyze(&aa(40), &GateConfig::default(), s, &p);
-        assert!(method.contains("draws"), "{method}");
-        assert_eq!(failed, 0, "A/A trials do not fail");
-        let quiet = metrics
+        let ab = AbSettings {
+            threshold: 0.1,
+            alpha: 0.05,
+            confidence: 0.95,
+        };
+        let (metrics, failed, method) = analyze(&aa(40), &GateConfig::default(), ab, &settings);
+        PowerResult {
+            ab,
+            aa_failed_trials: failed,
+            method,
+            ..crate::testutil::power(settings, metrics)
+        }
+    }
+
+    #[test]
+    fn a_quiet_metric_has_a_small_mds_and_a_noisy_one_a_large_one() {
+        let p = measured();
+        assert!(p.method.contains("draws"), "{}", p.method);
+        assert_eq!(p.aa_failed_trials, 0, "A/A trials do not fail");
+        let quiet = p
+            .metrics
             .iter()
             .find(|m| m.scenario.contains("quiet"))
             .expect("quiet");
-        let noisy = metrics
+        let noisy = p
+            .metrics
             .iter()
             .find(|m| m.scenario.contains("noisy"))
             .expect("noisy");
@@ -446,43 +459,17 @@ mod tests {
 
     #[test]
     fn its_mds_hold_only_for_an_ab_of_as_many_layouts_as_it_ran() {
-        let s = AbSettings {
-            threshold: 0.1,
-            alpha: 0.05,
-            confidence: 0.95,
-        };
-        let settings = PowerSettings {
-            trials: 10,
-            rounds_per_trial: 8,
-            factors: vec![1.25, 2.0],
-            target: 0.95,
-            seed: 1,
-            streams: 1,
-            layouts: 1,
-        };
-        let (metrics, aa_failed_trials, method) =
-            analyze(&aa(40), &GateConfig::default(), s, &settings);
-        let p = PowerResult {
-            machine: "m".to_owned(),
-            measured: "2026-12-01T00:00:00Z".to_owned(),
-            commit: "c".to_owned(),
-            rounds_measured: 40,
-            mode: "sequential".to_owned(),
-            ab: s,
-            settings,
-            aa_failed_trials,
-            metrics,
-            method,
-        };
+        let p = measured();
         let same = p.mds_for_layouts(1).expect("one layout, as measured");
         assert_eq!(same, p.mds_map());
         assert_eq!(same.len(), 2, "{same:?}");
         let why = p
             .mds_for_layouts(6)
             .expect_err("six layouts were not measured");
-        assert!(
-            why.contains("1 code layout(s)") && why.contains("--layouts 6"),
-            "{why}"
+        assert_eq!(
+            why,
+            "the power was measured with 1 code layout(s) a side and this A/B runs 6; measure it \
+             as the A/B runs: `cargo perfgate power --layouts 6 --out FILE`, then `--power FILE`"
         );
     }
 

@@ -69,3 +69,23 @@ pub fn assert_formats(format: impl Fn(f64) -> String, cases: &[(f64, &str)]) {
         assert_eq!(format(value), text, "formatting {value}");
     }
 }
+
+/// A power measurement of `metrics` on machine `m`, drawn as `settings` say, with the A/B's default
+/// settings.
+pub fn power(
+    settings: crate::power::PowerSettings,
+    metrics: Vec<crate::power::MetricPower>,
+) -> crate::power::PowerResult {
+    crate::power::PowerResult {
+        machine: "m".to_owned(),
+        measured: "2026-12-01T00:00:00Z".to_owned(),
+        commit: "c".to_owned(),
+        rounds_measured: 24,
+        mode: "same-core".to_owned(),
+        ab: GateConfig::default().ab_settings(),
+        settings,
+        aa_failed_trials: 0,
+        metrics,
+        method: String::new(),
+    }
+}
