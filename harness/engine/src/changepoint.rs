@@ -29,6 +29,8 @@
 // change point is refined to the exact position, so the cost is O(max_candidates²) at
 // worst plus O(n log n).
 
+use crate::stats::median;
+
 /// Settings for [`detect_with`] and [`segments`]; `Config::default()` is what [`detect`] uses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -338,22 +340,6 @@ fn residuals(seg: &[f64], trend: f64) -> Vec<f64> {
         line
     } else {
         centred
-    }
-}
-
-/// Median (mean of the two middle values for even counts); NaN if empty.
-fn median(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let h = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[h]
-    } else {
-        // Halve first so that two huge values cannot overflow.
-        v[h - 1] / 2.0 + v[h] / 2.0
     }
 }
 

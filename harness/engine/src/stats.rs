@@ -22,7 +22,9 @@ fn median_of_sorted(v: &[f64]) -> f64 {
     match v.len() {
         0 => f64::NAN,
         n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        // Halved first so that two huge values cannot overflow (the same value otherwise: halving
+        // is exact).
+        n => v[n / 2 - 1] / 2.0 + v[n / 2] / 2.0,
     }
 }
 
@@ -409,6 +411,7 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert!(median(&[]).is_nan());
+        assert_eq!(median(&[f64::MAX, f64::MAX]), f64::MAX, "no overflow to inf");
         // deviations from 3: 2,1,0,1,97 -> median 1
         assert_eq!(mad(&[1.0, 2.0, 3.0, 4.0, 100.0]), 1.0);
     }
