@@ -411,7 +411,11 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert!(median(&[]).is_nan());
-        assert_eq!(median(&[f64::MAX, f64::MAX]), f64::MAX, "no overflow to inf");
+        assert_eq!(
+            median(&[f64::MAX, f64::MAX]),
+            f64::MAX,
+            "no overflow to inf"
+        );
         // deviations from 3: 2,1,0,1,97 -> median 1
         assert_eq!(mad(&[1.0, 2.0, 3.0, 4.0, 100.0]), 1.0);
     }
