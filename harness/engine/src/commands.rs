@@ -794,13 +794,15 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
                 .unwrap_or_default()
         )));
     }
-    let mds = match power.as_ref().map(|p| p.mds_for_layouts(layouts)) {
-        Some(Ok(mds)) => mds,
-        Some(Err(why)) => {
+    // The MDS column and the cards' A/B MDS come from the power only where it holds for this
+    // run's layouts.
+    let (mds, power) = match power.map(|p| (p.mds_for_layouts(layouts), p)) {
+        Some((Ok(mds), p)) => (mds, Some(p)),
+        Some((Err(why), _)) => {
             say(&format!("MDS not shown: {why}"));
-            BTreeMap::new()
+            (BTreeMap::new(), None)
         }
-        None => BTreeMap::new(),
+        None => (BTreeMap::new(), None),
     };
     let result = ab::AbResult {
         base_rev: args.base.clone(),
@@ -824,8 +826,6 @@ pub fn ab(global: &Global, args: &AbArgs) -> Result<Outcome> {
         store::save_record(&reports.join("base.json"), &base_record)?;
     }
     let sinks = Sinks::new(&paths, Some(&args.reports), &[], None)?;
-    // The cards' A/B MDS come from the power too: only where they hold for this run's layouts.
-    let power = power.filter(|p| p.settings.layouts == layouts);
     sinks.write(&ReportInput {
         ab: Some(&result),
         power: power.as_ref(),
